@@ -1,0 +1,130 @@
+//! The one crate of the workspace that calls `fhirbolt`.
+//!
+//! fhirbolt's deserializers are generic and are compiled inside whichever crate calls them
+//! (minutes, gigabytes). Keeping every call behind this small, non-generic API means the
+//! gateway itself rebuilds in seconds.
+//!
+//! Everything goes through fhirbolt's `Resource` enum, never a typed resource struct:
+//! fhirbolt 0.4.0 mis-parses typed `Bundle`s and typed resources whose `contained` comes
+//! first (a format flag of its shared parser state is switched at the first nested resource
+//! and never restored), while the enum path is correct on every shape. See the regression
+//! tests at the bottom of this file.
+
+use fhirbolt::model::r4::Resource;
+use fhirbolt::serde::{DeserializationConfig, DeserializationMode};
+use serde_json::Value;
+
+/// A message from fhirbolt, as it reported it (serde wording).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CodecError {
+    pub message: String,
+}
+
+impl std::fmt::Display for CodecError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for CodecError {}
+
+fn err(e: impl std::fmt::Display) -> CodecError {
+    CodecError {
+        message: e.to_string(),
+    }
+}
+
+fn strict() -> Option<DeserializationConfig> {
+    Some(DeserializationConfig {
+        mode: DeserializationMode::Strict,
+    })
+}
+
+/// Reads one JSON resource into the R4 model (strict: unknown elements and wrong JSON types are
+/// errors) and writes it back as JSON. The caller compares the two to find what fhirbolt
+/// silently normalised (a single object where the model wants an array, for instance).
+pub fn round_trip_json(resource: &Value) -> Result<Value, CodecError> {
+    let parsed: Resource = fhirbolt::json::from_json_value(resource.clone(), strict()).map_err(err)?;
+    fhirbolt::json::to_json_value(parsed, None).map_err(err)
+}
+
+/// Whether one JSON resource fits the R4 model (strict). Cheaper than [`round_trip_json`].
+pub fn check_json(resource: &Value) -> Result<(), CodecError> {
+    fhirbolt::json::from_json_value::<Resource>(resource.clone(), strict())
+        .map(|_| ())
+        .map_err(err)
+}
+
+/// Reads an R4 XML resource and gives it as FHIR JSON.
+pub fn xml_to_json(xml: &str) -> Result<Value, CodecError> {
+    let parsed: Resource = fhirbolt::xml::from_str(xml, strict()).map_err(err)?;
+    fhirbolt::json::to_json_value(parsed, None).map_err(err)
+}
+
+/// Writes a FHIR JSON resource as R4 XML.
+pub fn json_to_xml(resource: &Value) -> Result<String, CodecError> {
+    let parsed: Resource = fhirbolt::json::from_json_value(resource.clone(), strict()).map_err(err)?;
+    fhirbolt::xml::to_string(&parsed, None).map_err(err)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn bundle() -> Value {
+        json!({
+            "resourceType": "Bundle",
+            "type": "batch",
+            "entry": [{
+                "fullUrl": "urn:uuid:0b8f7c9e-8f5a-4c39-9d1e-3f1f3c2d9a11",
+                "resource": {
+                    "resourceType": "ServiceRequest",
+                    "contained": [{"resourceType": "Patient", "id": "p1", "birthDate": "1970-01-01"}],
+                    "status": "active", "intent": "order",
+                    "subject": {"reference": "#p1"}
+                },
+                "request": {"method": "POST", "url": "ServiceRequest"}
+            }]
+        })
+    }
+
+    /// Pins fhirbolt 0.4.0's typed-parse bug: through the enum the same Bundle parses.
+    #[test]
+    fn enum_path_reads_bundles_that_the_typed_path_rejects() {
+        let b = bundle();
+        let typed = fhirbolt::json::from_json_value::<fhirbolt::model::r4::resources::Bundle>(
+            b.clone(),
+            None,
+        );
+        assert!(typed.is_err(), "fhirbolt's typed Bundle parse was fixed upstream: {typed:?}");
+        assert!(check_json(&b).is_ok());
+        let back = round_trip_json(&b).expect("round trip");
+        assert_eq!(back["entry"][0]["request"]["method"], "POST");
+        assert_eq!(back["entry"][0]["resource"]["subject"]["reference"], "#p1");
+    }
+
+    #[test]
+    fn unknown_element_is_an_error() {
+        let e = check_json(&json!({"resourceType": "ServiceRequest", "status": "active", "intent": "order", "subject": {"reference": "Patient/1"}, "bogus": 1}))
+            .expect_err("unknown element");
+        assert!(e.message.contains("unknown field `bogus`"), "{e}");
+    }
+
+    #[test]
+    fn single_object_for_array_is_normalised_and_visible_in_round_trip() {
+        let v = json!({"resourceType": "ServiceRequest", "status": "active", "intent": "order", "subject": {"reference": "Patient/1"}, "category": {"text": "x"}});
+        let back = round_trip_json(&v).expect("fhirbolt accepts it");
+        assert!(back["category"].is_array());
+    }
+
+    #[test]
+    fn xml_round_trips_through_json() {
+        let xml = r#"<ServiceRequest xmlns="http://hl7.org/fhir"><status value="active"/><intent value="order"/><subject><reference value="Patient/1"/></subject></ServiceRequest>"#;
+        let v = xml_to_json(xml).expect("xml");
+        assert_eq!(v["resourceType"], "ServiceRequest");
+        assert_eq!(v["subject"]["reference"], "Patient/1");
+        let back = json_to_xml(&v).expect("to xml");
+        assert!(back.contains("<reference value=\"Patient/1\"/>"));
+    }
+}
