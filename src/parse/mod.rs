@@ -1,0 +1,436 @@
+//! Stage 1 of the pipeline: bytes → FHIR JSON resources, with every structure error found.
+//!
+//! Input is a `ServiceRequest`, a `Bundle` (`batch`, `transaction`, `collection`) or a
+//! `Parameters` with a `resource` part, in JSON or XML. XML is read by fhirbolt and carried on
+//! as FHIR JSON, so every later stage sees one form.
+
+pub mod position;
+pub mod structure;
+
+use crate::fhirpath::FhirPath;
+use crate::outcome::finding::{Finding, Severity};
+use serde_json::Value;
+
+/// The wire format of a FHIR resource.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Json,
+    Xml,
+}
+
+impl Format {
+    /// From a file name: `.xml` is XML, anything else JSON.
+    pub fn from_path(path: &str) -> Option<Self> {
+        let lower = path.to_ascii_lowercase();
+        if lower.ends_with(".xml") {
+            Some(Format::Xml)
+        } else if lower.ends_with(".json") {
+            Some(Format::Json)
+        } else {
+            None
+        }
+    }
+
+    /// From the first non-blank byte: `<` is XML, `{` or `[` JSON.
+    pub fn sniff(bytes: &[u8]) -> Option<Self> {
+        let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+        match bytes.iter().find(|b| !b.is_ascii_whitespace())? {
+            b'<' => Some(Format::Xml),
+            b'{' | b'[' => Some(Format::Json),
+            _ => None,
+        }
+    }
+}
+
+/// Limits on what one request may hold.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub max_bundle_entries: usize,
+    pub max_depth: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_bundle_entries: 1000,
+            max_depth: 64,
+        }
+    }
+}
+
+/// Why a whole input could not be used.
+#[derive(Debug, Clone)]
+pub enum Unusable {
+    /// Not JSON or XML, not FHIR, or the wrong resource type: HTTP 400, exit status 2.
+    Malformed(Vec<Finding>),
+    /// Over a configured limit: HTTP 413.
+    TooCostly(Vec<Finding>),
+}
+
+impl Unusable {
+    pub fn findings(&self) -> &[Finding] {
+        match self {
+            Unusable::Malformed(f) | Unusable::TooCostly(f) => f,
+        }
+    }
+}
+
+/// What kind of resource was sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InputKind {
+    ServiceRequest,
+    Bundle(BundleType),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BundleType {
+    Batch,
+    Transaction,
+    Collection,
+}
+
+impl BundleType {
+    pub fn response_type(self) -> &'static str {
+        match self {
+            BundleType::Batch => "batch-response",
+            BundleType::Transaction => "transaction-response",
+            BundleType::Collection => "collection",
+        }
+    }
+}
+
+/// One resource of the input: a ServiceRequest to decide on, or context for them.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    /// Where the resource is, from the input's root (`Bundle.entry[2].resource`).
+    pub path: FhirPath,
+    /// Index in `Bundle.entry`, when the input is a Bundle.
+    pub index: Option<usize>,
+    pub full_url: Option<String>,
+    pub resource_type: String,
+    /// Structure errors in this resource (the entry is unusable when any is an error).
+    pub findings: Vec<Finding>,
+}
+
+impl Entry {
+    pub fn is_service_request(&self) -> bool {
+        self.resource_type == "ServiceRequest"
+    }
+
+    pub fn is_valid(&self) -> bool {
+        !self.findings.iter().any(Finding::is_error)
+    }
+}
+
+/// A parsed input: the FHIR JSON of the resource that was sent (for `Parameters`, the resource
+/// it carries), and its entries.
+#[derive(Debug, Clone)]
+pub struct Input {
+    pub kind: InputKind,
+    /// The resource the entries' paths start from (a ServiceRequest or a Bundle).
+    pub root: Value,
+    /// The path of `root` in what was sent (`Parameters.parameter[0].resource` or the type).
+    pub root_path: FhirPath,
+    pub entries: Vec<Entry>,
+    /// Errors of the Bundle itself (not of one entry).
+    pub findings: Vec<Finding>,
+    pub format: Format,
+}
+
+impl Input {
+    /// The resource of an entry.
+    pub fn resource(&self, entry: &Entry) -> Option<&Value> {
+        match entry.index {
+            Some(i) => self.root.get("entry")?.get(i)?.get("resource"),
+            None => Some(&self.root),
+        }
+    }
+}
+
+/// Reads `bytes` of the given format into an [`Input`].
+pub fn parse(bytes: &[u8], format: Format, limits: &Limits) -> Result<Input, Unusable> {
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    let text = std::str::from_utf8(bytes).map_err(|e| {
+        let (line, col) = position::line_col(&String::from_utf8_lossy(&bytes[..e.valid_up_to()]), e.valid_up_to());
+        Unusable::Malformed(vec![Finding::new(
+            Severity::Error,
+            "structure",
+            "The body is not valid UTF-8 text: FHIR JSON and XML are UTF-8.",
+        )
+        .with_position(Some((line, col)))])
+    })?;
+    let (value, original) = match format {
+        Format::Json => (parse_json_text(text)?, Original::Json(text)),
+        Format::Xml => (parse_xml_text(text)?, Original::Xml(text)),
+    };
+    let mut input = build(value, format, limits)?;
+    locate(&mut input, original);
+    Ok(input)
+}
+
+enum Original<'a> {
+    Json(&'a str),
+    Xml(&'a str),
+}
+
+/// Fills in line and column for every finding that has a FHIRPath.
+fn locate(input: &mut Input, original: Original<'_>) {
+    let any = !input.findings.is_empty() || input.entries.iter().any(|e| !e.findings.is_empty());
+    if !any {
+        return;
+    }
+    let find: Box<dyn Fn(&[crate::fhirpath::Step]) -> Option<(usize, usize)>> = match original {
+        Original::Json(t) => {
+            let p = position::JsonPositions::new(t);
+            Box::new(move |s| p.find(s))
+        }
+        Original::Xml(t) => {
+            let p = position::XmlPositions::new(t);
+            Box::new(move |s| p.find(s))
+        }
+    };
+    let all = input
+        .findings
+        .iter_mut()
+        .chain(input.entries.iter_mut().flat_map(|e| e.findings.iter_mut()));
+    for f in all {
+        if f.position.is_none() {
+            if let Some(path) = f.expression.first() {
+                f.position = find(path.steps());
+            }
+        }
+    }
+}
+
+fn parse_json_text(text: &str) -> Result<Value, Unusable> {
+    serde_json::from_str::<Value>(text).map_err(|e| {
+        let what = match e.classify() {
+            serde_json::error::Category::Eof => "The JSON ends too early",
+            serde_json::error::Category::Syntax => "The body is not valid JSON",
+            _ => "The JSON could not be read",
+        };
+        let message = e.to_string();
+        let detail = message.split(" at line").next().unwrap_or(&message);
+        Unusable::Malformed(vec![Finding::new(
+            Severity::Error,
+            "structure",
+            format!("{what}: {detail} (line {}, column {}).", e.line(), e.column()),
+        )
+        .with_position(Some((e.line(), e.column())))])
+    })
+}
+
+fn parse_xml_text(text: &str) -> Result<Value, Unusable> {
+    // roxmltree first: it says where a document is not well-formed.
+    if let Err(e) = roxmltree::Document::parse(text) {
+        let pos = e.pos();
+        return Err(Unusable::Malformed(vec![Finding::new(
+            Severity::Error,
+            "structure",
+            format!("The body is not well-formed XML: {e}."),
+        )
+        .with_position(Some((pos.row as usize, pos.col as usize)))]));
+    }
+    fhir_codec::xml_to_json(text).map_err(|e| {
+        Unusable::Malformed(vec![Finding::new(
+            Severity::Error,
+            "structure",
+            format!("The XML is not a valid FHIR R4 resource: {}.", e.message.split(", expected one of").next().unwrap_or(&e.message)),
+        )])
+    })
+}
+
+fn malformed(text: impl Into<String>, code: &'static str, at: Option<FhirPath>) -> Unusable {
+    let mut f = Finding::new(Severity::Error, code, text);
+    if let Some(p) = at {
+        f = f.at(p);
+    }
+    Unusable::Malformed(vec![f])
+}
+
+fn depth(v: &Value) -> usize {
+    match v {
+        Value::Object(m) => 1 + m.values().map(depth).max().unwrap_or(0),
+        Value::Array(a) => 1 + a.iter().map(depth).max().unwrap_or(0),
+        _ => 0,
+    }
+}
+
+fn resource_type(v: &Value) -> Option<&str> {
+    v.get("resourceType").and_then(Value::as_str)
+}
+
+fn build(value: Value, format: Format, limits: &Limits) -> Result<Input, Unusable> {
+    if !value.is_object() {
+        return Err(malformed("The body must be one FHIR resource (a JSON object).", "structure", None));
+    }
+    let d = depth(&value);
+    if d > limits.max_depth {
+        return Err(Unusable::TooCostly(vec![Finding::new(
+            Severity::Error,
+            "too-costly",
+            format!("The resource nests {d} levels deep; this gateway accepts at most {}.", limits.max_depth),
+        )]));
+    }
+    let Some(rt) = resource_type(&value).map(str::to_string) else {
+        return Err(malformed(
+            "The resource has no 'resourceType': send a ServiceRequest, a Bundle or a Parameters resource.",
+            "required",
+            None,
+        ));
+    };
+    match rt.as_str() {
+        "Parameters" => unwrap_parameters(value, format, limits),
+        "ServiceRequest" | "Bundle" => from_resource(value, FhirPath::root(&rt), format, limits),
+        other => Err(malformed(
+            format!("A {other} cannot be checked: send a ServiceRequest, a Bundle of ServiceRequests (batch, transaction or collection) or a Parameters with a 'resource' part."),
+            "not-supported",
+            Some(FhirPath::root(other)),
+        )),
+    }
+}
+
+fn unwrap_parameters(value: Value, format: Format, limits: &Limits) -> Result<Input, Unusable> {
+    let root = FhirPath::root("Parameters");
+    let shell = structure::check_resource(&value, &root);
+    if shell.iter().any(Finding::is_error) {
+        return Err(Unusable::Malformed(shell));
+    }
+    let params = value.get("parameter").and_then(Value::as_array);
+    let found = params.and_then(|ps| {
+        ps.iter()
+            .enumerate()
+            .find(|(_, p)| p.get("name").and_then(Value::as_str) == Some("resource") && p.get("resource").is_some())
+    });
+    let Some((i, p)) = found else {
+        return Err(malformed(
+            "The Parameters has no part named 'resource' holding the resource to check.",
+            "required",
+            Some(root.field("parameter")),
+        ));
+    };
+    let inner = p.get("resource").cloned().unwrap_or(Value::Null);
+    let at = root.field("parameter").index(i).field("resource");
+    match resource_type(&inner) {
+        Some("ServiceRequest") | Some("Bundle") => {
+            let mut input = from_resource(inner, FhirPath::root(resource_type_of(&p["resource"])), format, limits)?;
+            input.root_path = at;
+            Ok(input)
+        }
+        other => Err(malformed(
+            format!("The 'resource' part holds a {}: send a ServiceRequest or a Bundle.", other.unwrap_or("resource without a type")),
+            "not-supported",
+            Some(at),
+        )),
+    }
+}
+
+fn resource_type_of(v: &Value) -> &str {
+    resource_type(v).unwrap_or("Resource")
+}
+
+fn from_resource(value: Value, root: FhirPath, format: Format, limits: &Limits) -> Result<Input, Unusable> {
+    if resource_type(&value) == Some("ServiceRequest") {
+        let findings = structure::check_resource(&value, &root);
+        let entry = Entry {
+            path: root.clone(),
+            index: None,
+            full_url: None,
+            resource_type: "ServiceRequest".into(),
+            findings,
+        };
+        return Ok(Input {
+            kind: InputKind::ServiceRequest,
+            root: value,
+            root_path: root,
+            entries: vec![entry],
+            findings: Vec::new(),
+            format,
+        });
+    }
+    let bundle_type = match value.get("type").and_then(Value::as_str) {
+        Some("batch") => BundleType::Batch,
+        Some("transaction") => BundleType::Transaction,
+        Some("collection") => BundleType::Collection,
+        other => {
+            return Err(malformed(
+                format!("A Bundle of type '{}' cannot be checked: use batch, transaction or collection.", other.unwrap_or("(none)")),
+                "not-supported",
+                Some(root.field("type")),
+            ))
+        }
+    };
+    let items = value.get("entry").and_then(Value::as_array).map(Vec::as_slice).unwrap_or(&[]);
+    if items.len() > limits.max_bundle_entries {
+        return Err(Unusable::TooCostly(vec![Finding::new(
+            Severity::Error,
+            "too-costly",
+            format!("The Bundle has {} entries; this gateway accepts at most {} per Bundle. Split it.", items.len(), limits.max_bundle_entries),
+        )
+        .at(root.field("entry"))]));
+    }
+    // The Bundle without its entries' resources: each resource is checked on its own so that
+    // one bad entry of a batch fails only itself.
+    let mut shell = value.clone();
+    if let Some(Value::Array(es)) = shell.get_mut("entry") {
+        for e in es.iter_mut() {
+            if let Some(m) = e.as_object_mut() {
+                m.shift_remove("resource");
+            }
+        }
+    }
+    let findings = structure::check_resource(&shell, &root);
+    let mut entries = Vec::with_capacity(items.len());
+    for (i, item) in items.iter().enumerate() {
+        let path = root.field("entry").index(i).field("resource");
+        let Some(resource) = item.get("resource") else { continue };
+        let rt = resource_type(resource).unwrap_or("").to_string();
+        let mut f = structure::check_resource(resource, &path);
+        if bundle_type != BundleType::Collection && rt == "ServiceRequest" {
+            if let Some(m) = item.pointer("/request/method").and_then(Value::as_str) {
+                if m != "POST" && m != "PUT" {
+                    f.push(
+                        Finding::new(Severity::Error, "not-supported", format!("Only POST or PUT of a ServiceRequest can be checked, not {m}."))
+                            .at(root.field("entry").index(i).field("request").field("method")),
+                    );
+                }
+            }
+        }
+        entries.push(Entry {
+            path,
+            index: Some(i),
+            full_url: item.get("fullUrl").and_then(Value::as_str).map(str::to_string),
+            resource_type: rt,
+            findings: f,
+        });
+    }
+    Ok(Input {
+        kind: InputKind::Bundle(bundle_type),
+        root: value,
+        root_path: root,
+        entries,
+        findings,
+        format,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sniffs_format() {
+        assert_eq!(Format::sniff(b"  \n{\"a\":1}"), Some(Format::Json));
+        assert_eq!(Format::sniff(b"\xEF\xBB\xBF<x/>"), Some(Format::Xml));
+        assert_eq!(Format::sniff(b"hello"), None);
+        assert_eq!(Format::from_path("a/B.XML"), Some(Format::Xml));
+    }
+
+    #[test]
+    fn invalid_json_has_line_and_column() {
+        let err = parse(b"{\n  \"resourceType\": \"ServiceRequest\",\n  \"status\": }", Format::Json, &Limits::default()).unwrap_err();
+        let f = &err.findings()[0];
+        assert_eq!(f.code, "structure");
+        assert_eq!(f.position, Some((3, 13)));
+    }
+}

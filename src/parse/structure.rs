@@ -1,0 +1,449 @@
+//! Is a resource well-formed FHIR R4? fhirbolt (through `fhir-codec`) knows the R4 model but
+//! stops at the first error and says neither where nor why in FHIR terms; this module finds
+//! every error, locates each one as FHIRPath, and adds the checks fhirbolt 0.4.0 does not make
+//! (primitive formats, required elements and bindings, empty values, single-for-array).
+
+use crate::fhirpath::{FhirPath, Step};
+use crate::outcome::finding::{Finding, Severity};
+use serde_json::{Map, Value};
+
+/// At most this many model errors are collected per resource: each costs a few re-parses.
+const MAX_MODEL_ERRORS: usize = 20;
+
+/// Checks one resource found at `at` and returns every structure error.
+pub fn check_resource(resource: &Value, at: &FhirPath) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    let mut working = resource.clone();
+    // fhirbolt stops at the first error: locate it, remove that element, try again.
+    let mut clean = false;
+    for _ in 0..MAX_MODEL_ERRORS {
+        let message = match fhir_codec::check_json(&working) {
+            Ok(()) => {
+                clean = true;
+                break;
+            }
+            Err(e) => e.message,
+        };
+        let steps = localise(&working, &message);
+        let path = steps_to_path(at, &steps);
+        findings.push(
+            Finding::new(Severity::Error, code_for(&message), humanise(&message, &steps))
+                .at(path)
+                .with_diagnostics(format!("FHIR R4 model: {}", shorten(&message))),
+        );
+        if steps.is_empty() || !remove(&mut working, &steps) {
+            break;
+        }
+    }
+    if clean {
+        // What fhirbolt silently normalises shows up as a difference after a round trip.
+        if let Ok(back) = fhir_codec::round_trip_json(&working) {
+            compare_shapes(&working, &back, at, &mut findings);
+        }
+    }
+    own_checks(resource, at, &mut findings);
+    findings
+}
+
+/// The element whose removal makes this error go away: the error is inside it. Arrays are
+/// bisected so that a Bundle of a thousand entries costs a dozen re-parses, not a thousand.
+fn localise(resource: &Value, message: &str) -> Vec<Step> {
+    let still_fails = |candidate: &Value| match fhir_codec::check_json(candidate) {
+        Ok(()) => false,
+        Err(e) => e.message == message,
+    };
+    let mut steps: Vec<Step> = Vec::new();
+    loop {
+        let Some(node) = get(resource, &steps) else { break };
+        let found = match node {
+            Value::Object(map) => map
+                .keys()
+                .filter(|k| !(k.as_str() == "resourceType"))
+                .find(|key| {
+                    let mut probe = resource.clone();
+                    let mut s = steps.clone();
+                    s.push(Step::Field((*key).clone()));
+                    remove(&mut probe, &s) && !still_fails(&probe)
+                })
+                .map(|k| Step::Field(k.clone())),
+            Value::Array(items) => {
+                let (mut lo, mut hi) = (0usize, items.len());
+                // Invariant: removing items[lo..hi] makes the error go away.
+                let mut probe = resource.clone();
+                if !retain_range(&mut probe, &steps, lo, hi) || still_fails(&probe) {
+                    None
+                } else {
+                    while hi - lo > 1 {
+                        let mid = (lo + hi) / 2;
+                        let mut probe = resource.clone();
+                        if retain_range(&mut probe, &steps, lo, mid) && !still_fails(&probe) {
+                            hi = mid;
+                        } else {
+                            lo = mid;
+                        }
+                    }
+                    Some(Step::Index(lo))
+                }
+            }
+            _ => None,
+        };
+        match found {
+            Some(step) => steps.push(step),
+            None => break,
+        }
+    }
+    steps
+}
+
+fn get<'a>(value: &'a Value, steps: &[Step]) -> Option<&'a Value> {
+    steps.iter().try_fold(value, |v, s| match s {
+        Step::Field(k) => v.get(k),
+        Step::Index(i) => v.get(i),
+    })
+}
+
+fn get_mut<'a>(value: &'a mut Value, steps: &[Step]) -> Option<&'a mut Value> {
+    steps.iter().try_fold(value, |v, s| match s {
+        Step::Field(k) => v.get_mut(k),
+        Step::Index(i) => v.get_mut(i),
+    })
+}
+
+/// Removes the element at `steps`. Removing the last item of an array removes the array.
+fn remove(value: &mut Value, steps: &[Step]) -> bool {
+    let Some((last, parent)) = steps.split_last() else {
+        return false;
+    };
+    let Some(container) = get_mut(value, parent) else {
+        return false;
+    };
+    match (last, container) {
+        (Step::Field(k), Value::Object(map)) => map.shift_remove(k).is_some(),
+        (Step::Index(i), Value::Array(items)) if *i < items.len() => {
+            items.remove(*i);
+            true
+        }
+        _ => false,
+    }
+}
+
+/// Removes the items `lo..hi` of the array at `steps`.
+fn retain_range(value: &mut Value, steps: &[Step], lo: usize, hi: usize) -> bool {
+    match get_mut(value, steps) {
+        Some(Value::Array(items)) if hi <= items.len() => {
+            items.drain(lo..hi);
+            true
+        }
+        _ => false,
+    }
+}
+
+fn steps_to_path(at: &FhirPath, steps: &[Step]) -> FhirPath {
+    steps.iter().fold(at.clone(), |p, s| match s {
+        Step::Field(k) => p.field(k),
+        Step::Index(i) => p.index(*i),
+    })
+}
+
+fn code_for(message: &str) -> &'static str {
+    if message.starts_with("unknown field") || message.starts_with("unknown variant") {
+        "structure"
+    } else {
+        "invalid"
+    }
+}
+
+/// serde's message with the list of allowed fields cut: it can run to fifty names.
+fn shorten(message: &str) -> &str {
+    message.split(", expected one of").next().unwrap_or(message)
+}
+
+fn humanise(message: &str, steps: &[Step]) -> String {
+    let element = steps
+        .iter()
+        .rev()
+        .find_map(|s| match s {
+            Step::Field(k) => Some(k.as_str()),
+            Step::Index(_) => None,
+        })
+        .unwrap_or("resource");
+    if let Some(rest) = message.strip_prefix("unknown field `") {
+        let name = rest.split('`').next().unwrap_or(rest);
+        return format!("Unknown element '{name}': FHIR R4 does not define it here. Remove it or move it into an extension.");
+    }
+    if let Some(rest) = message.strip_prefix("invalid type: ") {
+        return format!("Element '{element}' has the wrong JSON type: {}.", shorten(rest));
+    }
+    if let Some(rest) = message.strip_prefix("missing field `") {
+        let name = rest.split('`').next().unwrap_or(rest);
+        return format!("Required element '{name}' is missing.");
+    }
+    format!("Element '{element}' is not valid FHIR R4: {}.", shorten(message))
+}
+
+/// Reports elements that the input gives as a single value where FHIR R4 wants an array
+/// (fhirbolt reads `"category": {..}` as a one-item list without complaint).
+fn compare_shapes(input: &Value, back: &Value, at: &FhirPath, out: &mut Vec<Finding>) {
+    match (input, back) {
+        (Value::Object(a), Value::Object(b)) => {
+            for (k, va) in a {
+                let Some(vb) = b.get(k) else { continue };
+                let here = at.field(k);
+                if vb.is_array() && !va.is_array() {
+                    out.push(
+                        Finding::new(
+                            Severity::Error,
+                            "structure",
+                            format!("Element '{k}' repeats in FHIR R4 and must be a JSON array, even with one item."),
+                        )
+                        .at(here),
+                    );
+                } else {
+                    compare_shapes(va, vb, &here, out);
+                }
+            }
+        }
+        (Value::Array(a), Value::Array(b)) => {
+            for (i, (va, vb)) in a.iter().zip(b).enumerate() {
+                compare_shapes(va, vb, &at.index(i), out);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Element names whose values are FHIR date, dateTime or instant.
+const DATE_ELEMENTS: &[&str] = &[
+    "birthDate",
+    "authoredOn",
+    "occurrenceDateTime",
+    "effectiveDateTime",
+    "effectiveInstant",
+    "issued",
+    "lastUpdated",
+    "start",
+    "end",
+    "date",
+    "recordedDate",
+    "onsetDateTime",
+    "abatementDateTime",
+    "deceasedDateTime",
+    "timestamp",
+    "valueDate",
+    "valueDateTime",
+    "valueInstant",
+];
+
+/// Required elements and required bindings the gateway relies on, per resource type.
+struct Required {
+    resource: &'static str,
+    elements: &'static [&'static str],
+    bindings: &'static [(&'static str, &'static [&'static str])],
+}
+
+const REQUIRED: &[Required] = &[
+    Required {
+        resource: "ServiceRequest",
+        elements: &["status", "intent", "subject"],
+        bindings: &[
+            ("status", &["draft", "active", "on-hold", "revoked", "completed", "entered-in-error", "unknown"]),
+            ("intent", &["proposal", "plan", "directive", "order", "original-order", "reflex-order", "filler-order", "instance-order", "option"]),
+            ("priority", &["routine", "urgent", "asap", "stat"]),
+        ],
+    },
+    Required {
+        resource: "Bundle",
+        elements: &["type"],
+        bindings: &[("type", &["document", "message", "transaction", "transaction-response", "batch", "batch-response", "history", "searchset", "collection"])],
+    },
+    Required {
+        resource: "Observation",
+        elements: &["status", "code"],
+        bindings: &[("status", &["registered", "preliminary", "final", "amended", "corrected", "cancelled", "entered-in-error", "unknown"])],
+    },
+    Required {
+        resource: "Patient",
+        elements: &[],
+        bindings: &[("gender", &["male", "female", "other", "unknown"])],
+    },
+];
+
+fn own_checks(resource: &Value, at: &FhirPath, out: &mut Vec<Finding>) {
+    let Some(map) = resource.as_object() else {
+        out.push(Finding::new(Severity::Error, "structure", "A resource must be a JSON object.").at(at.clone()));
+        return;
+    };
+    let resource_type = match map.get("resourceType") {
+        Some(Value::String(t)) => t.as_str(),
+        _ => {
+            out.push(
+                Finding::new(Severity::Error, "required", "The resource has no 'resourceType': every FHIR JSON resource names its type.")
+                    .at(at.clone()),
+            );
+            ""
+        }
+    };
+    if let Some(req) = REQUIRED.iter().find(|r| r.resource == resource_type) {
+        for element in req.elements {
+            if !map.contains_key(*element) {
+                out.push(
+                    Finding::new(
+                        Severity::Error,
+                        "required",
+                        format!("{resource_type}.{element} is required (cardinality 1..1) and is missing."),
+                    )
+                    .at(at.clone()),
+                );
+            }
+        }
+        for (element, allowed) in req.bindings {
+            if let Some(Value::String(code)) = map.get(*element) {
+                if !allowed.contains(&code.as_str()) {
+                    out.push(
+                        Finding::new(
+                            Severity::Error,
+                            "code-invalid",
+                            format!("'{code}' is not a valid {resource_type}.{element}: the required value set allows {}.", allowed.join(", ")),
+                        )
+                        .at(at.field(element)),
+                    );
+                }
+            }
+        }
+    }
+    if let Some(Value::String(id)) = map.get("id") {
+        let ok = !id.is_empty() && id.len() <= 64 && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.');
+        if !ok {
+            out.push(
+                Finding::new(Severity::Error, "invalid", "A resource id is 1 to 64 letters, digits, '-' or '.'.")
+                    .at(at.field("id")),
+            );
+        }
+    }
+    walk_values(map, at, true, out);
+}
+
+/// Checks every value: no empty strings, arrays or objects, no nulls, dates that exist.
+fn walk_values(map: &Map<String, Value>, at: &FhirPath, is_resource: bool, out: &mut Vec<Finding>) {
+    if map.is_empty() {
+        out.push(Finding::new(Severity::Error, "invalid", "An element must have a value or children: empty objects are not allowed in FHIR JSON.").at(at.clone()));
+    }
+    for (key, value) in map {
+        let here = at.field(key);
+        // Nested resources are checked on their own, from their own root.
+        if is_resource && key == "contained" {
+            if let Value::Array(items) = value {
+                for (i, item) in items.iter().enumerate() {
+                    if let Value::Object(m) = item {
+                        own_checks_nested(m, &here.index(i), out);
+                    }
+                }
+                continue;
+            }
+        }
+        check_value(key, value, &here, out);
+    }
+}
+
+fn own_checks_nested(map: &Map<String, Value>, at: &FhirPath, out: &mut Vec<Finding>) {
+    walk_values(map, at, true, out);
+}
+
+fn check_value(key: &str, value: &Value, here: &FhirPath, out: &mut Vec<Finding>) {
+    match value {
+        Value::Null if !key.starts_with('_') => out.push(
+            Finding::new(Severity::Error, "invalid", format!("Element '{key}' is null: leave an element out instead of sending null."))
+                .at(here.clone()),
+        ),
+        Value::String(s) if s.trim().is_empty() => out.push(
+            Finding::new(Severity::Error, "invalid", format!("Element '{key}' is an empty string: FHIR strings must have content; leave the element out instead."))
+                .at(here.clone()),
+        ),
+        Value::String(s) if DATE_ELEMENTS.contains(&key) => {
+            if let Err(why) = crate::dates::parse_fhir_datetime(s) {
+                out.push(
+                    Finding::new(Severity::Error, "invalid", format!("Element '{key}' is not a valid FHIR date/dateTime: {why}."))
+                        .at(here.clone()),
+                );
+            }
+        }
+        Value::Array(items) => {
+            if items.is_empty() {
+                out.push(
+                    Finding::new(Severity::Error, "invalid", format!("Element '{key}' is an empty array: leave it out instead."))
+                        .at(here.clone()),
+                );
+            }
+            for (i, item) in items.iter().enumerate() {
+                check_value(key, item, &here.index(i), out);
+            }
+        }
+        Value::Object(m) => {
+            let is_resource = m.contains_key("resourceType");
+            walk_values(m, here, is_resource, out);
+        }
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn sr(extra: Value) -> Value {
+        let mut base = json!({"resourceType": "ServiceRequest", "status": "active", "intent": "order", "subject": {"reference": "Patient/1"}});
+        if let (Some(b), Value::Object(e)) = (base.as_object_mut(), extra) {
+            b.extend(e);
+        }
+        base
+    }
+
+    fn paths(f: &[Finding]) -> Vec<String> {
+        f.iter().flat_map(|f| f.expression.iter().map(|p| p.to_string())).collect()
+    }
+
+    #[test]
+    fn valid_request_has_no_findings() {
+        assert!(check_resource(&sr(json!({})), &FhirPath::root("ServiceRequest")).is_empty());
+    }
+
+    #[test]
+    fn every_unknown_element_is_located() {
+        let v = sr(json!({"code": {"coding": [{"system": "s", "code": "c"}, {"code": "d", "foo": 1}]}, "reasonCode": [{"text": "x", "bar": true}]}));
+        let f = check_resource(&v, &FhirPath::root("ServiceRequest"));
+        assert_eq!(paths(&f), vec!["ServiceRequest.code.coding[1].foo", "ServiceRequest.reasonCode[0].bar"]);
+        assert!(f.iter().all(|f| f.code == "structure"));
+        assert!(f[0].text.contains("'foo'"));
+    }
+
+    #[test]
+    fn wrong_type_is_invalid() {
+        let f = check_resource(&sr(json!({"reasonCode": [{"text": 7}]})), &FhirPath::root("ServiceRequest"));
+        assert_eq!(paths(&f), vec!["ServiceRequest.reasonCode[0].text"]);
+        assert_eq!(f[0].code, "invalid");
+    }
+
+    #[test]
+    fn single_object_for_array_and_bad_dates_and_bindings() {
+        let f = check_resource(
+            &sr(json!({"category": {"text": "x"}, "authoredOn": "2024-13-45", "intent": "wish"})),
+            &FhirPath::root("ServiceRequest"),
+        );
+        let p = paths(&f);
+        assert!(p.contains(&"ServiceRequest.category".to_string()), "{p:?}");
+        assert!(p.contains(&"ServiceRequest.authoredOn".to_string()), "{p:?}");
+        assert!(p.contains(&"ServiceRequest.intent".to_string()), "{p:?}");
+    }
+
+    #[test]
+    fn locates_errors_deep_in_large_arrays() {
+        let mut entries: Vec<Value> = (0..300)
+            .map(|i| json!({"fullUrl": format!("urn:uuid:00000000-0000-0000-0000-{i:012}"), "resource": sr(json!({}))}))
+            .collect();
+        entries[217]["resource"]["oops"] = json!(1);
+        let b = json!({"resourceType": "Bundle", "type": "collection", "entry": entries});
+        let f = check_resource(&b, &FhirPath::root("Bundle"));
+        assert_eq!(paths(&f), vec!["Bundle.entry[217].resource.oops"]);
+    }
+}
