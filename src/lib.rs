@@ -5,6 +5,7 @@
 //! [`parse`] → [`context`] → [`terminology`] → [`rules`] → [`outcome`], tied together by
 //! [`engine`], with thin front ends in [`cli`] and [`http`].
 
+pub mod context;
 pub mod dates;
 pub mod fhirpath;
 pub mod parse;

@@ -34,6 +34,42 @@ fn err(e: impl std::fmt::Display) -> CodecError {
     }
 }
 
+/// fhirbolt 0.4.0 panics on any empty JSON array (`"reasonCode": []`: an `unwrap` on `None` in
+/// `fhirbolt-serde` `element/de.rs` line 163). FHIR forbids empty arrays anyway and the gateway
+/// reports them itself, so they are removed from the copy fhirbolt reads.
+fn without_empty_arrays(value: &Value) -> Value {
+    match value {
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .filter(|(_, v)| !matches!(v, Value::Array(a) if a.is_empty()))
+                .map(|(k, v)| (k.clone(), without_empty_arrays(v)))
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(
+            items
+                .iter()
+                .filter(|v| !matches!(v, Value::Array(a) if a.is_empty()))
+                .map(without_empty_arrays)
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
+/// Runs a fhirbolt call so that a panic inside fhirbolt becomes an error, never a crash.
+fn guarded<T>(f: impl FnOnce() -> Result<T, CodecError>) -> Result<T, CodecError> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|_| {
+        Err(CodecError {
+            message: "the FHIR parser failed on this input".into(),
+        })
+    })
+}
+
+fn read(resource: &Value) -> Result<Resource, CodecError> {
+    let copy = without_empty_arrays(resource);
+    guarded(|| fhirbolt::json::from_json_value(copy, strict()).map_err(err))
+}
+
 fn strict() -> Option<DeserializationConfig> {
     Some(DeserializationConfig {
         mode: DeserializationMode::Strict,
@@ -44,27 +80,27 @@ fn strict() -> Option<DeserializationConfig> {
 /// errors) and writes it back as JSON. The caller compares the two to find what fhirbolt
 /// silently normalised (a single object where the model wants an array, for instance).
 pub fn round_trip_json(resource: &Value) -> Result<Value, CodecError> {
-    let parsed: Resource = fhirbolt::json::from_json_value(resource.clone(), strict()).map_err(err)?;
-    fhirbolt::json::to_json_value(parsed, None).map_err(err)
+    let parsed = read(resource)?;
+    guarded(|| fhirbolt::json::to_json_value(parsed, None).map_err(err))
 }
 
 /// Whether one JSON resource fits the R4 model (strict). Cheaper than [`round_trip_json`].
 pub fn check_json(resource: &Value) -> Result<(), CodecError> {
-    fhirbolt::json::from_json_value::<Resource>(resource.clone(), strict())
-        .map(|_| ())
-        .map_err(err)
+    read(resource).map(|_| ())
 }
 
 /// Reads an R4 XML resource and gives it as FHIR JSON.
 pub fn xml_to_json(xml: &str) -> Result<Value, CodecError> {
-    let parsed: Resource = fhirbolt::xml::from_str(xml, strict()).map_err(err)?;
-    fhirbolt::json::to_json_value(parsed, None).map_err(err)
+    guarded(|| {
+        let parsed: Resource = fhirbolt::xml::from_str(xml, strict()).map_err(err)?;
+        fhirbolt::json::to_json_value(parsed, None).map_err(err)
+    })
 }
 
 /// Writes a FHIR JSON resource as R4 XML.
 pub fn json_to_xml(resource: &Value) -> Result<String, CodecError> {
-    let parsed: Resource = fhirbolt::json::from_json_value(resource.clone(), strict()).map_err(err)?;
-    fhirbolt::xml::to_string(&parsed, None).map_err(err)
+    let parsed = read(resource)?;
+    guarded(|| fhirbolt::xml::to_string(&parsed, None).map_err(err))
 }
 
 #[cfg(test)]
@@ -102,6 +138,18 @@ mod tests {
         let back = round_trip_json(&b).expect("round trip");
         assert_eq!(back["entry"][0]["request"]["method"], "POST");
         assert_eq!(back["entry"][0]["resource"]["subject"]["reference"], "#p1");
+    }
+
+    /// Pins fhirbolt 0.4.0's panic on empty arrays: guarded here, it is never a crash.
+    #[test]
+    fn empty_arrays_do_not_panic() {
+        let v = json!({"resourceType": "Bundle", "type": "batch", "entry": []});
+        let upstream = std::panic::catch_unwind(|| {
+            fhirbolt::json::from_json_value::<Resource>(v.clone(), None).is_ok()
+        });
+        assert!(upstream.is_err(), "fhirbolt no longer panics on empty arrays");
+        assert!(check_json(&v).is_ok());
+        assert!(check_json(&json!({"resourceType": "ServiceRequest", "status": "active", "intent": "order", "subject": {"reference": "Patient/1"}, "code": {"coding": []}})).is_ok());
     }
 
     #[test]
