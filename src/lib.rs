@@ -9,4 +9,5 @@ pub mod context;
 pub mod dates;
 pub mod fhirpath;
 pub mod parse;
+pub mod terminology;
 pub mod outcome;
