@@ -26,10 +26,18 @@ pub fn parse_fhir_datetime(s: &str) -> Result<DateRange, String> {
     };
     let mut parts = date_part.split('-');
     let year = parse_num(parts.next(), 4, "year")?;
-    let month = parts.next().map(|m| parse_num(Some(m), 2, "month")).transpose()?;
-    let day = parts.next().map(|d| parse_num(Some(d), 2, "day")).transpose()?;
+    let month = parts
+        .next()
+        .map(|m| parse_num(Some(m), 2, "month"))
+        .transpose()?;
+    let day = parts
+        .next()
+        .map(|d| parse_num(Some(d), 2, "day"))
+        .transpose()?;
     if parts.next().is_some() {
-        return Err(format!("'{s}' has too many parts; use YYYY, YYYY-MM or YYYY-MM-DD"));
+        return Err(format!(
+            "'{s}' has too many parts; use YYYY, YYYY-MM or YYYY-MM-DD"
+        ));
     }
     let year = i32::try_from(year).map_err(|_| "year out of range".to_string())?;
     if let Some(t) = time_part {
@@ -59,8 +67,12 @@ pub fn parse_fhir_datetime(s: &str) -> Result<DateRange, String> {
         (Some(m), Some(d)) => {
             let month = month_of(m)?;
             let day = u8::try_from(d).map_err(|_| format!("day {d} does not exist"))?;
-            let date = Date::from_calendar_date(year, month, day)
-                .map_err(|_| format!("{year:04}-{m:02}-{d:02} does not exist (day {d} of a month with {} days)", month.length(year)))?;
+            let date = Date::from_calendar_date(year, month, day).map_err(|_| {
+                format!(
+                    "{year:04}-{m:02}-{d:02} does not exist (day {d} of a month with {} days)",
+                    month.length(year)
+                )
+            })?;
             Ok(DateRange {
                 earliest: date,
                 latest: date,
@@ -78,7 +90,8 @@ fn parse_num(part: Option<&str>, digits: usize, what: &str) -> Result<u32, Strin
     if part.len() != digits || !part.bytes().all(|b| b.is_ascii_digit()) {
         return Err(format!("the {what} must be {digits} digits"));
     }
-    part.parse().map_err(|_| format!("the {what} is not a number"))
+    part.parse()
+        .map_err(|_| format!("the {what} is not a number"))
 }
 
 /// `hh:mm:ss(.fff)(Z|+hh:mm|-hh:mm)`: FHIR requires seconds and a zone on a dateTime's time.
@@ -104,7 +117,10 @@ fn check_time(t: &str) -> Result<(), String> {
     }
     if let Some(z) = zone {
         let hm: Vec<&str> = z.split(':').collect();
-        if hm.len() != 2 || parse_num(hm.first().copied(), 2, "zone").is_err() || parse_num(hm.get(1).copied(), 2, "zone").is_err() {
+        if hm.len() != 2
+            || parse_num(hm.first().copied(), 2, "zone").is_err()
+            || parse_num(hm.get(1).copied(), 2, "zone").is_err()
+        {
             return Err("the time zone is +hh:mm or -hh:mm".into());
         }
     }
@@ -163,12 +179,21 @@ mod tests {
     #[test]
     fn age_at_boundaries() {
         let birth = parse_fhir_datetime("1981-06-15").unwrap();
-        assert_eq!(age_at(birth, date!(2026 - 06 - 15)), Age { min: 45, max: 45 });
-        assert_eq!(age_at(birth, date!(2026 - 06 - 14)), Age { min: 44, max: 44 });
+        assert_eq!(
+            age_at(birth, date!(2026 - 06 - 15)),
+            Age { min: 45, max: 45 }
+        );
+        assert_eq!(
+            age_at(birth, date!(2026 - 06 - 14)),
+            Age { min: 44, max: 44 }
+        );
         let leap = parse_fhir_datetime("2000-02-29").unwrap();
         assert_eq!(age_at(leap, date!(2018 - 02 - 28)).min, 17);
         assert_eq!(age_at(leap, date!(2018 - 03 - 01)).min, 18);
         let year_only = parse_fhir_datetime("1981").unwrap();
-        assert_eq!(age_at(year_only, date!(2026 - 06 - 15)), Age { min: 44, max: 45 });
+        assert_eq!(
+            age_at(year_only, date!(2026 - 06 - 15)),
+            Age { min: 44, max: 45 }
+        );
     }
 }

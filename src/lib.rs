@@ -5,9 +5,12 @@
 //! [`parse`] → [`context`] → [`terminology`] → [`rules`] → [`outcome`], tied together by
 //! [`engine`], with thin front ends in [`cli`] and [`http`].
 
+pub mod cli;
 pub mod context;
 pub mod dates;
+pub mod engine;
 pub mod fhirpath;
-pub mod parse;
-pub mod terminology;
 pub mod outcome;
+pub mod parse;
+pub mod rules;
+pub mod terminology;

@@ -37,8 +37,14 @@ impl<'a> Resolver<'a> {
                     by_key.entry(k).or_insert(i);
                 }
             }
-            if let Some(id) = input.resource(entry).and_then(|r| r.get("id")).and_then(Value::as_str) {
-                by_key.entry(format!("{}/{}", entry.resource_type, id)).or_insert(i);
+            if let Some(id) = input
+                .resource(entry)
+                .and_then(|r| r.get("id"))
+                .and_then(Value::as_str)
+            {
+                by_key
+                    .entry(format!("{}/{}", entry.resource_type, id))
+                    .or_insert(i);
             }
         }
         Self { input, by_key }
@@ -46,11 +52,17 @@ impl<'a> Resolver<'a> {
 
     /// Resolves `reference` made from the resource `from` found at `from_path`.
     /// Returns the resource and its path, with the path of a contained resource built here.
-    pub fn resolve(&self, reference: &str, from: &'a Value, from_path: &FhirPath) -> Option<(&'a Value, FhirPath)> {
+    pub fn resolve(
+        &self,
+        reference: &str,
+        from: &'a Value,
+        from_path: &FhirPath,
+    ) -> Option<(&'a Value, FhirPath)> {
         if let Some(local) = reference.strip_prefix('#') {
             let contained = from.get("contained")?.as_array()?;
             return contained.iter().enumerate().find_map(|(i, c)| {
-                (c.get("id").and_then(Value::as_str) == Some(local)).then(|| (c, from_path.field("contained").index(i)))
+                (c.get("id").and_then(Value::as_str) == Some(local))
+                    .then(|| (c, from_path.field("contained").index(i)))
             });
         }
         let i = self
@@ -139,8 +151,13 @@ fn ods_of_identifier(identifier: Option<&Value>) -> Vec<String> {
 
 /// Resolves the context of the ServiceRequest `sr` found at `at`.
 pub fn resolve<'a>(resolver: &Resolver<'a>, sr: &'a Value, at: &FhirPath) -> Context<'a> {
-    let authored_range = sr.get("authoredOn").and_then(Value::as_str).and_then(|s| dates::parse_fhir_datetime(s).ok());
-    let authored = authored_range.map(|r| r.earliest).unwrap_or_else(dates::today);
+    let authored_range = sr
+        .get("authoredOn")
+        .and_then(Value::as_str)
+        .and_then(|s| dates::parse_fhir_datetime(s).ok());
+    let authored = authored_range
+        .map(|r| r.earliest)
+        .unwrap_or_else(dates::today);
     let mut unresolved = Vec::new();
     let where_looked = if resolver.is_bundle() {
         "the request's contained resources and the Bundle's entries (by fullUrl and Type/id)"
@@ -152,7 +169,9 @@ pub fn resolve<'a>(resolver: &Resolver<'a>, sr: &'a Value, at: &FhirPath) -> Con
     let subject_path = at.field("subject");
     let patient = match sr.get("subject").and_then(reference_of) {
         Some(r) => match resolver.resolve(r, sr, at) {
-            Some((p, path)) if p.get("resourceType").and_then(Value::as_str) == Some("Patient") => Some((p, path)),
+            Some((p, path)) if p.get("resourceType").and_then(Value::as_str) == Some("Patient") => {
+                Some((p, path))
+            }
             _ => {
                 unresolved.push(Missing {
                     what: "patient",
@@ -165,7 +184,11 @@ pub fn resolve<'a>(resolver: &Resolver<'a>, sr: &'a Value, at: &FhirPath) -> Con
         None => None,
     };
     let age = match &patient {
-        Some((p, path)) => match p.get("birthDate").and_then(Value::as_str).map(dates::parse_fhir_datetime) {
+        Some((p, path)) => match p
+            .get("birthDate")
+            .and_then(Value::as_str)
+            .map(dates::parse_fhir_datetime)
+        {
             Some(Ok(birth)) => Ok(dates::age_at(birth, authored)),
             Some(Err(_)) | None => Err(Missing {
                 what: "patient age",
@@ -176,7 +199,9 @@ pub fn resolve<'a>(resolver: &Resolver<'a>, sr: &'a Value, at: &FhirPath) -> Con
         None => Err(Missing {
             what: "patient age",
             looked: match sr.get("subject").and_then(reference_of) {
-                Some(r) => format!("the subject '{r}' did not resolve to a Patient in {where_looked}"),
+                Some(r) => {
+                    format!("the subject '{r}' did not resolve to a Patient in {where_looked}")
+                }
                 None => "ServiceRequest.subject has no reference to a Patient".into(),
             },
             at: subject_path,
@@ -188,17 +213,31 @@ pub fn resolve<'a>(resolver: &Resolver<'a>, sr: &'a Value, at: &FhirPath) -> Con
 
     // supportingInfo → Observation
     let mut observations = Vec::new();
-    for (i, info) in sr.get("supportingInfo").and_then(Value::as_array).into_iter().flatten().enumerate() {
-        let Some(r) = reference_of(info) else { continue };
+    for (i, info) in sr
+        .get("supportingInfo")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        let Some(r) = reference_of(info) else {
+            continue;
+        };
         match resolver.resolve(r, sr, at) {
-            Some((o, path)) if o.get("resourceType").and_then(Value::as_str) == Some("Observation") => {
+            Some((o, path))
+                if o.get("resourceType").and_then(Value::as_str) == Some("Observation") =>
+            {
                 let effective = ["effectiveDateTime", "effectiveInstant", "issued"]
                     .iter()
                     .find_map(|k| o.get(*k).and_then(Value::as_str))
                     .or_else(|| o.pointer("/effectivePeriod/end").and_then(Value::as_str))
                     .or_else(|| o.pointer("/effectivePeriod/start").and_then(Value::as_str))
                     .and_then(|s| dates::parse_fhir_datetime(s).ok());
-                observations.push(SupportingObservation { resource: o, path, effective });
+                observations.push(SupportingObservation {
+                    resource: o,
+                    path,
+                    effective,
+                });
             }
             Some(_) => {}
             None => unresolved.push(Missing {
@@ -210,7 +249,13 @@ pub fn resolve<'a>(resolver: &Resolver<'a>, sr: &'a Value, at: &FhirPath) -> Con
     }
 
     let mut reason_resources = Vec::new();
-    for (i, rr) in sr.get("reasonReference").and_then(Value::as_array).into_iter().flatten().enumerate() {
+    for (i, rr) in sr
+        .get("reasonReference")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
         let Some(r) = reference_of(rr) else { continue };
         match resolver.resolve(r, sr, at) {
             Some(found) => reason_resources.push(found),
@@ -281,7 +326,11 @@ fn requester_organisation<'a>(
             if !logical.is_empty() {
                 return Ok(logical);
             }
-            org_ref.and_then(reference_of).and_then(|o| resolver.resolve(o, res, &res_path).or_else(|| resolver.resolve(o, sr, at)))
+            org_ref.and_then(reference_of).and_then(|o| {
+                resolver
+                    .resolve(o, res, &res_path)
+                    .or_else(|| resolver.resolve(o, sr, at))
+            })
         }
         _ => None,
     };
@@ -317,47 +366,66 @@ mod tests {
     }
 
     fn sr_of(input: &Input) -> (&Value, &FhirPath) {
-        let e = input.entries.iter().find(|e| e.is_service_request()).expect("sr");
+        let e = input
+            .entries
+            .iter()
+            .find(|e| e.is_service_request())
+            .expect("sr");
         (input.resource(e).expect("resource"), &e.path)
     }
 
     #[test]
     fn contained_patient_gives_age() {
-        let i = input(json!({"resourceType": "ServiceRequest", "status": "active", "intent": "order",
+        let i = input(
+            json!({"resourceType": "ServiceRequest", "status": "active", "intent": "order",
             "contained": [{"resourceType": "Patient", "id": "p", "birthDate": "1981-06-15"}],
-            "subject": {"reference": "#p"}, "authoredOn": "2026-06-15"}));
+            "subject": {"reference": "#p"}, "authoredOn": "2026-06-15"}),
+        );
         let r = Resolver::new(&i);
         let (sr, at) = sr_of(&i);
         let c = resolve(&r, sr, at);
         assert_eq!(c.age, Ok(Age { min: 45, max: 45 }));
-        assert_eq!(c.patient.map(|p| p.1.to_string()).as_deref(), Some("ServiceRequest.contained[0]"));
+        assert_eq!(
+            c.patient.map(|p| p.1.to_string()).as_deref(),
+            Some("ServiceRequest.contained[0]")
+        );
     }
 
     #[test]
     fn bundle_references_by_urn_type_id_and_absolute_url() {
-        let i = input(json!({"resourceType": "Bundle", "type": "collection", "entry": [
-            {"fullUrl": "urn:uuid:6b6a1f1e-1111-4c1c-9c1c-000000000001", "resource": {"resourceType": "ServiceRequest", "status": "active", "intent": "order",
-                "subject": {"reference": "urn:uuid:6b6a1f1e-1111-4c1c-9c1c-000000000002"},
-                "requester": {"reference": "PractitionerRole/r1"},
-                "supportingInfo": [{"reference": "http://example.org/fhir/Observation/o1"}]}},
-            {"fullUrl": "urn:uuid:6b6a1f1e-1111-4c1c-9c1c-000000000002", "resource": {"resourceType": "Patient", "birthDate": "1990-01-01"}},
-            {"fullUrl": "http://example.org/fhir/PractitionerRole/r1", "resource": {"resourceType": "PractitionerRole", "id": "r1", "organization": {"reference": "Organization/o"}}},
-            {"resource": {"resourceType": "Organization", "id": "o", "identifier": [{"system": ODS_SYSTEM, "value": "RXX01"}]}},
-            {"fullUrl": "http://example.org/fhir/Observation/o1", "resource": {"resourceType": "Observation", "id": "o1", "status": "final", "code": {"text": "eGFR"}, "effectiveDateTime": "2026-05-01"}}
-        ]}));
+        let i = input(
+            json!({"resourceType": "Bundle", "type": "collection", "entry": [
+                {"fullUrl": "urn:uuid:6b6a1f1e-1111-4c1c-9c1c-000000000001", "resource": {"resourceType": "ServiceRequest", "status": "active", "intent": "order",
+                    "subject": {"reference": "urn:uuid:6b6a1f1e-1111-4c1c-9c1c-000000000002"},
+                    "requester": {"reference": "PractitionerRole/r1"},
+                    "supportingInfo": [{"reference": "http://example.org/fhir/Observation/o1"}]}},
+                {"fullUrl": "urn:uuid:6b6a1f1e-1111-4c1c-9c1c-000000000002", "resource": {"resourceType": "Patient", "birthDate": "1990-01-01"}},
+                {"fullUrl": "http://example.org/fhir/PractitionerRole/r1", "resource": {"resourceType": "PractitionerRole", "id": "r1", "organization": {"reference": "Organization/o"}}},
+                {"resource": {"resourceType": "Organization", "id": "o", "identifier": [{"system": ODS_SYSTEM, "value": "RXX01"}]}},
+                {"fullUrl": "http://example.org/fhir/Observation/o1", "resource": {"resourceType": "Observation", "id": "o1", "status": "final", "code": {"text": "eGFR"}, "effectiveDateTime": "2026-05-01"}}
+            ]}),
+        );
         let r = Resolver::new(&i);
         let (sr, at) = sr_of(&i);
         let c = resolve(&r, sr, at);
-        assert_eq!(c.patient.as_ref().map(|p| p.1.to_string()).as_deref(), Some("Bundle.entry[1].resource"));
+        assert_eq!(
+            c.patient.as_ref().map(|p| p.1.to_string()).as_deref(),
+            Some("Bundle.entry[1].resource")
+        );
         assert_eq!(c.organisation_ods, Ok(vec!["RXX01".to_string()]));
         assert_eq!(c.observations.len(), 1);
-        assert_eq!(c.observations[0].path.to_string(), "Bundle.entry[4].resource");
+        assert_eq!(
+            c.observations[0].path.to_string(),
+            "Bundle.entry[4].resource"
+        );
         assert!(c.unresolved.is_empty());
     }
 
     #[test]
     fn unresolved_subject_is_missing_not_guessed() {
-        let i = input(json!({"resourceType": "ServiceRequest", "status": "active", "intent": "order", "subject": {"reference": "Patient/123"}}));
+        let i = input(
+            json!({"resourceType": "ServiceRequest", "status": "active", "intent": "order", "subject": {"reference": "Patient/123"}}),
+        );
         let r = Resolver::new(&i);
         let (sr, at) = sr_of(&i);
         let c = resolve(&r, sr, at);

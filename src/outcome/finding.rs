@@ -1,7 +1,7 @@
 //! What every stage of the pipeline reports: findings, and the decision they lead to.
 
 use crate::fhirpath::FhirPath;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// FHIR `OperationOutcome.issue.severity`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -25,7 +25,7 @@ impl Severity {
 }
 
 /// The decision on one ServiceRequest (contract §2).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Decision {
     Accepted,

@@ -2,3 +2,6 @@
 //! ServiceRequest, or a response Bundle.
 
 pub mod finding;
+pub mod operation_outcome;
+pub mod redirect;
+pub mod response;

@@ -151,7 +151,10 @@ impl Input {
 pub fn parse(bytes: &[u8], format: Format, limits: &Limits) -> Result<Input, Unusable> {
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     let text = std::str::from_utf8(bytes).map_err(|e| {
-        let (line, col) = position::line_col(&String::from_utf8_lossy(&bytes[..e.valid_up_to()]), e.valid_up_to());
+        let (line, col) = position::line_col(
+            &String::from_utf8_lossy(&bytes[..e.valid_up_to()]),
+            e.valid_up_to(),
+        );
         Unusable::Malformed(vec![Finding::new(
             Severity::Error,
             "structure",
@@ -214,7 +217,11 @@ fn parse_json_text(text: &str) -> Result<Value, Unusable> {
         Unusable::Malformed(vec![Finding::new(
             Severity::Error,
             "structure",
-            format!("{what}: {detail} (line {}, column {}).", e.line(), e.column()),
+            format!(
+                "{what}: {detail} (line {}, column {}).",
+                e.line(),
+                e.column()
+            ),
         )
         .with_position(Some((e.line(), e.column())))])
     })
@@ -235,7 +242,13 @@ fn parse_xml_text(text: &str) -> Result<Value, Unusable> {
         Unusable::Malformed(vec![Finding::new(
             Severity::Error,
             "structure",
-            format!("The XML is not a valid FHIR R4 resource: {}.", e.message.split(", expected one of").next().unwrap_or(&e.message)),
+            format!(
+                "The XML is not a valid FHIR R4 resource: {}.",
+                e.message
+                    .split(", expected one of")
+                    .next()
+                    .unwrap_or(&e.message)
+            ),
         )])
     })
 }
@@ -262,14 +275,21 @@ fn resource_type(v: &Value) -> Option<&str> {
 
 fn build(value: Value, format: Format, limits: &Limits) -> Result<Input, Unusable> {
     if !value.is_object() {
-        return Err(malformed("The body must be one FHIR resource (a JSON object).", "structure", None));
+        return Err(malformed(
+            "The body must be one FHIR resource (a JSON object).",
+            "structure",
+            None,
+        ));
     }
     let d = depth(&value);
     if d > limits.max_depth {
         return Err(Unusable::TooCostly(vec![Finding::new(
             Severity::Error,
             "too-costly",
-            format!("The resource nests {d} levels deep; this gateway accepts at most {}.", limits.max_depth),
+            format!(
+                "The resource nests {d} levels deep; this gateway accepts at most {}.",
+                limits.max_depth
+            ),
         )]));
     }
     let Some(rt) = resource_type(&value).map(str::to_string) else {
@@ -298,9 +318,9 @@ fn unwrap_parameters(value: Value, format: Format, limits: &Limits) -> Result<In
     }
     let params = value.get("parameter").and_then(Value::as_array);
     let found = params.and_then(|ps| {
-        ps.iter()
-            .enumerate()
-            .find(|(_, p)| p.get("name").and_then(Value::as_str) == Some("resource") && p.get("resource").is_some())
+        ps.iter().enumerate().find(|(_, p)| {
+            p.get("name").and_then(Value::as_str) == Some("resource") && p.get("resource").is_some()
+        })
     });
     let Some((i, p)) = found else {
         return Err(malformed(
@@ -313,12 +333,20 @@ fn unwrap_parameters(value: Value, format: Format, limits: &Limits) -> Result<In
     let at = root.field("parameter").index(i).field("resource");
     match resource_type(&inner) {
         Some("ServiceRequest") | Some("Bundle") => {
-            let mut input = from_resource(inner, FhirPath::root(resource_type_of(&p["resource"])), format, limits)?;
+            let mut input = from_resource(
+                inner,
+                FhirPath::root(resource_type_of(&p["resource"])),
+                format,
+                limits,
+            )?;
             input.root_path = at;
             Ok(input)
         }
         other => Err(malformed(
-            format!("The 'resource' part holds a {}: send a ServiceRequest or a Bundle.", other.unwrap_or("resource without a type")),
+            format!(
+                "The 'resource' part holds a {}: send a ServiceRequest or a Bundle.",
+                other.unwrap_or("resource without a type")
+            ),
             "not-supported",
             Some(at),
         )),
@@ -329,7 +357,12 @@ fn resource_type_of(v: &Value) -> &str {
     resource_type(v).unwrap_or("Resource")
 }
 
-fn from_resource(value: Value, root: FhirPath, format: Format, limits: &Limits) -> Result<Input, Unusable> {
+fn from_resource(
+    value: Value,
+    root: FhirPath,
+    format: Format,
+    limits: &Limits,
+) -> Result<Input, Unusable> {
     if resource_type(&value) == Some("ServiceRequest") {
         let findings = structure::check_resource(&value, &root);
         let entry = Entry {
@@ -352,20 +385,29 @@ fn from_resource(value: Value, root: FhirPath, format: Format, limits: &Limits) 
         Some("batch") => BundleType::Batch,
         Some("transaction") => BundleType::Transaction,
         Some("collection") => BundleType::Collection,
-        other => {
-            return Err(malformed(
-                format!("A Bundle of type '{}' cannot be checked: use batch, transaction or collection.", other.unwrap_or("(none)")),
-                "not-supported",
-                Some(root.field("type")),
-            ))
-        }
+        other => return Err(malformed(
+            format!(
+                "A Bundle of type '{}' cannot be checked: use batch, transaction or collection.",
+                other.unwrap_or("(none)")
+            ),
+            "not-supported",
+            Some(root.field("type")),
+        )),
     };
-    let items = value.get("entry").and_then(Value::as_array).map(Vec::as_slice).unwrap_or(&[]);
+    let items = value
+        .get("entry")
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or(&[]);
     if items.len() > limits.max_bundle_entries {
         return Err(Unusable::TooCostly(vec![Finding::new(
             Severity::Error,
             "too-costly",
-            format!("The Bundle has {} entries; this gateway accepts at most {} per Bundle. Split it.", items.len(), limits.max_bundle_entries),
+            format!(
+                "The Bundle has {} entries; this gateway accepts at most {} per Bundle. Split it.",
+                items.len(),
+                limits.max_bundle_entries
+            ),
         )
         .at(root.field("entry"))]));
     }
@@ -383,15 +425,27 @@ fn from_resource(value: Value, root: FhirPath, format: Format, limits: &Limits) 
     let mut entries = Vec::with_capacity(items.len());
     for (i, item) in items.iter().enumerate() {
         let path = root.field("entry").index(i).field("resource");
-        let Some(resource) = item.get("resource") else { continue };
+        let Some(resource) = item.get("resource") else {
+            continue;
+        };
         let rt = resource_type(resource).unwrap_or("").to_string();
         let mut f = structure::check_resource(resource, &path);
         if bundle_type != BundleType::Collection && rt == "ServiceRequest" {
             if let Some(m) = item.pointer("/request/method").and_then(Value::as_str) {
                 if m != "POST" && m != "PUT" {
                     f.push(
-                        Finding::new(Severity::Error, "not-supported", format!("Only POST or PUT of a ServiceRequest can be checked, not {m}."))
-                            .at(root.field("entry").index(i).field("request").field("method")),
+                        Finding::new(
+                            Severity::Error,
+                            "not-supported",
+                            format!(
+                                "Only POST or PUT of a ServiceRequest can be checked, not {m}."
+                            ),
+                        )
+                        .at(root
+                            .field("entry")
+                            .index(i)
+                            .field("request")
+                            .field("method")),
                     );
                 }
             }
@@ -399,7 +453,10 @@ fn from_resource(value: Value, root: FhirPath, format: Format, limits: &Limits) 
         entries.push(Entry {
             path,
             index: Some(i),
-            full_url: item.get("fullUrl").and_then(Value::as_str).map(str::to_string),
+            full_url: item
+                .get("fullUrl")
+                .and_then(Value::as_str)
+                .map(str::to_string),
             resource_type: rt,
             findings: f,
         });
@@ -428,7 +485,12 @@ mod tests {
 
     #[test]
     fn invalid_json_has_line_and_column() {
-        let err = parse(b"{\n  \"resourceType\": \"ServiceRequest\",\n  \"status\": }", Format::Json, &Limits::default()).unwrap_err();
+        let err = parse(
+            b"{\n  \"resourceType\": \"ServiceRequest\",\n  \"status\": }",
+            Format::Json,
+            &Limits::default(),
+        )
+        .unwrap_err();
         let f = &err.findings()[0];
         assert_eq!(f.code, "structure");
         assert_eq!(f.position, Some((3, 13)));

@@ -44,7 +44,9 @@ impl<'a> JsonPositions<'a> {
                     node = &prop.value;
                 }
                 (Step::Index(i), Ast::Array(arr)) => {
-                    let Some(el) = arr.elements.get(*i) else { break };
+                    let Some(el) = arr.elements.get(*i) else {
+                        break;
+                    };
                     offset = el.range().start;
                     node = el;
                 }
@@ -132,7 +134,11 @@ mod tests {
     fn finds_json_positions() {
         let text = "{\n  \"a\": [\n    {\"b\": 1},\n    {\"c\": 2}\n  ]\n}";
         let p = JsonPositions::new(text);
-        let steps = [Step::Field("a".into()), Step::Index(1), Step::Field("c".into())];
+        let steps = [
+            Step::Field("a".into()),
+            Step::Index(1),
+            Step::Field("c".into()),
+        ];
         assert_eq!(p.find(&steps), Some((4, 6)));
         assert_eq!(p.find(&[]), Some((1, 1)));
     }

@@ -27,9 +27,13 @@ pub fn check_resource(resource: &Value, at: &FhirPath) -> Vec<Finding> {
         let steps = localise(&working, &message);
         let path = steps_to_path(at, &steps);
         findings.push(
-            Finding::new(Severity::Error, code_for(&message), humanise(&message, &steps))
-                .at(path)
-                .with_diagnostics(format!("FHIR R4 model: {}", shorten(&message))),
+            Finding::new(
+                Severity::Error,
+                code_for(&message),
+                humanise(&message, &steps),
+            )
+            .at(path)
+            .with_diagnostics(format!("FHIR R4 model: {}", shorten(&message))),
         );
         if steps.is_empty() || !remove(&mut working, &steps) {
             break;
@@ -54,7 +58,9 @@ fn localise(resource: &Value, message: &str) -> Vec<Step> {
     };
     let mut steps: Vec<Step> = Vec::new();
     loop {
-        let Some(node) = get(resource, &steps) else { break };
+        let Some(node) = get(resource, &steps) else {
+            break;
+        };
         let found = match node {
             Value::Object(map) => map
                 .keys()
@@ -172,13 +178,19 @@ fn humanise(message: &str, steps: &[Step]) -> String {
         return format!("Unknown element '{name}': FHIR R4 does not define it here. Remove it or move it into an extension.");
     }
     if let Some(rest) = message.strip_prefix("invalid type: ") {
-        return format!("Element '{element}' has the wrong JSON type: {}.", shorten(rest));
+        return format!(
+            "Element '{element}' has the wrong JSON type: {}.",
+            shorten(rest)
+        );
     }
     if let Some(rest) = message.strip_prefix("missing field `") {
         let name = rest.split('`').next().unwrap_or(rest);
         return format!("Required element '{name}' is missing.");
     }
-    format!("Element '{element}' is not valid FHIR R4: {}.", shorten(message))
+    format!(
+        "Element '{element}' is not valid FHIR R4: {}.",
+        shorten(message)
+    )
 }
 
 /// Reports elements that the input gives as a single value where FHIR R4 wants an array
@@ -246,20 +258,69 @@ const REQUIRED: &[Required] = &[
         resource: "ServiceRequest",
         elements: &["status", "intent", "subject"],
         bindings: &[
-            ("status", &["draft", "active", "on-hold", "revoked", "completed", "entered-in-error", "unknown"]),
-            ("intent", &["proposal", "plan", "directive", "order", "original-order", "reflex-order", "filler-order", "instance-order", "option"]),
+            (
+                "status",
+                &[
+                    "draft",
+                    "active",
+                    "on-hold",
+                    "revoked",
+                    "completed",
+                    "entered-in-error",
+                    "unknown",
+                ],
+            ),
+            (
+                "intent",
+                &[
+                    "proposal",
+                    "plan",
+                    "directive",
+                    "order",
+                    "original-order",
+                    "reflex-order",
+                    "filler-order",
+                    "instance-order",
+                    "option",
+                ],
+            ),
             ("priority", &["routine", "urgent", "asap", "stat"]),
         ],
     },
     Required {
         resource: "Bundle",
         elements: &["type"],
-        bindings: &[("type", &["document", "message", "transaction", "transaction-response", "batch", "batch-response", "history", "searchset", "collection"])],
+        bindings: &[(
+            "type",
+            &[
+                "document",
+                "message",
+                "transaction",
+                "transaction-response",
+                "batch",
+                "batch-response",
+                "history",
+                "searchset",
+                "collection",
+            ],
+        )],
     },
     Required {
         resource: "Observation",
         elements: &["status", "code"],
-        bindings: &[("status", &["registered", "preliminary", "final", "amended", "corrected", "cancelled", "entered-in-error", "unknown"])],
+        bindings: &[(
+            "status",
+            &[
+                "registered",
+                "preliminary",
+                "final",
+                "amended",
+                "corrected",
+                "cancelled",
+                "entered-in-error",
+                "unknown",
+            ],
+        )],
     },
     Required {
         resource: "Patient",
@@ -270,15 +331,26 @@ const REQUIRED: &[Required] = &[
 
 fn own_checks(resource: &Value, at: &FhirPath, out: &mut Vec<Finding>) {
     let Some(map) = resource.as_object() else {
-        out.push(Finding::new(Severity::Error, "structure", "A resource must be a JSON object.").at(at.clone()));
+        out.push(
+            Finding::new(
+                Severity::Error,
+                "structure",
+                "A resource must be a JSON object.",
+            )
+            .at(at.clone()),
+        );
         return;
     };
     let resource_type = match map.get("resourceType") {
         Some(Value::String(t)) => t.as_str(),
         _ => {
             out.push(
-                Finding::new(Severity::Error, "required", "The resource has no 'resourceType': every FHIR JSON resource names its type.")
-                    .at(at.clone()),
+                Finding::new(
+                    Severity::Error,
+                    "required",
+                    "The resource has no 'resourceType': every FHIR JSON resource names its type.",
+                )
+                .at(at.clone()),
             );
             ""
         }
@@ -312,11 +384,19 @@ fn own_checks(resource: &Value, at: &FhirPath, out: &mut Vec<Finding>) {
         }
     }
     if let Some(Value::String(id)) = map.get("id") {
-        let ok = !id.is_empty() && id.len() <= 64 && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.');
+        let ok = !id.is_empty()
+            && id.len() <= 64
+            && id
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.');
         if !ok {
             out.push(
-                Finding::new(Severity::Error, "invalid", "A resource id is 1 to 64 letters, digits, '-' or '.'.")
-                    .at(at.field("id")),
+                Finding::new(
+                    Severity::Error,
+                    "invalid",
+                    "A resource id is 1 to 64 letters, digits, '-' or '.'.",
+                )
+                .at(at.field("id")),
             );
         }
     }
@@ -400,7 +480,9 @@ mod tests {
     }
 
     fn paths(f: &[Finding]) -> Vec<String> {
-        f.iter().flat_map(|f| f.expression.iter().map(|p| p.to_string())).collect()
+        f.iter()
+            .flat_map(|f| f.expression.iter().map(|p| p.to_string()))
+            .collect()
     }
 
     #[test]
@@ -410,18 +492,29 @@ mod tests {
 
     #[test]
     fn every_unknown_element_is_located() {
-        let v = sr(json!({"code": {"coding": [{"system": "s", "code": "c"}, {"code": "d", "foo": 1}]}, "reasonCode": [{"text": "x", "bar": true}]}));
+        let v = sr(
+            json!({"code": {"coding": [{"system": "s", "code": "c"}, {"code": "d", "foo": 1}]}, "reasonCode": [{"text": "x", "bar": true}]}),
+        );
         let f = check_resource(&v, &FhirPath::root("ServiceRequest"));
         let mut p = paths(&f);
         p.sort();
-        assert_eq!(p, vec!["ServiceRequest.code.coding[1].foo", "ServiceRequest.reasonCode[0].bar"]);
+        assert_eq!(
+            p,
+            vec![
+                "ServiceRequest.code.coding[1].foo",
+                "ServiceRequest.reasonCode[0].bar"
+            ]
+        );
         assert!(f.iter().all(|f| f.code == "structure"));
         assert!(f.iter().any(|f| f.text.contains("'foo'")));
     }
 
     #[test]
     fn wrong_type_is_invalid() {
-        let f = check_resource(&sr(json!({"reasonCode": [{"text": 7}]})), &FhirPath::root("ServiceRequest"));
+        let f = check_resource(
+            &sr(json!({"reasonCode": [{"text": 7}]})),
+            &FhirPath::root("ServiceRequest"),
+        );
         assert_eq!(paths(&f), vec!["ServiceRequest.reasonCode[0].text"]);
         assert_eq!(f[0].code, "invalid");
     }
@@ -434,7 +527,10 @@ mod tests {
         );
         let p = paths(&f);
         assert!(p.contains(&"ServiceRequest.category".to_string()), "{p:?}");
-        assert!(p.contains(&"ServiceRequest.authoredOn".to_string()), "{p:?}");
+        assert!(
+            p.contains(&"ServiceRequest.authoredOn".to_string()),
+            "{p:?}"
+        );
         assert!(p.contains(&"ServiceRequest.intent".to_string()), "{p:?}");
     }
 

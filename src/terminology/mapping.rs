@@ -76,7 +76,11 @@ fn codings(cc: &Value) -> impl Iterator<Item = (usize, &str, &str, Option<&str>)
 }
 
 fn array<'a>(v: &'a Value, key: &str) -> impl Iterator<Item = (usize, &'a Value)> {
-    v.get(key).and_then(Value::as_array).into_iter().flatten().enumerate()
+    v.get(key)
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .enumerate()
 }
 
 fn str_at<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
@@ -162,7 +166,11 @@ impl Terminology {
                 m.reasons.push(ConceptMatch {
                     concept: i,
                     path: path.clone(),
-                    evidence: format!("'{}'{}", &t[x.start..x.end], if x.negated { " (negated)" } else { "" }),
+                    evidence: format!(
+                        "'{}'{}",
+                        &t[x.start..x.end],
+                        if x.negated { " (negated)" } else { "" }
+                    ),
                     negated: x.negated,
                     questioned: x.questioned || matches!(concept.kind, ReasonKind::Question),
                 });
@@ -188,7 +196,10 @@ impl Terminology {
                     path: cpath.clone(),
                     evidence: format!("{} {c}", system_name(system)),
                     negated: false,
-                    questioned: matches!(self.reasons[concept].kind, ReasonKind::Question | ReasonKind::Condition),
+                    questioned: matches!(
+                        self.reasons[concept].kind,
+                        ReasonKind::Question | ReasonKind::Condition
+                    ),
                 });
             }
             if !known && !self.knows_code(system, c) {
@@ -221,14 +232,17 @@ impl Terminology {
             m.has_clinical_information = true;
             let reference = str_at(rr, "reference");
             let resolved = reference.and_then(|r| {
-                ctx.reason_resources
-                    .iter()
-                    .find(|(res, _)| r.ends_with(str_at(res, "id").unwrap_or("\u{0}")) || r.starts_with("urn:"))
+                ctx.reason_resources.iter().find(|(res, _)| {
+                    r.ends_with(str_at(res, "id").unwrap_or("\u{0}")) || r.starts_with("urn:")
+                })
             });
             let mut recognised = false;
             if let Some((res, res_path)) = resolved {
                 if str_at(res, "resourceType") == Some("Condition") && m.question.is_none() {
-                    m.question = Some((path.clone(), "a coded condition (reasonReference → Condition)".into()));
+                    m.question = Some((
+                        path.clone(),
+                        "a coded condition (reasonReference → Condition)".into(),
+                    ));
                 }
                 if let Some(code) = res.get("code") {
                     recognised |= self.coded_reasons(code, &res_path.field("code"), m);
@@ -240,7 +254,9 @@ impl Terminology {
             m.reason_items.push(ReasonItem { path, recognised });
         }
         for (i, note) in array(sr, "note") {
-            let Some(t) = str_at(note, "text") else { continue };
+            let Some(t) = str_at(note, "text") else {
+                continue;
+            };
             let path = at.field("note").index(i);
             m.has_clinical_information = true;
             let recognised = self.text_reasons(t, &path.field("text"), m);
@@ -253,27 +269,50 @@ impl Terminology {
         if m.question.is_none() {
             let found = m
                 .present_reasons()
-                .find(|r| r.questioned || matches!(self.reasons[r.concept].kind, ReasonKind::Condition | ReasonKind::Question))
-                .map(|r| (r.path.clone(), format!("{} ({})", self.reasons[r.concept].title, r.evidence)));
+                .find(|r| {
+                    r.questioned
+                        || matches!(
+                            self.reasons[r.concept].kind,
+                            ReasonKind::Condition | ReasonKind::Question
+                        )
+                })
+                .map(|r| {
+                    (
+                        r.path.clone(),
+                        format!("{} ({})", self.reasons[r.concept].title, r.evidence),
+                    )
+                });
             m.question = found;
         }
     }
 
     fn find_two_week_wait(&self, sr: &Value, at: &FhirPath, m: &mut Mapped) {
-        let Some(marker) = self.find(Table::Marker, "two-week-wait") else { return };
+        let Some(marker) = self.find(Table::Marker, "two-week-wait") else {
+            return;
+        };
         let concept = &self.markers[marker];
-        fn coded<'v>(concept: &super::Concept, cc: &'v Value) -> Option<(usize, &'v str, &'v str, Option<&'v str>)> {
-            codings(cc).find(|(_, s, c, _)| concept.codes.iter().any(|d| d.system == *s && d.code == *c))
+        fn coded<'v>(
+            concept: &super::Concept,
+            cc: &'v Value,
+        ) -> Option<(usize, &'v str, &'v str, Option<&'v str>)> {
+            codings(cc)
+                .find(|(_, s, c, _)| concept.codes.iter().any(|d| d.system == *s && d.code == *c))
         }
         for key in ["category", "orderDetail", "reasonCode"] {
             for (i, cc) in array(sr, key) {
                 let path = at.field(key).index(i);
                 if let Some((j, s, c, _)) = coded(concept, cc) {
-                    m.two_week_wait = Some((path.field("coding").index(j), format!("{} {c}", system_name(s))));
+                    m.two_week_wait = Some((
+                        path.field("coding").index(j),
+                        format!("{} {c}", system_name(s)),
+                    ));
                     return;
                 }
                 if let (Some(t), Some(re)) = (str_at(cc, "text"), &concept.pattern) {
-                    if text::mentions(re, &text::normalise(t)).iter().any(|x| !x.negated) {
+                    if text::mentions(re, &text::normalise(t))
+                        .iter()
+                        .any(|x| !x.negated)
+                    {
                         m.two_week_wait = Some((path.field("text"), format!("'{t}'")));
                         return;
                     }
@@ -282,13 +321,19 @@ impl Terminology {
         }
         if let Some(code) = sr.get("code") {
             if let Some((j, s, c, _)) = coded(concept, code) {
-                m.two_week_wait = Some((at.field("code").field("coding").index(j), format!("{} {c}", system_name(s))));
+                m.two_week_wait = Some((
+                    at.field("code").field("coding").index(j),
+                    format!("{} {c}", system_name(s)),
+                ));
                 return;
             }
         }
-        if let Some((path, found)) = find_in_extensions(sr, at, &|cc: &Value| coded(concept, cc).map(|(_, s, c, _)| format!("{} {c}", system_name(s))), &|s, c| {
-            concept.codes.iter().any(|d| d.system == s && d.code == c)
-        }) {
+        if let Some((path, found)) = find_in_extensions(
+            sr,
+            at,
+            &|cc: &Value| coded(concept, cc).map(|(_, s, c, _)| format!("{} {c}", system_name(s))),
+            &|s, c| concept.codes.iter().any(|d| d.system == s && d.code == c),
+        ) {
             m.two_week_wait = Some((path, found));
             return;
         }
@@ -307,7 +352,12 @@ type CcMatch<'f> = &'f dyn Fn(&Value) -> Option<String>;
 type CodingMatch<'f> = &'f dyn Fn(&str, &str) -> bool;
 
 /// Looks through every extension (and nested extension) of `v` for a matching code.
-fn find_in_extensions(v: &Value, at: &FhirPath, cc_match: CcMatch<'_>, coding_match: CodingMatch<'_>) -> Option<(FhirPath, String)> {
+fn find_in_extensions(
+    v: &Value,
+    at: &FhirPath,
+    cc_match: CcMatch<'_>,
+    coding_match: CodingMatch<'_>,
+) -> Option<(FhirPath, String)> {
     let Value::Object(map) = v else { return None };
     for (key, child) in map {
         if key == "contained" {
@@ -339,7 +389,9 @@ fn find_in_extensions(v: &Value, at: &FhirPath, cc_match: CcMatch<'_>, coding_ma
             }
         } else if let Value::Array(items) = child {
             for (i, item) in items.iter().enumerate() {
-                if let Some(found) = find_in_extensions(item, &here.index(i), cc_match, coding_match) {
+                if let Some(found) =
+                    find_in_extensions(item, &here.index(i), cc_match, coding_match)
+                {
                     return Some(found);
                 }
             }

@@ -117,7 +117,12 @@ impl Terminology {
         let mut t = Terminology::default();
         let mut errors = Vec::new();
         let mut files: Vec<_> = std::fs::read_dir(dir)
-            .map_err(|e| vec![TermError { file: dir.display().to_string(), message: e.to_string() }])?
+            .map_err(|e| {
+                vec![TermError {
+                    file: dir.display().to_string(),
+                    message: e.to_string(),
+                }]
+            })?
             .filter_map(Result::ok)
             .map(|e| e.path())
             .filter(|p| p.extension().is_some_and(|x| x == "toml"))
@@ -128,7 +133,10 @@ impl Terminology {
             let text = match std::fs::read_to_string(&path) {
                 Ok(t) => t,
                 Err(e) => {
-                    errors.push(TermError { file, message: e.to_string() });
+                    errors.push(TermError {
+                        file,
+                        message: e.to_string(),
+                    });
                     continue;
                 }
             };
@@ -142,12 +150,18 @@ impl Terminology {
                     ] {
                         for def in defs {
                             if let Err(message) = t.add(table, def) {
-                                errors.push(TermError { file: file.clone(), message });
+                                errors.push(TermError {
+                                    file: file.clone(),
+                                    message,
+                                });
                             }
                         }
                     }
                 }
-                Err(e) => errors.push(TermError { file, message: e.to_string() }),
+                Err(e) => errors.push(TermError {
+                    file,
+                    message: e.to_string(),
+                }),
             }
         }
         if errors.is_empty() {
@@ -165,7 +179,10 @@ impl Terminology {
         let pattern = if def.text.is_empty() {
             None
         } else {
-            Some(text::compile_patterns(&def.text).map_err(|e| format!("concept '{}': {e}", def.id))?)
+            Some(
+                text::compile_patterns(&def.text)
+                    .map_err(|e| format!("concept '{}': {e}", def.id))?,
+            )
         };
         if table == Table::Procedure && def.modality.is_none() {
             return Err(format!("procedure '{}' has no modality", def.id));
@@ -215,7 +232,12 @@ impl Terminology {
     }
 
     /// Concepts of `table` with this code.
-    pub fn by_code(&self, table: Table, system: &str, code: &str) -> impl Iterator<Item = usize> + '_ {
+    pub fn by_code(
+        &self,
+        table: Table,
+        system: &str,
+        code: &str,
+    ) -> impl Iterator<Item = usize> + '_ {
         self.codes
             .get(&(system.to_string(), code.to_string()))
             .into_iter()
@@ -226,7 +248,8 @@ impl Terminology {
 
     /// Whether any table knows this code.
     pub fn knows_code(&self, system: &str, code: &str) -> bool {
-        self.codes.contains_key(&(system.to_string(), code.to_string()))
+        self.codes
+            .contains_key(&(system.to_string(), code.to_string()))
     }
 
     pub fn find(&self, table: Table, id: &str) -> Option<usize> {

@@ -26,9 +26,24 @@ pub fn compile_patterns(patterns: &[String]) -> Result<Regex, String> {
     let alternatives: Vec<String> = patterns
         .iter()
         .map(|p| {
-            let starts_word = p.chars().next().is_some_and(|c| c.is_alphanumeric() || c == '(' || c == '[');
-            let ends_word = p.chars().last().is_some_and(|c| c.is_alphanumeric() || c == ')' || c == ']' || c == '?' || c == '*' || c == '+' || c == '}');
-            format!("{}(?:{p}){}", if starts_word { r"\b" } else { "" }, if ends_word { r"\b" } else { "" })
+            let starts_word = p
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_alphanumeric() || c == '(' || c == '[');
+            let ends_word = p.chars().last().is_some_and(|c| {
+                c.is_alphanumeric()
+                    || c == ')'
+                    || c == ']'
+                    || c == '?'
+                    || c == '*'
+                    || c == '+'
+                    || c == '}'
+            });
+            format!(
+                "{}(?:{p}){}",
+                if starts_word { r"\b" } else { "" },
+                if ends_word { r"\b" } else { "" }
+            )
         })
         .collect();
     Regex::new(&format!("(?i){}", alternatives.join("|"))).map_err(|e| e.to_string())
@@ -122,16 +137,23 @@ mod tests {
     use super::*;
 
     fn one(patterns: &[&str], text: &str) -> Vec<Mention> {
-        let re = compile_patterns(&patterns.iter().map(|s| s.to_string()).collect::<Vec<_>>()).expect("compiles");
+        let re = compile_patterns(&patterns.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+            .expect("compiles");
         mentions(&re, &normalise(text))
     }
 
     #[test]
     fn negation_and_lists() {
-        let m = one(&["palpable mass", "dysphagia", "gurgling"], "Neck pain. No palpable mass, dysphagia or gurgling");
+        let m = one(
+            &["palpable mass", "dysphagia", "gurgling"],
+            "Neck pain. No palpable mass, dysphagia or gurgling",
+        );
         assert_eq!(m.len(), 3);
         assert!(m.iter().all(|m| m.negated), "{m:?}");
-        let m = one(&["neck pain"], "Denies trauma, has had neck pain for three weeks");
+        let m = one(
+            &["neck pain"],
+            "Denies trauma, has had neck pain for three weeks",
+        );
         assert!(!m[0].negated);
         let m = one(&["mass"], "neck pain but no mass");
         assert!(m[0].negated);

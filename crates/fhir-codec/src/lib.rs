@@ -133,7 +133,10 @@ mod tests {
             b.clone(),
             None,
         );
-        assert!(typed.is_err(), "fhirbolt's typed Bundle parse was fixed upstream: {typed:?}");
+        assert!(
+            typed.is_err(),
+            "fhirbolt's typed Bundle parse was fixed upstream: {typed:?}"
+        );
         assert!(check_json(&b).is_ok());
         let back = round_trip_json(&b).expect("round trip");
         assert_eq!(back["entry"][0]["request"]["method"], "POST");
@@ -147,7 +150,10 @@ mod tests {
         let upstream = std::panic::catch_unwind(|| {
             fhirbolt::json::from_json_value::<Resource>(v.clone(), None).is_ok()
         });
-        assert!(upstream.is_err(), "fhirbolt no longer panics on empty arrays");
+        assert!(
+            upstream.is_err(),
+            "fhirbolt no longer panics on empty arrays"
+        );
         assert!(check_json(&v).is_ok());
         assert!(check_json(&json!({"resourceType": "ServiceRequest", "status": "active", "intent": "order", "subject": {"reference": "Patient/1"}, "code": {"coding": []}})).is_ok());
     }

@@ -1,0 +1,168 @@
+//! `referral-gateway check FILE...`
+
+use super::OutputFormat;
+use crate::engine::{self, Checked, EntryResult};
+use crate::outcome::finding::{Decision, Severity};
+use crate::outcome::response::{answer, unusable_answer, Answer};
+use crate::parse::{Format, Limits, Unusable};
+use crate::rules::RuleSet;
+use serde_json::{json, Value};
+use std::io::Read;
+
+/// Exit status of one decision (contract §5).
+pub fn exit_code(decision: Decision, invalid: bool) -> i32 {
+    match (invalid, decision) {
+        (true, _) => 2,
+        (false, Decision::Rejected) => 1,
+        (false, Decision::Redirected) => 3,
+        (false, Decision::Accepted) => 0,
+    }
+}
+
+/// The worst of two exit statuses, in the order 2, 1, 3, 0.
+pub fn worst(a: i32, b: i32) -> i32 {
+    let rank = |c: i32| match c {
+        2 => 3,
+        1 => 2,
+        3 => 1,
+        _ => 0,
+    };
+    if rank(b) > rank(a) {
+        b
+    } else {
+        a
+    }
+}
+
+/// The result of checking one file.
+pub struct FileResult {
+    pub name: String,
+    pub outcome: Result<Checked, Unusable>,
+    pub answer: Answer,
+    pub exit: i32,
+}
+
+fn read_input(name: &str) -> Result<(Vec<u8>, Option<Format>), String> {
+    if name == "-" {
+        let mut buf = Vec::new();
+        std::io::stdin()
+            .read_to_end(&mut buf)
+            .map_err(|e| format!("cannot read stdin: {e}"))?;
+        Ok((buf, None))
+    } else {
+        let bytes = std::fs::read(name).map_err(|e| format!("cannot read {name}: {e}"))?;
+        Ok((bytes, Format::from_path(name)))
+    }
+}
+
+/// Checks one file (or stdin).
+pub fn check_file(rules: &RuleSet, name: &str) -> FileResult {
+    let site = &rules.site;
+    let outcome = match read_input(name) {
+        Ok((bytes, format)) => {
+            let format = format
+                .or_else(|| Format::sniff(&bytes))
+                .unwrap_or(Format::Json);
+            engine::check(rules, &bytes, format, &Limits::default())
+        }
+        Err(e) => Err(Unusable::Malformed(vec![
+            crate::outcome::finding::Finding::new(Severity::Fatal, "not-found", e),
+        ])),
+    };
+    let (answer, exit) = match &outcome {
+        Ok(c) => {
+            let exit = c
+                .requests()
+                .map(|r| exit_code(r.decision, r.invalid))
+                .fold(0, worst);
+            (answer(c, site), exit)
+        }
+        Err(u) => (unusable_answer(u, site), 2),
+    };
+    FileResult {
+        name: name.to_string(),
+        outcome,
+        answer,
+        exit,
+    }
+}
+
+/// Runs `check` and returns the exit status.
+pub fn run(rules: &RuleSet, files: &[String], format: OutputFormat) -> i32 {
+    let results: Vec<FileResult> = files.iter().map(|f| check_file(rules, f)).collect();
+    let exit = results.iter().map(|r| r.exit).fold(0, worst);
+    match format {
+        OutputFormat::Json => {
+            let out = if results.len() == 1 {
+                results[0].answer.body.clone()
+            } else {
+                let entries: Vec<Value> = results
+                    .iter()
+                    .map(|r| json!({ "resource": r.answer.body }))
+                    .collect();
+                json!({ "resourceType": "Bundle", "type": "collection", "entry": entries })
+            };
+            println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
+        }
+        OutputFormat::Text => {
+            for r in &results {
+                print!("{}", text_report(r));
+            }
+        }
+    }
+    exit
+}
+
+/// The human-readable report of one file.
+pub fn text_report(r: &FileResult) -> String {
+    let mut out = String::new();
+    match &r.outcome {
+        Err(u) => {
+            out.push_str(&format!("{}: UNUSABLE INPUT\n", r.name));
+            for f in u.findings() {
+                let pos = f
+                    .position
+                    .map(|(l, c)| format!(" (line {l}, column {c})"))
+                    .unwrap_or_default();
+                out.push_str(&format!("  {:<11} {}{pos}\n", f.severity.as_str(), f.text));
+            }
+        }
+        Ok(c) => {
+            for e in &c.entries {
+                let EntryResult::Request(req) = e else {
+                    continue;
+                };
+                out.push_str(&format!(
+                    "{}: {} — {}\n",
+                    r.name,
+                    req.path,
+                    req.decision.code().to_uppercase()
+                ));
+                out.push_str(&format!("  {}\n", req.summary));
+                for f in &req.findings {
+                    if f.severity == Severity::Information && f.rule.is_none() {
+                        continue;
+                    }
+                    let id = f.rule.as_ref().map(|x| x.id.as_str()).unwrap_or("");
+                    out.push_str(&format!(
+                        "  {:<8} {:<6} {}\n",
+                        f.severity.as_str(),
+                        id,
+                        f.text
+                    ));
+                    if let Some(p) = f.expression.first() {
+                        let pos = f
+                            .position
+                            .map(|(l, c)| format!(" (line {l}, column {c})"))
+                            .unwrap_or_default();
+                        out.push_str(&format!("           at {p}{pos}\n"));
+                    }
+                    if let Some(d) = &f.diagnostics {
+                        out.push_str(&format!("           why: {d}\n"));
+                    }
+                }
+            }
+        }
+    }
+    out
+}

@@ -1,0 +1,75 @@
+//! The command line front end (contract §5): `check`, `rules`, `serve`.
+
+pub mod check;
+pub mod rules_cmd;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+/// referral-gateway: checks GP imaging referrals (FHIR R4 ServiceRequests) against the
+/// hospital's referral guidance.
+#[derive(Debug, Parser)]
+#[command(name = "referral-gateway", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Where the rules come from.
+#[derive(Debug, Clone, clap::Args)]
+pub struct RulesArg {
+    /// Folder of rules, terminology and site data (default: the rules shipped in the repository).
+    #[arg(long, env = "REFERRAL_GATEWAY_RULES", global = true)]
+    pub rules: Option<PathBuf>,
+}
+
+impl RulesArg {
+    pub fn dir(&self) -> PathBuf {
+        self.rules.clone().unwrap_or_else(default_rules_dir)
+    }
+}
+
+/// The rules shipped in the repository.
+pub fn default_rules_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("rules")
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    /// FHIR JSON: the same answer the HTTP gateway gives.
+    Json,
+    /// A short report for people: decision, findings, advice.
+    Text,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check FHIR files (or `-` for stdin) offline. Exit status: 0 accepted, 1 rejected,
+    /// 2 unusable input, 3 redirected; for several requests the worst in the order 2, 1, 3, 0.
+    Check {
+        /// FHIR JSON or XML files; `-` reads stdin (format sniffed from the first byte).
+        #[arg(required = true)]
+        files: Vec<String>,
+        #[arg(long, value_enum, default_value_t = OutputFormat::Json)]
+        format: OutputFormat,
+        #[command(flatten)]
+        rules: RulesArg,
+    },
+    /// List, lint and test the rules.
+    Rules {
+        #[command(subcommand)]
+        action: RulesAction,
+        #[command(flatten)]
+        rules: RulesArg,
+    },
+}
+
+#[derive(Debug, Clone, Copy, Subcommand)]
+pub enum RulesAction {
+    /// Id, action and title of every rule.
+    List,
+    /// Check every rule, terminology and site file; errors name the file and line.
+    Lint,
+    /// Run every rule's own examples and compare the decisions.
+    Test,
+}

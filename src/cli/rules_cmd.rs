@@ -1,0 +1,169 @@
+//! `referral-gateway rules list | lint | test`
+
+use super::RulesAction;
+use crate::engine;
+use crate::outcome::finding::Decision;
+use crate::parse::{Format, Limits};
+use crate::rules::RuleSet;
+use std::path::Path;
+
+/// The result of one rule example.
+#[derive(Debug, Clone)]
+pub struct ExampleRun {
+    pub rule: String,
+    pub file: String,
+    pub expected: Decision,
+    pub got: Result<Decision, String>,
+    pub expected_fires: bool,
+    pub fired: bool,
+    pub fired_rules: Vec<String>,
+}
+
+impl ExampleRun {
+    pub fn passed(&self) -> bool {
+        self.got.as_ref().ok() == Some(&self.expected) && self.fired == self.expected_fires
+    }
+}
+
+/// Runs every example of every rule.
+pub fn run_examples(rules: &RuleSet) -> Vec<ExampleRun> {
+    let dir = rules.examples_dir();
+    let mut runs = Vec::new();
+    for rule in &rules.rules {
+        for ex in &rule.def.examples {
+            let path = dir.join(&ex.file);
+            let expected_fires = ex.fires.unwrap_or(ex.expect != Decision::Accepted);
+            let (got, fired_rules) = match std::fs::read(&path) {
+                Err(e) => (
+                    Err(format!("cannot read {}: {e}", path.display())),
+                    Vec::new(),
+                ),
+                Ok(bytes) => {
+                    let format = Format::from_path(&ex.file).unwrap_or(Format::Json);
+                    match engine::check(rules, &bytes, format, &Limits::default()) {
+                        Err(u) => (
+                            Err(format!(
+                                "unusable input: {}",
+                                u.findings().first().map(|f| f.text.as_str()).unwrap_or("")
+                            )),
+                            Vec::new(),
+                        ),
+                        Ok(c) => {
+                            let reqs: Vec<_> = c.requests().collect();
+                            match reqs.as_slice() {
+                                [r] if r.invalid => (
+                                    Err(format!(
+                                        "invalid FHIR: {}",
+                                        r.findings.first().map(|f| f.text.as_str()).unwrap_or("")
+                                    )),
+                                    Vec::new(),
+                                ),
+                                [r] => (Ok(r.decision), r.fired.clone()),
+                                _ => (
+                                    Err(format!(
+                                        "expected one ServiceRequest, found {}",
+                                        reqs.len()
+                                    )),
+                                    Vec::new(),
+                                ),
+                            }
+                        }
+                    }
+                }
+            };
+            let fired = fired_rules.contains(&rule.def.id);
+            runs.push(ExampleRun {
+                rule: rule.def.id.clone(),
+                file: ex.file.clone(),
+                expected: ex.expect,
+                got,
+                expected_fires,
+                fired,
+                fired_rules,
+            });
+        }
+    }
+    runs
+}
+
+/// Runs a `rules` action and returns the exit status.
+pub fn run(dir: &Path, action: RulesAction) -> i32 {
+    let rules = match RuleSet::load(dir) {
+        Ok(r) => r,
+        Err(errors) => {
+            for e in &errors {
+                eprintln!("error: {e}");
+            }
+            eprintln!("{} problem(s) in {}", errors.len(), dir.display());
+            return 1;
+        }
+    };
+    match action {
+        RulesAction::List => {
+            for r in &rules.rules {
+                let target = r
+                    .def
+                    .pathway
+                    .as_deref()
+                    .map(|p| format!(" → {p}"))
+                    .unwrap_or_default();
+                println!(
+                    "{:<6} {:<8} {}{target}",
+                    r.def.id,
+                    r.def.action.as_str(),
+                    r.def.title
+                );
+            }
+            0
+        }
+        RulesAction::Lint => {
+            let without_examples: Vec<&str> = rules
+                .rules
+                .iter()
+                .filter(|r| r.def.examples.is_empty())
+                .map(|r| r.def.id.as_str())
+                .collect();
+            for id in &without_examples {
+                println!("warning: rule {id} has no examples");
+            }
+            println!(
+                "{} rules, {} procedure, {} reason and {} observation concepts, {} pathways: all files parse and every reference resolves",
+                rules.rules.len(),
+                rules.terms.procedures.len(),
+                rules.terms.reasons.len(),
+                rules.terms.observations.len(),
+                rules.site.pathways.len()
+            );
+            0
+        }
+        RulesAction::Test => {
+            let runs = run_examples(&rules);
+            let failed: Vec<&ExampleRun> = runs.iter().filter(|r| !r.passed()).collect();
+            for r in &runs {
+                let mark = if r.passed() { "ok  " } else { "FAIL" };
+                let got = match &r.got {
+                    Ok(d) => d.code().to_string(),
+                    Err(e) => e.clone(),
+                };
+                println!(
+                    "{mark} {:<6} {:<60} expected {} ({}fires), got {got} (fired: {})",
+                    r.rule,
+                    r.file,
+                    r.expected.code(),
+                    if r.expected_fires { "" } else { "never " },
+                    if r.fired_rules.is_empty() {
+                        "none".to_string()
+                    } else {
+                        r.fired_rules.join(", ")
+                    }
+                );
+            }
+            println!(
+                "{} passed, {} failed",
+                runs.len() - failed.len(),
+                failed.len()
+            );
+            i32::from(!failed.is_empty())
+        }
+    }
+}

@@ -1,0 +1,116 @@
+//! The redirected ServiceRequest (contract §3): a new request addressed to the pathway the
+//! guidance names, derived from the original.
+
+use super::finding::Decision;
+use super::operation_outcome::decision_coding;
+use crate::rules::rule::Rule;
+use crate::rules::site::{Pathway, Site};
+use serde_json::{json, Map, Value};
+
+/// Elements of the original kept on the redirected request.
+const KEPT: &[&str] = &[
+    "intent",
+    "priority",
+    "code",
+    "subject",
+    "encounter",
+    "requester",
+    "reasonCode",
+    "reasonReference",
+    "supportingInfo",
+    "authoredOn",
+];
+
+/// Builds the redirected request. `original_ref` is how to refer to the original (its
+/// `ServiceRequest/id` or Bundle `fullUrl`), when it has one.
+pub fn redirected_request(
+    original: &Value,
+    original_ref: Option<&str>,
+    rule: &Rule,
+    pathway: &Pathway,
+    why: &str,
+    site: &Site,
+) -> Value {
+    let mut out = Map::new();
+    out.insert("resourceType".into(), json!("ServiceRequest"));
+    out.insert("id".into(), json!(uuid::Uuid::new_v4().to_string()));
+    out.insert(
+        "meta".into(),
+        json!({ "tag": [decision_coding(Decision::Redirected, site)] }),
+    );
+    // Contained resources travel with the request when a kept element refers to them.
+    let kept_text: String = KEPT
+        .iter()
+        .filter_map(|k| original.get(*k))
+        .map(Value::to_string)
+        .collect();
+    let contained: Vec<Value> = original
+        .get("contained")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter(|c| {
+            c.get("id")
+                .and_then(Value::as_str)
+                .is_some_and(|id| kept_text.contains(&format!("\"#{id}\"")))
+        })
+        .cloned()
+        .collect();
+    if !contained.is_empty() {
+        out.insert("contained".into(), Value::Array(contained));
+    }
+    if let Some(r) = original_ref {
+        out.insert("replaces".into(), json!([{ "reference": r }]));
+    }
+    out.insert("status".into(), json!("draft"));
+    for key in KEPT {
+        if let Some(v) = original.get(*key) {
+            out.insert((*key).into(), v.clone());
+        } else if *key == "intent" {
+            out.insert("intent".into(), json!("order"));
+        }
+    }
+    out.insert("category".into(), json!([{ "text": "Referral" }]));
+    out.insert(
+        "performerType".into(),
+        json!({ "coding": [{ "system": site.code_system("referral-pathway"), "code": pathway.id, "display": pathway.name }], "text": pathway.name }),
+    );
+    out.insert(
+        "performer".into(),
+        json!([{ "display": format!("{} ({}; {})", pathway.name, pathway.contact, pathway.booking) }]),
+    );
+    out.insert(
+        "note".into(),
+        json!([{ "text": format!("Redirected by guidance rule {} ({}): {} {}", rule.def.id, rule.def.title, why, rule.def.advice) }]),
+    );
+    // Keep FHIR's element order: resource elements as the R4 definition lists them.
+    let order = [
+        "resourceType",
+        "id",
+        "meta",
+        "contained",
+        "replaces",
+        "status",
+        "intent",
+        "category",
+        "priority",
+        "code",
+        "subject",
+        "encounter",
+        "authoredOn",
+        "requester",
+        "performerType",
+        "performer",
+        "reasonCode",
+        "reasonReference",
+        "supportingInfo",
+        "note",
+    ];
+    let mut ordered = Map::new();
+    for k in order {
+        if let Some(v) = out.shift_remove(k) {
+            ordered.insert(k.into(), v);
+        }
+    }
+    Value::Object(ordered)
+}

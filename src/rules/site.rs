@@ -1,0 +1,77 @@
+//! Site data (`rules/site.toml`): what is local to one hospital.
+
+use serde::Deserialize;
+use std::collections::BTreeMap;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Site {
+    /// Base of the gateway's CodeSystem URLs (`{canonical}/CodeSystem/guidance-rule`).
+    #[serde(default = "default_canonical")]
+    pub canonical: String,
+    #[serde(default = "default_renal_days")]
+    pub renal_function_max_age_days: i64,
+    pub duty_radiologist: DutyRadiologist,
+    pub pathways: Vec<Pathway>,
+    #[serde(default)]
+    pub site_lists: BTreeMap<String, SiteList>,
+}
+
+pub const DEFAULT_CANONICAL: &str = "https://referral-gateway.example.org/fhir";
+
+fn default_canonical() -> String {
+    DEFAULT_CANONICAL.to_string()
+}
+
+fn default_renal_days() -> i64 {
+    90
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DutyRadiologist {
+    pub name: String,
+    pub extension: String,
+    pub hours: String,
+    #[serde(default)]
+    pub description: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Pathway {
+    pub id: String,
+    pub name: String,
+    pub contact: String,
+    pub booking: String,
+    #[serde(default)]
+    pub hours: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SiteList {
+    #[serde(default)]
+    pub description: String,
+    #[serde(default)]
+    pub ods_codes: Vec<String>,
+}
+
+impl Site {
+    pub fn pathway(&self, id: &str) -> Option<&Pathway> {
+        self.pathways.iter().find(|p| p.id == id)
+    }
+
+    pub fn code_system(&self, name: &str) -> String {
+        format!("{}/CodeSystem/{name}", self.canonical.trim_end_matches('/'))
+    }
+
+    /// The sentence that ends every rejection.
+    pub fn duty_radiologist_advice(&self) -> String {
+        let d = &self.duty_radiologist;
+        format!(
+            "To discuss this request, contact the {} (ext {}, {}).",
+            d.name, d.extension, d.hours
+        )
+    }
+}
