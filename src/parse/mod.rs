@@ -385,14 +385,16 @@ fn from_resource(
         Some("batch") => BundleType::Batch,
         Some("transaction") => BundleType::Transaction,
         Some("collection") => BundleType::Collection,
-        other => return Err(malformed(
-            format!(
+        other => {
+            return Err(malformed(
+                format!(
                 "A Bundle of type '{}' cannot be checked: use batch, transaction or collection.",
                 other.unwrap_or("(none)")
             ),
-            "not-supported",
-            Some(root.field("type")),
-        )),
+                "not-supported",
+                Some(root.field("type")),
+            ))
+        }
     };
     let items = value
         .get("entry")

@@ -54,6 +54,7 @@ impl Facts<'_> {
             ProcedureSel::Modality(x) => {
                 self.terms.procedures[m.concept].modality.as_deref() == Some(x.as_str())
             }
+            ProcedureSel::AnyImaging => true,
         }
     }
 

@@ -152,6 +152,8 @@ pub enum ReasonSel {
 pub enum ProcedureSel {
     Concept(usize),
     Modality(String),
+    /// `modality:*`: any recognised imaging procedure.
+    AnyImaging,
 }
 
 /// A compiled JSONPath with its source text.
@@ -231,7 +233,9 @@ pub fn compile(
         .procedure
         .iter()
         .filter_map(|name| {
-            if let Some(m) = name.strip_prefix("modality:") {
+            if name == "modality:*" {
+                Some(ProcedureSel::AnyImaging)
+            } else if let Some(m) = name.strip_prefix("modality:") {
                 if terms
                     .procedures
                     .iter()
