@@ -126,6 +126,43 @@ impl<'a> XmlPositions<'a> {
     }
 }
 
+impl XmlPositions<'_> {
+    /// The first element named `name` (for fhirbolt's "unknown field" errors, which carry no
+    /// place): its FHIRPath-like location and its position.
+    pub fn find_named(&self, name: &str) -> Option<(crate::fhirpath::FhirPath, (usize, usize))> {
+        let doc = self.doc.as_ref()?;
+        let node = doc.descendants().find(|n| n.is_element() && n.tag_name().name() == name)?;
+        let mut chain: Vec<roxmltree::Node<'_, '_>> = node.ancestors().filter(|n| n.is_element()).collect();
+        chain.reverse();
+        let root = chain.first()?;
+        let mut path = crate::fhirpath::FhirPath::root(root.tag_name().name());
+        let mut skip_next = false;
+        for n in chain.iter().skip(1) {
+            if skip_next {
+                // The element named after a nested resource's type adds no step.
+                skip_next = false;
+                continue;
+            }
+            let tag = n.tag_name().name();
+            path = path.field(tag);
+            let same: Vec<_> = n
+                .parent()
+                .into_iter()
+                .flat_map(|p| p.children())
+                .filter(|c| c.is_element() && c.tag_name().name() == tag)
+                .collect();
+            if same.len() > 1 {
+                if let Some(i) = same.iter().position(|c| c == n) {
+                    path = path.index(i);
+                }
+            }
+            skip_next = matches!(tag, "resource" | "contained");
+        }
+        let pos = doc.text_pos_at(node.range().start);
+        Some((path, (pos.row as usize, pos.col as usize)))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -154,6 +154,8 @@ fn steps_to_path(at: &FhirPath, steps: &[Step]) -> FhirPath {
 fn code_for(message: &str) -> &'static str {
     if message.starts_with("unknown field") || message.starts_with("unknown variant") {
         "structure"
+    } else if message.starts_with("missing field") {
+        "required"
     } else {
         "invalid"
     }
@@ -185,7 +187,7 @@ fn humanise(message: &str, steps: &[Step]) -> String {
     }
     if let Some(rest) = message.strip_prefix("missing field `") {
         let name = rest.split('`').next().unwrap_or(rest);
-        return format!("Required element '{name}' is missing.");
+        return format!("Required element '{name}' is missing (cardinality 1..1).");
     }
     format!(
         "Element '{element}' is not valid FHIR R4: {}.",
@@ -357,12 +359,14 @@ fn own_checks(resource: &Value, at: &FhirPath, out: &mut Vec<Finding>) {
     };
     if let Some(req) = REQUIRED.iter().find(|r| r.resource == resource_type) {
         for element in req.elements {
-            if !map.contains_key(*element) {
+            let quoted = format!("'{element}'");
+            let reported = out.iter().any(|f| f.code == "required" && f.text.contains(&quoted) && f.expression.first() == Some(at));
+            if !map.contains_key(*element) && !reported {
                 out.push(
                     Finding::new(
                         Severity::Error,
                         "required",
-                        format!("{resource_type}.{element} is required (cardinality 1..1) and is missing."),
+                        format!("Required element '{element}' of {resource_type} is missing (cardinality 1..1)."),
                     )
                     .at(at.clone()),
                 );
