@@ -239,17 +239,26 @@ fn parse_xml_text(text: &str) -> Result<Value, Unusable> {
         .with_position(Some((pos.row as usize, pos.col as usize)))]));
     }
     fhir_codec::xml_to_json(text).map_err(|e| {
-        Unusable::Malformed(vec![Finding::new(
+        let short = e
+            .message
+            .split(", expected one of")
+            .next()
+            .unwrap_or(&e.message);
+        let mut f = Finding::new(
             Severity::Error,
             "structure",
-            format!(
-                "The XML is not a valid FHIR R4 resource: {}.",
-                e.message
-                    .split(", expected one of")
-                    .next()
-                    .unwrap_or(&e.message)
-            ),
-        )])
+            format!("The XML is not a valid FHIR R4 resource: {short}."),
+        );
+        // fhirbolt names an unknown element but not where it is: find it in the document.
+        if let Some(name) = short
+            .strip_prefix("unknown field `")
+            .and_then(|r| r.split('`').next())
+        {
+            if let Some((path, pos)) = position::XmlPositions::new(text).find_named(name) {
+                f = f.at(path).with_position(Some(pos));
+            }
+        }
+        Unusable::Malformed(vec![f])
     })
 }
 

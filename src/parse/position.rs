@@ -131,8 +131,11 @@ impl XmlPositions<'_> {
     /// place): its FHIRPath-like location and its position.
     pub fn find_named(&self, name: &str) -> Option<(crate::fhirpath::FhirPath, (usize, usize))> {
         let doc = self.doc.as_ref()?;
-        let node = doc.descendants().find(|n| n.is_element() && n.tag_name().name() == name)?;
-        let mut chain: Vec<roxmltree::Node<'_, '_>> = node.ancestors().filter(|n| n.is_element()).collect();
+        let node = doc
+            .descendants()
+            .find(|n| n.is_element() && n.tag_name().name() == name)?;
+        let mut chain: Vec<roxmltree::Node<'_, '_>> =
+            node.ancestors().filter(|n| n.is_element()).collect();
         chain.reverse();
         let root = chain.first()?;
         let mut path = crate::fhirpath::FhirPath::root(root.tag_name().name());

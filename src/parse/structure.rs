@@ -360,7 +360,9 @@ fn own_checks(resource: &Value, at: &FhirPath, out: &mut Vec<Finding>) {
     if let Some(req) = REQUIRED.iter().find(|r| r.resource == resource_type) {
         for element in req.elements {
             let quoted = format!("'{element}'");
-            let reported = out.iter().any(|f| f.code == "required" && f.text.contains(&quoted) && f.expression.first() == Some(at));
+            let reported = out.iter().any(|f| {
+                f.code == "required" && f.text.contains(&quoted) && f.expression.first() == Some(at)
+            });
             if !map.contains_key(*element) && !reported {
                 out.push(
                     Finding::new(
