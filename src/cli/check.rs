@@ -120,11 +120,17 @@ pub fn text_report(r: &FileResult) -> String {
         Err(u) => {
             out.push_str(&format!("{}: UNUSABLE INPUT\n", r.name));
             for f in u.findings() {
+                out.push_str(&format!("  {:<8} {}\n", f.severity.as_str(), f.text));
                 let pos = f
                     .position
                     .map(|(l, c)| format!(" (line {l}, column {c})"))
                     .unwrap_or_default();
-                out.push_str(&format!("  {:<11} {}{pos}\n", f.severity.as_str(), f.text));
+                let at = f
+                    .expression
+                    .first()
+                    .map(|p| p.to_string())
+                    .unwrap_or_else(|| "the body".into());
+                out.push_str(&format!("           at {at}{pos}\n"));
             }
         }
         Ok(c) => {
