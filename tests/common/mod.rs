@@ -1,0 +1,51 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code)]
+
+use referral_gateway::engine::{self, Checked, RequestResult};
+use referral_gateway::parse::{Format, Limits, Unusable};
+use referral_gateway::rules::RuleSet;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The shared folder beside the checkout (guidance, real FHIR examples, checkers).
+pub fn shared() -> PathBuf {
+    repo().join("..").join("shared")
+}
+
+pub fn rules() -> &'static RuleSet {
+    static RULES: OnceLock<RuleSet> = OnceLock::new();
+    RULES.get_or_init(|| RuleSet::load(&repo().join("rules")).expect("the shipped rules load"))
+}
+
+pub fn check_bytes(bytes: &[u8], format: Format) -> Result<Checked, Unusable> {
+    engine::check(rules(), bytes, format, &Limits::default())
+}
+
+pub fn check_json(v: &Value) -> Result<Checked, Unusable> {
+    check_bytes(v.to_string().as_bytes(), Format::Json)
+}
+
+pub fn check_file(path: &Path) -> Result<Checked, Unusable> {
+    let bytes = std::fs::read(path).expect("readable");
+    let format = Format::from_path(&path.to_string_lossy()).unwrap_or(Format::Json);
+    check_bytes(&bytes, format)
+}
+
+/// The one request of a checked input.
+pub fn only(c: &Checked) -> &RequestResult {
+    let reqs: Vec<_> = c.requests().collect();
+    assert_eq!(reqs.len(), 1, "expected one ServiceRequest");
+    reqs[0]
+}
+
+pub fn expressions(r: &RequestResult) -> Vec<String> {
+    r.findings
+        .iter()
+        .flat_map(|f| f.expression.iter().map(|p| p.to_string()))
+        .collect()
+}
