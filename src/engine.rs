@@ -140,6 +140,7 @@ fn rule_finding(
         )),
         expression: vec![focus],
         position: None,
+        source_path: None,
     }
 }
 

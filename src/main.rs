@@ -17,9 +17,10 @@ fn main() -> ExitCode {
         Command::Check {
             files,
             format,
+            validate,
             rules,
         } => match RuleSet::load(&rules.dir()) {
-            Ok(set) => check::run(&set, &files, format),
+            Ok(set) => check::run(&set, &files, format, validate),
             Err(errors) => {
                 for e in errors {
                     eprintln!("error: {e}");

@@ -3,7 +3,7 @@
 use super::OutputFormat;
 use crate::engine::{self, Checked, EntryResult};
 use crate::outcome::finding::{Decision, Severity};
-use crate::outcome::response::{answer, unusable_answer, Answer};
+use crate::outcome::response::{answer, unusable_answer, validate_answer, Answer};
 use crate::parse::{Format, Limits, Unusable};
 use crate::rules::RuleSet;
 use serde_json::{json, Value};
@@ -56,7 +56,7 @@ fn read_input(name: &str) -> Result<(Vec<u8>, Option<Format>), String> {
 }
 
 /// Checks one file (or stdin).
-pub fn check_file(rules: &RuleSet, name: &str) -> FileResult {
+pub fn check_file(rules: &RuleSet, name: &str, validate: bool) -> FileResult {
     let site = &rules.site;
     let outcome = match read_input(name) {
         Ok((bytes, format)) => {
@@ -75,7 +75,14 @@ pub fn check_file(rules: &RuleSet, name: &str) -> FileResult {
                 .requests()
                 .map(|r| exit_code(r.decision, r.invalid))
                 .fold(0, worst);
-            (answer(c, site), exit)
+            (
+                if validate {
+                    validate_answer(c, site)
+                } else {
+                    answer(c, site)
+                },
+                exit,
+            )
         }
         Err(u) => (unusable_answer(u, site), 2),
     };
@@ -88,8 +95,11 @@ pub fn check_file(rules: &RuleSet, name: &str) -> FileResult {
 }
 
 /// Runs `check` and returns the exit status.
-pub fn run(rules: &RuleSet, files: &[String], format: OutputFormat) -> i32 {
-    let results: Vec<FileResult> = files.iter().map(|f| check_file(rules, f)).collect();
+pub fn run(rules: &RuleSet, files: &[String], format: OutputFormat, validate: bool) -> i32 {
+    let results: Vec<FileResult> = files
+        .iter()
+        .map(|f| check_file(rules, f, validate))
+        .collect();
     let exit = results.iter().map(|r| r.exit).fold(0, worst);
     match format {
         OutputFormat::Json => {

@@ -52,6 +52,10 @@ pub enum Command {
         files: Vec<String>,
         #[arg(long, value_enum, default_value_t = OutputFormat::Json)]
         format: OutputFormat,
+        /// Print the OperationOutcome with every decision and finding (as `$validate` answers)
+        /// instead of the answer a POST gets.
+        #[arg(long)]
+        validate: bool,
         #[command(flatten)]
         rules: RulesArg,
     },

@@ -76,6 +76,9 @@ pub struct Finding {
     pub expression: Vec<FhirPath>,
     /// 1-based line and column in the submitted text, for parse errors.
     pub position: Option<(usize, usize)>,
+    /// Where to take the line and column from when it is not the expression (an unknown
+    /// element has no FHIRPath of its own: the expression names its parent).
+    pub source_path: Option<FhirPath>,
 }
 
 /// The rule id and title carried in `issue.details.coding`.
@@ -95,6 +98,7 @@ impl Finding {
             diagnostics: None,
             expression: Vec::new(),
             position: None,
+            source_path: None,
         }
     }
 

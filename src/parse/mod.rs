@@ -198,7 +198,7 @@ fn locate(input: &mut Input, original: Original<'_>) {
         .chain(input.entries.iter_mut().flat_map(|e| e.findings.iter_mut()));
     for f in all {
         if f.position.is_none() {
-            if let Some(path) = f.expression.first() {
+            if let Some(path) = f.source_path.as_ref().or(f.expression.first()) {
                 f.position = find(path.steps());
             }
         }
@@ -255,7 +255,7 @@ fn parse_xml_text(text: &str) -> Result<Value, Unusable> {
             .and_then(|r| r.split('`').next())
         {
             if let Some((path, pos)) = position::XmlPositions::new(text).find_named(name) {
-                f = f.at(path).with_position(Some(pos));
+                f = f.at(path.parent().unwrap_or(path)).with_position(Some(pos));
             }
         }
         Unusable::Malformed(vec![f])

@@ -26,13 +26,23 @@ pub fn check_resource(resource: &Value, at: &FhirPath) -> Vec<Finding> {
         };
         let steps = localise(&working, &message);
         let path = steps_to_path(at, &steps);
+        // An element FHIR does not define has no valid FHIRPath: point at its parent.
+        let unknown = message.starts_with("unknown field");
+        let expression = if unknown {
+            path.parent().unwrap_or_else(|| path.clone())
+        } else {
+            path.clone()
+        };
         findings.push(
-            Finding::new(
-                Severity::Error,
-                code_for(&message),
-                humanise(&message, &steps),
-            )
-            .at(path)
+            Finding {
+                source_path: Some(path),
+                ..Finding::new(
+                    Severity::Error,
+                    code_for(&message),
+                    humanise(&message, &steps),
+                )
+            }
+            .at(expression)
             .with_diagnostics(format!("FHIR R4 model: {}", shorten(&message))),
         );
         if steps.is_empty() || !remove(&mut working, &steps) {
@@ -507,8 +517,8 @@ mod tests {
         assert_eq!(
             p,
             vec![
-                "ServiceRequest.code.coding[1].foo",
-                "ServiceRequest.reasonCode[0].bar"
+                "ServiceRequest.code.coding[1]",
+                "ServiceRequest.reasonCode[0]"
             ]
         );
         assert!(f.iter().all(|f| f.code == "structure"));
@@ -548,6 +558,10 @@ mod tests {
         entries[217]["resource"]["oops"] = json!(1);
         let b = json!({"resourceType": "Bundle", "type": "collection", "entry": entries});
         let f = check_resource(&b, &FhirPath::root("Bundle"));
-        assert_eq!(paths(&f), vec!["Bundle.entry[217].resource.oops"]);
+        assert_eq!(paths(&f), vec!["Bundle.entry[217].resource"]);
+        assert_eq!(
+            f[0].source_path.as_ref().map(|p| p.to_string()).as_deref(),
+            Some("Bundle.entry[217].resource.oops")
+        );
     }
 }
