@@ -26,7 +26,7 @@ for input in "${inputs[@]}"; do
   fi
 done
 echo "checked $n inputs; $bad_paths with unresolvable expressions"
-bash "$checkers/check.sh" "$out"/answer-*.json "$out"/outcome-*.json > "$out/verdicts.txt" || {
+bash "$checkers/check.sh" profiles/*.json "$out"/answer-*.json "$out"/outcome-*.json > "$out/verdicts.txt" || {
   grep -v '^PASS   PASS   PASS   PASS' "$out/verdicts.txt"; exit 1; }
 tail -1 "$out/verdicts.txt"
 [ "$bad_paths" -eq 0 ]

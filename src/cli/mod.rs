@@ -68,7 +68,7 @@ pub enum Command {
     },
 }
 
-#[derive(Debug, Clone, Copy, Subcommand)]
+#[derive(Debug, Clone, Subcommand)]
 pub enum RulesAction {
     /// Id, action and title of every rule.
     List,
@@ -76,4 +76,9 @@ pub enum RulesAction {
     Lint,
     /// Run every rule's own examples and compare the decisions.
     Test,
+    /// Write the CodeSystems of decisions, rules and pathways (FHIR JSON) into a folder.
+    Codesystems {
+        #[arg(long, default_value = "profiles")]
+        out: PathBuf,
+    },
 }

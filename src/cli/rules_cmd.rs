@@ -136,6 +136,20 @@ pub fn run(dir: &Path, action: RulesAction) -> i32 {
             );
             0
         }
+        RulesAction::Codesystems { out } => {
+            for (name, cs) in crate::rules::publish::code_systems(&rules) {
+                let path = out.join(&name);
+                let text = serde_json::to_string_pretty(&cs).unwrap_or_default() + "\n";
+                if let Err(e) =
+                    std::fs::create_dir_all(&out).and_then(|_| std::fs::write(&path, text))
+                {
+                    eprintln!("error: cannot write {}: {e}", path.display());
+                    return 1;
+                }
+                println!("wrote {}", path.display());
+            }
+            0
+        }
         RulesAction::Test => {
             let runs = run_examples(&rules);
             let failed: Vec<&ExampleRun> = runs.iter().filter(|r| !r.passed()).collect();

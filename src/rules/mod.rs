@@ -3,6 +3,7 @@
 //! immutable [`RuleSet`], and evaluates them.
 
 pub mod eval;
+pub mod publish;
 pub mod rule;
 pub mod site;
 
