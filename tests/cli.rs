@@ -1,0 +1,180 @@
+//! The `check` and `rules` commands as a user runs them: output, exit status, stdin.
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_referral-gateway"))
+}
+
+fn repo(p: &str) -> String {
+    format!("{}/{p}", env!("CARGO_MANIFEST_DIR"))
+}
+
+fn run(args: &[&str]) -> (i32, String) {
+    let out = bin().args(args).output().expect("runs");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).to_string(),
+    )
+}
+
+#[test]
+fn exit_status_tells_the_decision() {
+    assert_eq!(
+        run(&[
+            "check",
+            &repo("examples/general/gen01-cxr-with-clinical-question.json")
+        ])
+        .0,
+        0
+    );
+    assert_eq!(
+        run(&["check", &repo("examples/us/us05-neck-pain-only-coded.json")]).0,
+        1
+    );
+    assert_eq!(
+        run(&["check", &repo("tests/data/bad/invalid-json.json")]).0,
+        2
+    );
+    assert_eq!(
+        run(&[
+            "check",
+            &repo("examples/us/us13-calf-swelling-query-dvt.json")
+        ])
+        .0,
+        3
+    );
+}
+
+#[test]
+fn several_files_give_the_worst_status_and_a_bundle() {
+    let accepted = repo("examples/general/gen01-cxr-with-clinical-question.json");
+    let redirected = repo("examples/us/us13-calf-swelling-query-dvt.json");
+    let rejected = repo("examples/us/us05-neck-pain-only-coded.json");
+    let (code, out) = run(&["check", &accepted, &redirected]);
+    assert_eq!(code, 3, "redirected is worse than accepted");
+    let v: serde_json::Value = serde_json::from_str(&out).expect("JSON");
+    assert_eq!(v["resourceType"], "Bundle");
+    assert_eq!(v["entry"].as_array().map(Vec::len), Some(2));
+    assert_eq!(
+        v["entry"][1]["resource"]["resourceType"], "ServiceRequest",
+        "the redirected request"
+    );
+    assert_eq!(
+        run(&["check", &redirected, &rejected, &accepted]).0,
+        1,
+        "rejected is worse than redirected"
+    );
+    assert_eq!(
+        run(&["check", &rejected, &repo("tests/data/bad/invalid-xml.xml")]).0,
+        2
+    );
+}
+
+#[test]
+fn stdin_is_sniffed_json_or_xml() {
+    for (file, expect) in [
+        ("examples/us/us05-neck-pain-only-coded.json", 1),
+        (
+            "../shared/fhir-examples/uk-core/xml/UKCore-ServiceRequest-ECG-Example.xml",
+            0,
+        ),
+    ] {
+        let mut child = bin()
+            .args(["check", "-", "--format", "text"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("spawns");
+        let bytes = std::fs::read(repo(file)).expect("file");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(&bytes)
+            .expect("writes");
+        let out = child.wait_with_output().expect("finishes");
+        assert_eq!(out.status.code(), Some(expect), "{file}");
+        assert!(String::from_utf8_lossy(&out.stdout).contains("ServiceRequest"));
+    }
+}
+
+#[test]
+fn text_report_shows_decision_rule_and_advice() {
+    let (code, out) = run(&[
+        "check",
+        "--format",
+        "text",
+        &repo("examples/xr/xr08-low-back-pain-loinc.json"),
+    ]);
+    assert_eq!(code, 1);
+    assert!(out.contains("REJECTED"), "{out}");
+    assert!(out.contains("XR08"), "{out}");
+    assert!(out.contains("Duty Radiologist (ext 8435"), "{out}");
+    assert!(out.contains("at ServiceRequest."), "{out}");
+}
+
+#[test]
+fn rules_commands() {
+    let (code, out) = run(&["rules", "list"]);
+    assert_eq!(code, 0);
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("US13") && l.contains("dvt-clinic")),
+        "{out}"
+    );
+    assert_eq!(run(&["rules", "lint"]).0, 0);
+    let (code, out) = run(&["rules", "test"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains(" 0 failed"));
+}
+
+#[test]
+fn lint_names_the_file_and_line_of_a_broken_rule() {
+    let dir = std::env::temp_dir().join(format!("rg-lint-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    copy_dir(std::path::Path::new(&repo("rules")), &dir.join("rules"));
+    std::fs::write(
+        dir.join("rules/us/US99-broken.toml"),
+        "id = \"US99\"\ntitle = \"t\"\nsection = \"s\"\nguidance = \"g\"\naction = \"redirect\"\npathway = \"nowhere\"\nwhy = \"w\"\nadvice = \"a\"\n[when]\nprocedure = [\"us-nothing\"]\nreason_any = [\"group:nope\"]\njsonpath_any = [\"$[?(\"]\n",
+    )
+    .expect("write");
+    std::fs::write(
+        dir.join("rules/us/US98-syntax.toml"),
+        "id = \"US98\"\ntitle = \n",
+    )
+    .expect("write");
+    let out = bin()
+        .args(["rules", "lint", "--rules"])
+        .arg(dir.join("rules"))
+        .output()
+        .expect("runs");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        err.contains("us/US99-broken.toml: unknown procedure concept 'us-nothing'"),
+        "{err}"
+    );
+    assert!(
+        err.contains("no reason concept is in group 'nope'"),
+        "{err}"
+    );
+    assert!(err.contains("unknown pathway 'nowhere'"), "{err}");
+    assert!(err.contains("JSONPath '$[?(' does not compile"), "{err}");
+    assert!(err.contains("us/US98-syntax.toml:2:"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for e in std::fs::read_dir(from).expect("read") {
+        let p = e.expect("entry").path();
+        let target = to.join(p.file_name().expect("name"));
+        if p.is_dir() {
+            copy_dir(&p, &target);
+        } else {
+            std::fs::copy(&p, &target).expect("copy");
+        }
+    }
+}
