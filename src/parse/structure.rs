@@ -13,22 +13,24 @@ const MAX_MODEL_ERRORS: usize = 20;
 /// Checks one resource found at `at` and returns every structure error.
 pub fn check_resource(resource: &Value, at: &FhirPath) -> Vec<Finding> {
     let mut findings = Vec::new();
-    let mut working = resource.clone();
+    // The common case costs one parse: a clean round trip, compared with the input to find
+    // what fhirbolt silently normalised.
+    let mut message = match fhir_codec::round_trip_json(resource) {
+        Ok(back) => {
+            compare_shapes(resource, &back, at, &mut findings);
+            None
+        }
+        Err(e) => Some(e.message),
+    };
     // fhirbolt stops at the first error: locate it, remove that element, try again.
-    let mut clean = false;
-    for _ in 0..MAX_MODEL_ERRORS {
-        let message = match fhir_codec::check_json(&working) {
-            Ok(()) => {
-                clean = true;
-                break;
-            }
-            Err(e) => e.message,
-        };
-        let steps = localise(&working, &message);
+    let mut working = resource.clone();
+    let mut rounds = 0;
+    while let Some(msg) = message.take() {
+        rounds += 1;
+        let steps = localise(&working, &msg);
         let path = steps_to_path(at, &steps);
         // An element FHIR does not define has no valid FHIRPath: point at its parent.
-        let unknown = message.starts_with("unknown field");
-        let expression = if unknown {
+        let expression = if msg.starts_with("unknown field") {
             path.parent().unwrap_or_else(|| path.clone())
         } else {
             path.clone()
@@ -36,24 +38,15 @@ pub fn check_resource(resource: &Value, at: &FhirPath) -> Vec<Finding> {
         findings.push(
             Finding {
                 source_path: Some(path),
-                ..Finding::new(
-                    Severity::Error,
-                    code_for(&message),
-                    humanise(&message, &steps),
-                )
+                ..Finding::new(Severity::Error, code_for(&msg), humanise(&msg, &steps))
             }
             .at(expression)
-            .with_diagnostics(format!("FHIR R4 model: {}", shorten(&message))),
+            .with_diagnostics(format!("FHIR R4 model: {}", shorten(&msg))),
         );
-        if steps.is_empty() || !remove(&mut working, &steps) {
+        if steps.is_empty() || rounds >= MAX_MODEL_ERRORS || !remove(&mut working, &steps) {
             break;
         }
-    }
-    if clean {
-        // What fhirbolt silently normalises shows up as a difference after a round trip.
-        if let Ok(back) = fhir_codec::round_trip_json(&working) {
-            compare_shapes(&working, &back, at, &mut findings);
-        }
+        message = fhir_codec::check_json(&working).err().map(|e| e.message);
     }
     own_checks(resource, at, &mut findings);
     findings
