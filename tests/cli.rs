@@ -153,7 +153,11 @@ fn lint_names_the_file_and_line_of_a_broken_rule() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1));
     assert!(
-        err.contains("us/US99-broken.toml: unknown procedure concept 'us-nothing'"),
+        err.contains("us/US99-broken.toml:10: unknown procedure concept 'us-nothing'"),
+        "{err}"
+    );
+    assert!(
+        err.contains("us/US99-broken.toml:6: unknown pathway 'nowhere'"),
         "{err}"
     );
     assert!(

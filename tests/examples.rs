@@ -255,3 +255,30 @@ fn two_week_wait_is_found_in_an_extension() {
     assert_eq!(d, Decision::Redirected);
     assert_eq!(fired, vec!["GEN02"]);
 }
+
+#[test]
+fn parameters_with_a_resource_part_is_checked_like_its_resource() {
+    let sr: Value = serde_json::from_slice(
+        &std::fs::read(repo().join("examples/us/us05-neck-pain-only-coded.json")).expect("example"),
+    )
+    .expect("JSON");
+    let p = json!({"resourceType": "Parameters", "parameter": [{"name": "mode", "valueCode": "create"}, {"name": "resource", "resource": sr}]});
+    let c = check_json(&p).expect("usable");
+    let r = only(&c);
+    assert_eq!(r.fired, vec!["US05"]);
+    assert_eq!(
+        c.input.root_path.to_string(),
+        "Parameters.parameter[1].resource"
+    );
+}
+
+#[test]
+fn bundle_entries_may_hold_only_a_resource() {
+    let sr: Value = serde_json::from_slice(
+        &std::fs::read(repo().join("examples/us/us05-neck-pain-only-coded.json")).expect("example"),
+    )
+    .expect("JSON");
+    let b = json!({"resourceType": "Bundle", "type": "collection", "entry": [{"resource": sr}]});
+    let c = check_json(&b).expect("usable");
+    assert_eq!(only(&c).fired, vec!["US05"]);
+}

@@ -176,13 +176,15 @@ enum Original<'a> {
     Xml(&'a str),
 }
 
+type PositionFinder<'a> = dyn Fn(&[crate::fhirpath::Step]) -> Option<(usize, usize)> + 'a;
+
 /// Fills in line and column for every finding that has a FHIRPath.
 fn locate(input: &mut Input, original: Original<'_>) {
     let any = !input.findings.is_empty() || input.entries.iter().any(|e| !e.findings.is_empty());
     if !any {
         return;
     }
-    let find: Box<dyn Fn(&[crate::fhirpath::Step]) -> Option<(usize, usize)>> = match original {
+    let find: Box<PositionFinder<'_>> = match original {
         Original::Json(t) => {
             let p = position::JsonPositions::new(t);
             Box::new(move |s| p.find(s))
@@ -432,7 +434,7 @@ fn from_resource(
             }
         }
     }
-    let findings = structure::check_resource(&shell, &root);
+    let findings = structure::check_shell(&value, &shell, &root);
     let mut entries = Vec::with_capacity(items.len());
     for (i, item) in items.iter().enumerate() {
         let path = root.field("entry").index(i).field("resource");

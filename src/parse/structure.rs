@@ -13,11 +13,28 @@ const MAX_MODEL_ERRORS: usize = 20;
 /// Checks one resource found at `at` and returns every structure error.
 pub fn check_resource(resource: &Value, at: &FhirPath) -> Vec<Finding> {
     let mut findings = Vec::new();
+    model_checks(resource, at, &mut findings);
+    own_checks(resource, at, &mut findings);
+    findings
+}
+
+/// Checks a Bundle without its entries' resources (each is checked on its own): the R4 model
+/// on `shell`, the Bundle with its resources taken out, and the gateway's own checks on
+/// `bundle`, which do not descend into nested resources.
+pub fn check_shell(bundle: &Value, shell: &Value, at: &FhirPath) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    model_checks(shell, at, &mut findings);
+    own_checks(bundle, at, &mut findings);
+    findings
+}
+
+/// The R4 model checks, through fhirbolt.
+fn model_checks(resource: &Value, at: &FhirPath, findings: &mut Vec<Finding>) {
     // The common case costs one parse: a clean round trip, compared with the input to find
     // what fhirbolt silently normalised.
     let mut message = match fhir_codec::round_trip_json(resource) {
         Ok(back) => {
-            compare_shapes(resource, &back, at, &mut findings);
+            compare_shapes(resource, &back, at, findings);
             None
         }
         Err(e) => Some(e.message),
@@ -48,8 +65,6 @@ pub fn check_resource(resource: &Value, at: &FhirPath) -> Vec<Finding> {
         }
         message = fhir_codec::check_json(&working).err().map(|e| e.message);
     }
-    own_checks(resource, at, &mut findings);
-    findings
 }
 
 /// The element whose removal makes this error go away: the error is inside it. Arrays are
@@ -60,14 +75,11 @@ fn localise(resource: &Value, message: &str) -> Vec<Step> {
         Err(e) => e.message == message,
     };
     let mut steps: Vec<Step> = Vec::new();
-    loop {
-        let Some(node) = get(resource, &steps) else {
-            break;
-        };
+    while let Some(node) = get(resource, &steps) {
         let found = match node {
             Value::Object(map) => map
                 .keys()
-                .filter(|k| !(k.as_str() == "resourceType"))
+                .filter(|k| k.as_str() != "resourceType")
                 .find(|key| {
                     let mut probe = resource.clone();
                     let mut s = steps.clone();
@@ -467,10 +479,10 @@ fn check_value(key: &str, value: &Value, here: &FhirPath, out: &mut Vec<Finding>
                 check_value(key, item, &here.index(i), out);
             }
         }
-        Value::Object(m) => {
-            let is_resource = m.contains_key("resourceType");
-            walk_values(m, here, is_resource, out);
-        }
+        // A nested resource (Bundle.entry.resource, Parameters.parameter.resource) is checked
+        // on its own, from its own root.
+        Value::Object(m) if m.contains_key("resourceType") => {}
+        Value::Object(m) => walk_values(m, here, false, out),
         _ => {}
     }
 }

@@ -66,6 +66,13 @@ fn rule_files(dir: &Path, out: &mut Vec<PathBuf>, top: bool) -> std::io::Result<
     Ok(())
 }
 
+/// The line of a rule file where the name quoted in `message` ('name') is written.
+fn line_of_quoted(text: &str, message: &str) -> Option<usize> {
+    let quoted = message.split('\'').nth(1)?;
+    let name = quoted.strip_prefix("group:").unwrap_or(quoted);
+    text.lines().position(|l| l.contains(name)).map(|i| i + 1)
+}
+
 impl RuleSet {
     /// Loads and compiles `dir` (site.toml, terminology/, and one rule per file in the
     /// sub-folders). Every problem of every file is returned, not only the first.
@@ -150,7 +157,7 @@ impl RuleSet {
                 Ok(r) => rules.push(r),
                 Err(es) => errors.extend(es.into_iter().map(|message| LoadError {
                     file: file.clone(),
-                    line: None,
+                    line: line_of_quoted(&text, &message),
                     message,
                 })),
             }
