@@ -282,3 +282,26 @@ fn bundle_entries_may_hold_only_a_resource() {
     let c = check_json(&b).expect("usable");
     assert_eq!(only(&c).fired, vec!["US05"]);
 }
+
+#[test]
+fn reason_references_resolve_to_coded_conditions() {
+    let bundle = |condition_code: Value| {
+        json!({"resourceType": "Bundle", "type": "collection", "entry": [
+            {"fullUrl": "urn:uuid:3c1d2e4f-0000-4000-8000-000000000001", "resource": {
+                "resourceType": "ServiceRequest", "status": "active", "intent": "order",
+                "code": {"text": "XR lumbar spine"}, "subject": {"reference": "Patient/1"},
+                "reasonReference": [{"reference": "urn:uuid:3c1d2e4f-0000-4000-8000-000000000002"}]}},
+            {"fullUrl": "urn:uuid:3c1d2e4f-0000-4000-8000-000000000002", "resource": {
+                "resourceType": "Condition", "subject": {"reference": "Patient/1"}, "code": condition_code}}
+        ]})
+    };
+    // A coded low back pain Condition is read through the reference.
+    let lbp = bundle(
+        json!({"coding": [{"system": "http://snomed.info/sct", "code": "279039007", "display": "Low back pain"}]}),
+    );
+    assert_eq!(decision(&lbp).1, vec!["XR08"]);
+    // An osteoporotic collapse Condition lifts the rejection.
+    let collapse =
+        bundle(json!({"coding": [{"system": "http://snomed.info/sct", "code": "240198002"}]}));
+    assert!(decision(&collapse).1.is_empty());
+}

@@ -121,7 +121,8 @@ pub struct Context<'a> {
     pub organisation_ods: Result<Vec<String>, Missing>,
     pub observations: Vec<SupportingObservation<'a>>,
     /// Conditions and Observations named in `reasonReference`.
-    pub reason_resources: Vec<(&'a Value, FhirPath)>,
+    /// One per `reasonReference`, in order: the resource it resolves to, if it does.
+    pub reason_resources: Vec<Option<(&'a Value, FhirPath)>>,
     /// References that did not resolve (reported as information).
     pub unresolved: Vec<Missing>,
 }
@@ -256,14 +257,19 @@ pub fn resolve<'a>(resolver: &Resolver<'a>, sr: &'a Value, at: &FhirPath) -> Con
         .flatten()
         .enumerate()
     {
-        let Some(r) = reference_of(rr) else { continue };
-        match resolver.resolve(r, sr, at) {
-            Some(found) => reason_resources.push(found),
-            None => unresolved.push(Missing {
+        let Some(r) = reference_of(rr) else {
+            reason_resources.push(None);
+            continue;
+        };
+        let found = resolver.resolve(r, sr, at);
+        let missing = found.is_none();
+        reason_resources.push(found);
+        if missing {
+            unresolved.push(Missing {
                 what: "reason",
                 looked: format!("reasonReference '{r}' was not found in {where_looked}; its display text is used if given"),
                 at: at.field("reasonReference").index(i),
-            }),
+            });
         }
     }
 

@@ -230,12 +230,7 @@ impl Terminology {
         for (i, rr) in array(sr, "reasonReference") {
             let path = at.field("reasonReference").index(i);
             m.has_clinical_information = true;
-            let reference = str_at(rr, "reference");
-            let resolved = reference.and_then(|r| {
-                ctx.reason_resources.iter().find(|(res, _)| {
-                    r.ends_with(str_at(res, "id").unwrap_or("\u{0}")) || r.starts_with("urn:")
-                })
-            });
+            let resolved = ctx.reason_resources.get(i).and_then(Option::as_ref);
             let mut recognised = false;
             if let Some((res, res_path)) = resolved {
                 if str_at(res, "resourceType") == Some("Condition") && m.question.is_none() {
