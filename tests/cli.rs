@@ -1,5 +1,8 @@
 //! The `check` and `rules` commands as a user runs them: output, exit status, stdin.
 
+mod common;
+
+use common::copy_dir;
 use std::io::Write;
 use std::process::{Command, Stdio};
 
@@ -168,17 +171,4 @@ fn lint_names_the_file_and_line_of_a_broken_rule() {
     assert!(err.contains("JSONPath '$[?(' does not compile"), "{err}");
     assert!(err.contains("us/US98-syntax.toml:2:"), "{err}");
     let _ = std::fs::remove_dir_all(&dir);
-}
-
-fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
-    std::fs::create_dir_all(to).expect("mkdir");
-    for e in std::fs::read_dir(from).expect("read") {
-        let p = e.expect("entry").path();
-        let target = to.join(p.file_name().expect("name"));
-        if p.is_dir() {
-            copy_dir(&p, &target);
-        } else {
-            std::fs::copy(&p, &target).expect("copy");
-        }
-    }
 }

@@ -2,25 +2,15 @@
 //! The rule uses the conditions the shipped rules do not: JSONPath, priority, text patterns,
 //! age below a bound and the requester's organisation in a site list.
 
+mod common;
+
+use common::copy_dir;
 use referral_gateway::engine;
 use referral_gateway::outcome::finding::Decision;
 use referral_gateway::parse::{Format, Limits};
 use referral_gateway::rules::RuleSet;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).expect("mkdir");
-    for e in std::fs::read_dir(from).expect("read") {
-        let p = e.expect("entry").path();
-        let target = to.join(p.file_name().expect("name"));
-        if p.is_dir() {
-            copy_dir(&p, &target);
-        } else {
-            std::fs::copy(&p, &target).expect("copy");
-        }
-    }
-}
 
 const LOCAL_RULE: &str = r#"
 id = "LOC01"

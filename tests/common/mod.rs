@@ -49,3 +49,17 @@ pub fn expressions(r: &RequestResult) -> Vec<String> {
         .flat_map(|f| f.expression.iter().map(|p| p.to_string()))
         .collect()
 }
+
+/// Copies a folder tree (to make an editable copy of rules/ and examples/).
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for e in std::fs::read_dir(from).expect("read") {
+        let p = e.expect("entry").path();
+        let target = to.join(p.file_name().expect("name"));
+        if p.is_dir() {
+            copy_dir(&p, &target);
+        } else {
+            std::fs::copy(&p, &target).expect("copy");
+        }
+    }
+}
