@@ -110,6 +110,10 @@ fn negated(prefix: &str, rest: &str) -> bool {
         return false;
     };
     let after_cue = &prefix[cue.end()..];
+    // A question after the negation opens a new thought: "no swelling ?DVT".
+    if QUESTION.is_match(after_cue) {
+        return false;
+    }
     if !after_cue.contains(',') {
         return true;
     }
@@ -164,6 +168,8 @@ mod tests {
     #[test]
     fn questions() {
         assert!(one(&["dvt"], "swollen calf ?DVT")[0].questioned);
+        let m = one(&["dvt"], "calf pain, no swelling ?DVT");
+        assert!(m[0].questioned && !m[0].negated, "{m:?}");
         assert!(one(&["dvt"], "swollen calf, r/o DVT")[0].questioned);
         assert!(one(&["gallstones"], "RUQ pain gallstones?")[0].questioned);
         assert!(!one(&["calf swelling"], "calf swelling for 2 days")[0].questioned);
