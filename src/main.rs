@@ -2,7 +2,6 @@
 
 use clap::Parser;
 use referral_gateway::cli::{check, rules_cmd, Cli, Command};
-use referral_gateway::rules::RuleSet;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
@@ -19,7 +18,7 @@ fn main() -> ExitCode {
             format,
             validate,
             rules,
-        } => match RuleSet::load(&rules.dir()) {
+        } => match rules.load() {
             Ok(set) => check::run(&set, &files, format, validate),
             Err(errors) => {
                 for e in errors {
@@ -28,7 +27,7 @@ fn main() -> ExitCode {
                 2
             }
         },
-        Command::Rules { action, rules } => rules_cmd::run(&rules.dir(), action),
+        Command::Rules { action, rules } => rules_cmd::run(&rules, action),
     };
     ExitCode::from(u8::try_from(code).unwrap_or(2))
 }

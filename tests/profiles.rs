@@ -62,3 +62,17 @@ fn every_rule_and_pathway_is_a_concept() {
         );
     }
 }
+
+#[test]
+fn the_embedded_rules_are_the_shipped_rules() {
+    let embedded = referral_gateway::rules::RuleSet::embedded().expect("embedded rules compile");
+    let ids = |r: &referral_gateway::rules::RuleSet| {
+        r.rules.iter().map(|x| x.def.id.clone()).collect::<Vec<_>>()
+    };
+    assert_eq!(ids(&embedded), ids(rules()));
+    assert_eq!(
+        referral_gateway::rules::embedded_files(),
+        referral_gateway::rules::read_dir_files(&repo().join("rules")).expect("reads"),
+        "the binary embeds the rules/ folder as it is"
+    );
+}

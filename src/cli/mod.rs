@@ -27,6 +27,19 @@ impl RulesArg {
     pub fn dir(&self) -> PathBuf {
         self.rules.clone().unwrap_or_else(default_rules_dir)
     }
+
+    /// Loads the chosen rules: `--rules DIR`, else the repository's rules/ folder when it is
+    /// on this machine (so that edits and reloads need no rebuild), else the copy built into
+    /// the binary.
+    pub fn load(&self) -> Result<crate::rules::RuleSet, Vec<crate::rules::LoadError>> {
+        match &self.rules {
+            Some(dir) => crate::rules::RuleSet::load(dir),
+            None if default_rules_dir().is_dir() => {
+                crate::rules::RuleSet::load(&default_rules_dir())
+            }
+            None => crate::rules::RuleSet::embedded(),
+        }
+    }
 }
 
 /// The rules shipped in the repository.

@@ -1,11 +1,10 @@
 //! `referral-gateway rules list | lint | test`
 
-use super::RulesAction;
+use super::{RulesAction, RulesArg};
 use crate::engine;
 use crate::outcome::finding::Decision;
 use crate::parse::{Format, Limits};
 use crate::rules::RuleSet;
-use std::path::Path;
 
 /// The result of one rule example.
 #[derive(Debug, Clone)]
@@ -87,14 +86,14 @@ pub fn run_examples(rules: &RuleSet) -> Vec<ExampleRun> {
 }
 
 /// Runs a `rules` action and returns the exit status.
-pub fn run(dir: &Path, action: RulesAction) -> i32 {
-    let rules = match RuleSet::load(dir) {
+pub fn run(source: &RulesArg, action: RulesAction) -> i32 {
+    let rules = match source.load() {
         Ok(r) => r,
         Err(errors) => {
             for e in &errors {
                 eprintln!("error: {e}");
             }
-            eprintln!("{} problem(s) in {}", errors.len(), dir.display());
+            eprintln!("{} problem(s) in {}", errors.len(), source.dir().display());
             return 1;
         }
     };

@@ -51,19 +51,62 @@ fn toml_error(file: &str, text: &str, e: &toml::de::Error) -> LoadError {
     }
 }
 
-/// Rule files: every `*.toml` in the sub-folders of `dir` except `terminology/`.
-fn rule_files(dir: &Path, out: &mut Vec<PathBuf>, top: bool) -> std::io::Result<()> {
-    for entry in std::fs::read_dir(dir)? {
-        let path = entry?.path();
-        if path.is_dir() {
-            if !(top && path.file_name().is_some_and(|n| n == "terminology")) {
-                rule_files(&path, out, false)?;
+/// The files of a rules folder as `(path relative to the folder, text)`, sorted.
+pub type RuleFiles = Vec<(String, String)>;
+
+/// Reads every `*.toml` below `dir`.
+pub fn read_dir_files(dir: &Path) -> Result<RuleFiles, LoadError> {
+    fn walk(root: &Path, dir: &Path, out: &mut RuleFiles) -> std::io::Result<()> {
+        for entry in std::fs::read_dir(dir)? {
+            let path = entry?.path();
+            if path.is_dir() {
+                walk(root, &path, out)?;
+            } else if path.extension().is_some_and(|x| x == "toml") {
+                let rel = path
+                    .strip_prefix(root)
+                    .unwrap_or(&path)
+                    .to_string_lossy()
+                    .replace('\\', "/");
+                out.push((rel, std::fs::read_to_string(&path)?));
             }
-        } else if !top && path.extension().is_some_and(|x| x == "toml") {
-            out.push(path);
+        }
+        Ok(())
+    }
+    let mut files = Vec::new();
+    walk(dir, dir, &mut files).map_err(|e| LoadError {
+        file: dir.display().to_string(),
+        line: None,
+        message: e.to_string(),
+    })?;
+    files.sort();
+    Ok(files)
+}
+
+/// The rules shipped in the repository, built into the binary: the default when the
+/// repository's `rules/` folder is not on this machine.
+static EMBEDDED: include_dir::Dir<'_> = include_dir::include_dir!("$CARGO_MANIFEST_DIR/rules");
+
+/// The embedded rules folder as `(path, text)`.
+pub fn embedded_files() -> RuleFiles {
+    fn walk(d: &include_dir::Dir<'_>, out: &mut RuleFiles) {
+        for f in d.files() {
+            if f.path().extension().is_some_and(|x| x == "toml") {
+                if let Some(text) = f.contents_utf8() {
+                    out.push((
+                        f.path().to_string_lossy().replace('\\', "/"),
+                        text.to_string(),
+                    ));
+                }
+            }
+        }
+        for sub in d.dirs() {
+            walk(sub, out);
         }
     }
-    Ok(())
+    let mut files = Vec::new();
+    walk(&EMBEDDED, &mut files);
+    files.sort();
+    files
 }
 
 /// The line of a rule file where the name quoted in `message` ('name') is written.
@@ -74,61 +117,62 @@ fn line_of_quoted(text: &str, message: &str) -> Option<usize> {
 }
 
 impl RuleSet {
-    /// Loads and compiles `dir` (site.toml, terminology/, and one rule per file in the
-    /// sub-folders). Every problem of every file is returned, not only the first.
+    /// Loads and compiles the rules folder `dir` (site.toml, terminology/, and one rule per
+    /// file in the other sub-folders). Every problem of every file is returned.
     pub fn load(dir: &Path) -> Result<Self, Vec<LoadError>> {
+        let files = read_dir_files(dir).map_err(|e| vec![e])?;
+        Self::compile(&files, dir)
+    }
+
+    /// The rules built into the binary.
+    pub fn embedded() -> Result<Self, Vec<LoadError>> {
+        Self::compile(
+            &embedded_files(),
+            Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/rules")),
+        )
+    }
+
+    /// Compiles a rules folder given as its files. `dir` is where it came from: examples are
+    /// looked up beside it, when it is on disk.
+    pub fn compile(files: &RuleFiles, dir: &Path) -> Result<Self, Vec<LoadError>> {
         let mut errors = Vec::new();
-        let rel = |p: &Path| p.strip_prefix(dir).unwrap_or(p).display().to_string();
-        let site_path = dir.join("site.toml");
-        let site = match std::fs::read_to_string(&site_path) {
-            Ok(text) => toml::from_str::<Site>(&text)
-                .map_err(|e| errors.push(toml_error("site.toml", &text, &e)))
+        let site = match files.iter().find(|(name, _)| name == "site.toml") {
+            Some((_, text)) => toml::from_str::<Site>(text)
+                .map_err(|e| errors.push(toml_error("site.toml", text, &e)))
                 .ok(),
-            Err(e) => {
+            None => {
                 errors.push(LoadError {
-                    file: site_path.display().to_string(),
+                    file: "site.toml".into(),
                     line: None,
-                    message: e.to_string(),
+                    message: "missing".into(),
                 });
                 None
             }
         };
-        let terms = Terminology::load(&dir.join("terminology"))
+        let terminology = files
+            .iter()
+            .filter(|(name, _)| name.starts_with("terminology/"))
+            .map(|(n, t)| (n.as_str(), t.as_str()));
+        let terms = Terminology::from_files(terminology)
             .map_err(|es| {
                 errors.extend(es.into_iter().map(|e| LoadError {
-                    file: rel(Path::new(&e.file)),
-                    line: None,
+                    file: e.file,
+                    line: e.line,
                     message: e.message,
                 }))
             })
             .ok();
-        let mut files = Vec::new();
-        if let Err(e) = rule_files(dir, &mut files, true) {
-            errors.push(LoadError {
-                file: dir.display().to_string(),
-                line: None,
-                message: e.to_string(),
-            });
-        }
-        files.sort();
+        let examples = dir.join("..").join("examples");
+        let check_examples = examples.is_dir();
         let mut rules: Vec<Rule> = Vec::new();
-        for path in files {
-            let file = rel(&path);
-            let text = match std::fs::read_to_string(&path) {
-                Ok(t) => t,
-                Err(e) => {
-                    errors.push(LoadError {
-                        file,
-                        line: None,
-                        message: e.to_string(),
-                    });
-                    continue;
-                }
-            };
-            let def: RuleDef = match toml::from_str(&text) {
+        for (file, text) in files
+            .iter()
+            .filter(|(name, _)| name.contains('/') && !name.starts_with("terminology/"))
+        {
+            let def: RuleDef = match toml::from_str(text) {
                 Ok(d) => d,
                 Err(e) => {
-                    errors.push(toml_error(&file, &text, &e));
+                    errors.push(toml_error(file, text, &e));
                     continue;
                 }
             };
@@ -143,12 +187,11 @@ impl RuleSet {
                 });
                 continue;
             }
-            for ex in &def.examples {
-                let example = dir.join("..").join("examples").join(&ex.file);
-                if !example.is_file() {
+            for ex in def.examples.iter().filter(|_| check_examples) {
+                if !examples.join(&ex.file).is_file() {
                     errors.push(LoadError {
                         file: file.clone(),
-                        line: None,
+                        line: line_of_quoted(text, &format!("'{}'", ex.file)),
                         message: format!("example '{}' not found in examples/", ex.file),
                     });
                 }
@@ -157,7 +200,7 @@ impl RuleSet {
                 Ok(r) => rules.push(r),
                 Err(es) => errors.extend(es.into_iter().map(|message| LoadError {
                     file: file.clone(),
-                    line: line_of_quoted(&text, &message),
+                    line: line_of_quoted(text, &message),
                     message,
                 })),
             }

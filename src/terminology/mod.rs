@@ -11,7 +11,6 @@ pub mod text;
 use regex::Regex;
 use serde::Deserialize;
 use std::collections::HashMap;
-use std::path::Path;
 
 /// A code as written in the terminology files, with the source it was checked against.
 #[derive(Debug, Clone, Deserialize)]
@@ -108,60 +107,52 @@ pub struct Terminology {
 #[derive(Debug, Clone)]
 pub struct TermError {
     pub file: String,
+    pub line: Option<usize>,
     pub message: String,
 }
 
 impl Terminology {
-    /// Loads every `*.toml` in `dir`.
-    pub fn load(dir: &Path) -> Result<Self, Vec<TermError>> {
+    /// Compiles terminology files, given as `(name, text)`.
+    pub fn from_files<'a>(
+        files: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Result<Self, Vec<TermError>> {
         let mut t = Terminology::default();
         let mut errors = Vec::new();
-        let mut files: Vec<_> = std::fs::read_dir(dir)
-            .map_err(|e| {
-                vec![TermError {
-                    file: dir.display().to_string(),
-                    message: e.to_string(),
-                }]
-            })?
-            .filter_map(Result::ok)
-            .map(|e| e.path())
-            .filter(|p| p.extension().is_some_and(|x| x == "toml"))
-            .collect();
-        files.sort();
-        for path in files {
-            let file = path.display().to_string();
-            let text = match std::fs::read_to_string(&path) {
-                Ok(t) => t,
+        for (file, text) in files {
+            let parsed = match toml::from_str::<TerminologyFile>(text) {
+                Ok(p) => p,
                 Err(e) => {
+                    let line = e
+                        .span()
+                        .map(|s| text.get(..s.start).unwrap_or("").matches('\n').count() + 1);
                     errors.push(TermError {
-                        file,
-                        message: e.to_string(),
+                        file: file.to_string(),
+                        line,
+                        message: e.message().to_string(),
                     });
                     continue;
                 }
             };
-            match toml::from_str::<TerminologyFile>(&text) {
-                Ok(parsed) => {
-                    for (table, defs) in [
-                        (Table::Procedure, parsed.procedure),
-                        (Table::Reason, parsed.reason),
-                        (Table::Observation, parsed.observation),
-                        (Table::Marker, parsed.marker),
-                    ] {
-                        for def in defs {
-                            if let Err(message) = t.add(table, def) {
-                                errors.push(TermError {
-                                    file: file.clone(),
-                                    message,
-                                });
-                            }
-                        }
+            for (table, defs) in [
+                (Table::Procedure, parsed.procedure),
+                (Table::Reason, parsed.reason),
+                (Table::Observation, parsed.observation),
+                (Table::Marker, parsed.marker),
+            ] {
+                for def in defs {
+                    let id = def.id.clone();
+                    if let Err(message) = t.add(table, def) {
+                        let line = text
+                            .lines()
+                            .position(|l| l.contains(&format!("\"{id}\"")))
+                            .map(|i| i + 1);
+                        errors.push(TermError {
+                            file: file.to_string(),
+                            line,
+                            message,
+                        });
                     }
                 }
-                Err(e) => errors.push(TermError {
-                    file,
-                    message: e.to_string(),
-                }),
             }
         }
         if errors.is_empty() {
