@@ -426,14 +426,29 @@ fn from_resource(
     }
     // The Bundle without its entries' resources: each resource is checked on its own so that
     // one bad entry of a batch fails only itself.
-    let mut shell = value.clone();
-    if let Some(Value::Array(es)) = shell.get_mut("entry") {
-        for e in es.iter_mut() {
-            if let Some(m) = e.as_object_mut() {
-                m.shift_remove("resource");
-            }
-        }
-    }
+    let without_resource = |e: &Value| match e {
+        Value::Object(m) => Value::Object(
+            m.iter()
+                .filter(|(k, _)| *k != "resource")
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        ),
+        other => other.clone(),
+    };
+    let shell: Value = match &value {
+        Value::Object(m) => Value::Object(
+            m.iter()
+                .map(|(k, v)| match (k.as_str(), v) {
+                    ("entry", Value::Array(es)) => (
+                        k.clone(),
+                        Value::Array(es.iter().map(without_resource).collect()),
+                    ),
+                    _ => (k.clone(), v.clone()),
+                })
+                .collect(),
+        ),
+        other => other.clone(),
+    };
     let findings = structure::check_shell(&value, &shell, &root);
     let mut entries = Vec::with_capacity(items.len());
     for (i, item) in items.iter().enumerate() {
