@@ -63,30 +63,67 @@ fn model_checks(resource: &Value, at: &FhirPath, findings: &mut Vec<Finding>) {
         if steps.is_empty() || rounds >= MAX_MODEL_ERRORS || !remove(&mut working, &steps) {
             break;
         }
-        message = fhir_codec::check_json(&working).err().map(|e| e.message);
+        message = fhir_codec::round_trip_json(&working)
+            .err()
+            .map(|e| e.message);
+        // "missing field" for the element just removed is our removal, not the sender's error.
+        if let (Some(m), Some(Step::Field(removed))) = (&message, steps.last()) {
+            if m.starts_with("missing field") && m.contains(&format!("`{removed}`")) {
+                break;
+            }
+        }
     }
 }
 
 /// The element whose removal makes this error go away: the error is inside it. Arrays are
 /// bisected so that a Bundle of a thousand entries costs a dozen re-parses, not a thousand.
 fn localise(resource: &Value, message: &str) -> Vec<Step> {
-    let still_fails = |candidate: &Value| match fhir_codec::check_json(candidate) {
-        Ok(()) => false,
-        Err(e) => e.message == message,
+    // Probes repeat the operation that failed (a round trip: some errors only show when
+    // fhirbolt writes the value back).
+    let outcome = |candidate: &Value| {
+        fhir_codec::round_trip_json(candidate)
+            .err()
+            .map(|e| e.message)
+    };
+    let still_fails = |candidate: &Value| {
+        outcome(candidate).is_some_and(|m| m == message || m.starts_with("missing field"))
     };
     let mut steps: Vec<Step> = Vec::new();
     while let Some(node) = get(resource, &steps) {
         let found = match node {
-            Value::Object(map) => map
-                .keys()
-                .filter(|k| k.as_str() != "resourceType")
-                .find(|key| {
+            Value::Object(map) => {
+                // Removing a required element raises "missing field" for it: either it was the
+                // element at fault or the removal hides the fault. Such keys are suspects only
+                // when no other key clears the error.
+                let mut suspect = None;
+                let mut culprit = None;
+                for key in map.keys().filter(|k| k.as_str() != "resourceType") {
                     let mut probe = resource.clone();
                     let mut s = steps.clone();
-                    s.push(Step::Field((*key).clone()));
-                    remove(&mut probe, &s) && !still_fails(&probe)
-                })
-                .map(|k| Step::Field(k.clone())),
+                    s.push(Step::Field(key.clone()));
+                    if !remove(&mut probe, &s) {
+                        continue;
+                    }
+                    match outcome(&probe) {
+                        None => {
+                            culprit = Some(key);
+                            break;
+                        }
+                        Some(m)
+                            if m.starts_with("missing field")
+                                && m.contains(&format!("`{key}`")) =>
+                        {
+                            suspect = suspect.or(Some(key));
+                        }
+                        Some(m) if m != message && !m.starts_with("missing field") => {
+                            culprit = Some(key);
+                            break;
+                        }
+                        Some(_) => {}
+                    }
+                }
+                culprit.or(suspect).map(|k| Step::Field(k.clone()))
+            }
             Value::Array(items) => {
                 let (mut lo, mut hi) = (0usize, items.len());
                 // Invariant: removing items[lo..hi] makes the error go away.
@@ -237,6 +274,13 @@ fn compare_shapes(input: &Value, back: &Value, at: &FhirPath, out: &mut Vec<Find
                 compare_shapes(va, vb, &at.index(i), out);
             }
         }
+        // fhirbolt reads "12.5" as a decimal and "true" as a boolean; FHIR JSON does not.
+        (Value::String(_), Value::Number(_)) => out.push(
+            Finding::new(Severity::Error, "invalid", "This element is a FHIR decimal or integer: send it as a JSON number, not a string.").at(at.clone()),
+        ),
+        (Value::String(_), Value::Bool(_)) => out.push(
+            Finding::new(Severity::Error, "invalid", "This element is a FHIR boolean: send it as JSON true or false, not a string.").at(at.clone()),
+        ),
         _ => {}
     }
 }
@@ -553,6 +597,39 @@ mod tests {
             "{p:?}"
         );
         assert!(p.contains(&"ServiceRequest.intent".to_string()), "{p:?}");
+    }
+
+    #[test]
+    fn numbers_and_booleans_in_strings_are_invalid() {
+        let f = check_resource(
+            &sr(json!({"quantityQuantity": {"value": "x"}})),
+            &FhirPath::root("ServiceRequest"),
+        );
+        assert_eq!(
+            paths(&f),
+            vec!["ServiceRequest.quantityQuantity.value"],
+            "{f:#?}"
+        );
+        let f = check_resource(
+            &sr(json!({"quantityQuantity": {"value": "12.5"}, "doNotPerform": "true"})),
+            &FhirPath::root("ServiceRequest"),
+        );
+        let mut p = paths(&f);
+        p.sort();
+        assert_eq!(
+            p,
+            vec![
+                "ServiceRequest.doNotPerform",
+                "ServiceRequest.quantityQuantity.value"
+            ],
+            "{f:#?}"
+        );
+    }
+
+    #[test]
+    fn a_required_element_with_a_wrong_type_is_located() {
+        let f = check_resource(&sr(json!({"status": 5})), &FhirPath::root("ServiceRequest"));
+        assert_eq!(paths(&f), vec!["ServiceRequest.status"], "{f:#?}");
     }
 
     #[test]
