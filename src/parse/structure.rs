@@ -63,9 +63,13 @@ fn model_checks(resource: &Value, at: &FhirPath, findings: &mut Vec<Finding>) {
         if steps.is_empty() || rounds >= MAX_MODEL_ERRORS || !remove(&mut working, &steps) {
             break;
         }
-        message = fhir_codec::round_trip_json(&working)
-            .err()
-            .map(|e| e.message);
+        message = match fhir_codec::round_trip_json(&working) {
+            Ok(back) => {
+                compare_shapes(&working, &back, at, findings);
+                None
+            }
+            Err(e) => Some(e.message),
+        };
         // "missing field" for the element just removed is our removal, not the sender's error.
         if let (Some(m), Some(Step::Field(removed))) = (&message, steps.last()) {
             if m.starts_with("missing field") && m.contains(&format!("`{removed}`")) {
