@@ -10,6 +10,7 @@ pub mod context;
 pub mod dates;
 pub mod engine;
 pub mod fhirpath;
+pub mod http;
 pub mod outcome;
 pub mod parse;
 pub mod rules;

@@ -2,16 +2,21 @@
 
 use clap::Parser;
 use referral_gateway::cli::{check, rules_cmd, Cli, Command};
+use referral_gateway::http;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if let Command::Serve { serve, rules } = &cli.command {
+        // `serve` sets up its own logging (info level, text or JSON).
+        return ExitCode::from(http::serve(serve, rules));
+    }
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
         )
         .with_writer(std::io::stderr)
         .init();
-    let cli = Cli::parse();
     let code = match cli.command {
         Command::Check {
             files,
@@ -28,6 +33,7 @@ fn main() -> ExitCode {
             }
         },
         Command::Rules { action, rules } => rules_cmd::run(&rules, action),
+        Command::Serve { .. } => 2,
     };
     ExitCode::from(u8::try_from(code).unwrap_or(2))
 }

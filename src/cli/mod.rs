@@ -79,6 +79,13 @@ pub enum Command {
         #[command(flatten)]
         rules: RulesArg,
     },
+    /// Run the FHIR HTTP gateway (contract §4) until SIGTERM or Ctrl-C; SIGHUP reloads the rules.
+    Serve {
+        #[command(flatten)]
+        serve: crate::http::ServeArgs,
+        #[command(flatten)]
+        rules: RulesArg,
+    },
 }
 
 #[derive(Debug, Clone, Subcommand)]

@@ -1,0 +1,205 @@
+//! The one error type of the HTTP front end. Every failure, extractor rejections and the bare
+//! responses of tower-http layers (408/413/405 ...) included, ends up as an [`ApiError`] whose
+//! answer is a FHIR OperationOutcome with the right status.
+//!
+//! `IntoResponse` puts the error itself in the response's extensions; the FHIR layer
+//! ([`super::negotiate::fhir_layer`]) writes it out as an OperationOutcome with the current
+//! site's code systems, in the format the caller asked for. That layer is always present.
+
+use crate::fhirpath::FhirPath;
+use crate::outcome::finding::{Finding, Severity};
+use crate::outcome::operation_outcome::plain_outcome;
+use crate::outcome::response::{unusable_answer, Answer};
+use crate::parse::Unusable;
+use crate::rules::site::Site;
+use axum::extract::rejection::BytesRejection;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use std::sync::Arc;
+
+/// Every way a request can fail outside the decision itself.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ApiError {
+    #[error("no endpoint at {path}")]
+    NotFound { path: String },
+    #[error("method {method} not allowed on {path}")]
+    MethodNotAllowed { method: String, path: String },
+    #[error("unsupported media type: {0}")]
+    UnsupportedMediaType(String),
+    #[error("unsupported charset: {0}")]
+    UnsupportedCharset(String),
+    #[error("no acceptable response format: {0}")]
+    NotAcceptable(String),
+    #[error("body over {limit} bytes")]
+    PayloadTooLarge { limit: usize },
+    #[error("body could not be read")]
+    BodyUnreadable,
+    #[error("{found} sent to {endpoint}, which takes {expected}")]
+    WrongResourceType {
+        endpoint: &'static str,
+        expected: &'static str,
+        found: String,
+    },
+    #[error("request timed out after {secs} s")]
+    Timeout { secs: u64 },
+    #[error("internal error: {0}")]
+    Internal(String),
+    #[error("shutting down")]
+    ShuttingDown,
+    /// A bare error status from a layer that none of the above describes.
+    #[error("HTTP {0}")]
+    Status(u16),
+}
+
+/// The error carried to the FHIR layer in the response's extensions.
+#[derive(Debug, Clone)]
+pub struct Failed(pub Arc<ApiError>);
+
+impl ApiError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::NotFound { .. } => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::UnsupportedMediaType(_) | ApiError::UnsupportedCharset(_) => {
+                StatusCode::UNSUPPORTED_MEDIA_TYPE
+            }
+            ApiError::NotAcceptable(_) => StatusCode::NOT_ACCEPTABLE,
+            ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::BodyUnreadable | ApiError::WrongResourceType { .. } => {
+                StatusCode::BAD_REQUEST
+            }
+            ApiError::Timeout { .. } | ApiError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::Status(s) => {
+                StatusCode::from_u16(*s).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+            }
+        }
+    }
+
+    /// The error a bare (non-FHIR) error response of a layer stands for.
+    pub fn from_status(
+        status: StatusCode,
+        method: &str,
+        path: &str,
+        limit: usize,
+        secs: u64,
+    ) -> Self {
+        match status {
+            StatusCode::NOT_FOUND => ApiError::NotFound { path: path.into() },
+            StatusCode::METHOD_NOT_ALLOWED => ApiError::MethodNotAllowed {
+                method: method.into(),
+                path: path.into(),
+            },
+            StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge { limit },
+            StatusCode::REQUEST_TIMEOUT | StatusCode::SERVICE_UNAVAILABLE => {
+                ApiError::Timeout { secs }
+            }
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => ApiError::UnsupportedMediaType(String::new()),
+            other => ApiError::Status(other.as_u16()),
+        }
+    }
+
+    /// The error of a failed body read.
+    pub fn from_bytes_rejection(r: &BytesRejection, limit: usize) -> Self {
+        if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::PayloadTooLarge { limit }
+        } else {
+            ApiError::BodyUnreadable
+        }
+    }
+
+    /// The OperationOutcome of this error, with the status it goes out with.
+    pub fn answer(&self, site: &Site) -> Answer {
+        let status = self.status().as_u16();
+        let plain = |code: &'static str, text: String| Answer {
+            status,
+            body: plain_outcome(&[Finding::new(Severity::Error, code, text)], site),
+        };
+        match self {
+            ApiError::NotFound { path } => plain(
+                "not-found",
+                format!(
+                    "There is nothing at {path}. This gateway serves POST /ServiceRequest, POST / (batch or transaction Bundle), POST /ServiceRequest/$validate, POST /$validate, GET /metadata, GET /health and GET /metrics."
+                ),
+            ),
+            ApiError::MethodNotAllowed { method, path } => plain(
+                "not-supported",
+                format!("{method} is not supported on {path}; the Allow header lists the methods that are."),
+            ),
+            ApiError::UnsupportedMediaType(ct) => plain(
+                "not-supported",
+                format!(
+                    "The Content-Type{} is not supported: send application/fhir+json or application/fhir+xml (application/json and application/xml are accepted too).",
+                    if ct.is_empty() { String::new() } else { format!(" '{ct}'") }
+                ),
+            ),
+            ApiError::UnsupportedCharset(cs) => plain(
+                "not-supported",
+                format!("The charset '{cs}' is not supported: FHIR JSON and XML are sent in UTF-8."),
+            ),
+            ApiError::NotAcceptable(asked) => plain(
+                "not-supported",
+                format!("This gateway cannot answer as '{asked}': ask for application/fhir+json or application/fhir+xml (_format json or xml)."),
+            ),
+            ApiError::PayloadTooLarge { limit } => unusable_answer(
+                &Unusable::TooCostly(vec![Finding::new(
+                    Severity::Error,
+                    "too-costly",
+                    format!("The body is larger than this gateway accepts ({limit} bytes). Send fewer or smaller resources; split large Bundles."),
+                )]),
+                site,
+            ),
+            ApiError::BodyUnreadable => plain(
+                "incomplete",
+                "The request body could not be read to its end.".into(),
+            ),
+            ApiError::WrongResourceType {
+                endpoint,
+                expected,
+                found,
+            } => unusable_answer(
+                &Unusable::Malformed(vec![Finding::new(
+                    Severity::Error,
+                    "invalid",
+                    format!("{endpoint} takes {expected}, not a {found}. Send a ServiceRequest to POST /ServiceRequest, a batch or transaction Bundle to POST /, and anything to check without a decision to POST /$validate."),
+                )
+                .at(FhirPath::root(found))]),
+                site,
+            ),
+            ApiError::Timeout { secs } => plain(
+                "timeout",
+                format!("The request was not finished within {secs} s. Try again; send large Bundles in smaller parts."),
+            ),
+            ApiError::Internal(_) => plain(
+                "exception",
+                "The gateway failed on this request. It has been logged under the X-Request-Id of this response; please report that id.".into(),
+            ),
+            ApiError::ShuttingDown => Answer {
+                status,
+                body: plain_outcome(
+                    &[Finding::new(Severity::Error, "transient", "The gateway is shutting down.")],
+                    site,
+                ),
+            },
+            ApiError::Status(s) => plain(
+                "processing",
+                format!(
+                    "The request failed: HTTP {s} {}.",
+                    self.status().canonical_reason().unwrap_or("")
+                ),
+            ),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        if let ApiError::Internal(why) = &self {
+            tracing::error!(error = %why, "internal error");
+        }
+        let mut res = status.into_response();
+        res.extensions_mut().insert(Failed(Arc::new(self)));
+        res
+    }
+}

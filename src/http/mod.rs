@@ -1,0 +1,270 @@
+//! The HTTP front end (contract §4): `referral-gateway serve`.
+//!
+//! A thin layer over the decision engine: each endpoint turns a FHIR RESTful request into one
+//! call of [`crate::engine::check`] (on a blocking thread: the engine is CPU-bound) and the
+//! engine's [`crate::outcome::response::Answer`] back into an HTTP response.
+//!
+//! - [`routes`]: the endpoints and the tower / tower-http layers around them;
+//! - [`negotiate`]: request and response media types, and the one place where FHIR bodies are
+//!   written (JSON or XML);
+//! - [`error`]: the one error type; every failure becomes a FHIR OperationOutcome;
+//! - [`capability`]: the CapabilityStatement of `GET /metadata` and the profiles it lists;
+//! - [`metrics`]: Prometheus counters and the latency histogram of `GET /metrics`;
+//! - [`reload`]: SIGHUP reloads the rules (swapped atomically), SIGTERM / Ctrl-C stop gracefully.
+
+pub mod capability;
+pub mod error;
+pub mod metrics;
+pub mod negotiate;
+pub mod reload;
+pub mod routes;
+
+use crate::cli::{default_rules_dir, RulesArg};
+use crate::parse::Limits;
+use crate::rules::{LoadError, RuleSet};
+use arc_swap::ArcSwap;
+use capability::Profiles;
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Options of `serve`; every flag has an environment variable of the same meaning.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ServeArgs {
+    /// Address and port to listen on (`ADDR:PORT`; port 0 picks a free port, printed at start).
+    #[arg(
+        long,
+        env = "REFERRAL_GATEWAY_LISTEN",
+        default_value = "127.0.0.1:8080"
+    )]
+    pub listen: String,
+    /// Folder of FHIR profiles (StructureDefinitions) listed in the CapabilityStatement
+    /// (default: the profiles shipped in the repository; a missing folder lists none).
+    #[arg(long, env = "REFERRAL_GATEWAY_PROFILES")]
+    pub profiles: Option<PathBuf>,
+    /// Log lines as plain text or as JSON objects (on stderr).
+    #[arg(long, value_enum, env = "REFERRAL_GATEWAY_LOG_FORMAT", default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    /// Largest request body accepted, in bytes (413 above).
+    #[arg(long, env = "REFERRAL_GATEWAY_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
+    pub max_body_bytes: usize,
+    /// Most entries accepted in one Bundle (413 above).
+    #[arg(long, env = "REFERRAL_GATEWAY_MAX_BUNDLE_ENTRIES", default_value_t = Limits::default().max_bundle_entries)]
+    pub max_bundle_entries: usize,
+    /// Deepest nesting of JSON objects and arrays accepted (413 above).
+    #[arg(long, env = "REFERRAL_GATEWAY_MAX_DEPTH", default_value_t = Limits::default().max_depth)]
+    pub max_depth: usize,
+    /// Time allowed for one request, body upload included (503 after it).
+    #[arg(
+        long,
+        env = "REFERRAL_GATEWAY_REQUEST_TIMEOUT_SECS",
+        default_value_t = 30
+    )]
+    pub request_timeout_secs: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// The profiles shipped in the repository.
+pub fn default_profiles_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("profiles")
+}
+
+/// Where the rules come from: `--rules DIR`, else the repository's rules/ folder when it is on
+/// this machine, else the copy built into the binary (the same choice as the other commands).
+#[derive(Debug, Clone)]
+pub enum RuleSource {
+    Dir(PathBuf),
+    Embedded,
+}
+
+impl RuleSource {
+    pub fn of(arg: &RulesArg) -> Self {
+        match &arg.rules {
+            Some(dir) => RuleSource::Dir(dir.clone()),
+            None if default_rules_dir().is_dir() => RuleSource::Dir(default_rules_dir()),
+            None => RuleSource::Embedded,
+        }
+    }
+
+    pub fn load(&self) -> Result<RuleSet, Vec<LoadError>> {
+        match self {
+            RuleSource::Dir(dir) => RuleSet::load(dir),
+            RuleSource::Embedded => RuleSet::embedded(),
+        }
+    }
+}
+
+impl std::fmt::Display for RuleSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RuleSource::Dir(dir) => write!(f, "{}", dir.display()),
+            RuleSource::Embedded => f.write_str("(built into the binary)"),
+        }
+    }
+}
+
+/// What every request shares. The rules are swapped whole on reload: a request loads the
+/// current `Arc<RuleSet>` once, at its start, and finishes on it.
+pub struct AppState {
+    pub rules: ArcSwap<RuleSet>,
+    pub rule_source: RuleSource,
+    pub profiles: ArcSwap<Profiles>,
+    pub profiles_dir: PathBuf,
+    pub limits: Limits,
+    pub max_body_bytes: usize,
+    pub timeout: Duration,
+    pub metrics: metrics::Metrics,
+    /// False once shutdown has begun: `/health` then answers 503.
+    pub ready: AtomicBool,
+    /// The address the server is bound to.
+    pub listen: String,
+    /// When the server started, as a FHIR `dateTime`.
+    pub started: String,
+}
+
+impl AppState {
+    pub fn new(rules: RuleSet, rule_source: RuleSource, args: &ServeArgs, listen: String) -> Self {
+        let profiles_dir = args.profiles.clone().unwrap_or_else(default_profiles_dir);
+        let profiles = capability::load_profiles(&profiles_dir);
+        let metrics = metrics::Metrics::default();
+        metrics.set_rules_loaded(rules.rules.len());
+        Self {
+            rules: ArcSwap::from_pointee(rules),
+            rule_source,
+            profiles: ArcSwap::from_pointee(profiles),
+            profiles_dir,
+            limits: Limits {
+                max_bundle_entries: args.max_bundle_entries,
+                max_depth: args.max_depth,
+            },
+            max_body_bytes: args.max_body_bytes,
+            timeout: Duration::from_secs(args.request_timeout_secs.max(1)),
+            metrics,
+            ready: AtomicBool::new(true),
+            listen,
+            started: fhir_now(),
+        }
+    }
+}
+
+/// The current time as a FHIR `dateTime` (UTC).
+fn fhir_now() -> String {
+    let t = time::OffsetDateTime::now_utc();
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second()
+    )
+}
+
+fn init_logging(format: LogFormat) {
+    use std::io::IsTerminal;
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    // A second subscriber (e.g. in tests) is not an error worth stopping for.
+    let _ = match format {
+        LogFormat::Text => builder
+            .with_ansi(std::io::stderr().is_terminal())
+            .try_init(),
+        LogFormat::Json => builder
+            .json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .try_init(),
+    };
+}
+
+/// Runs `serve` until SIGTERM or Ctrl-C; returns the process exit status.
+pub fn serve(args: &ServeArgs, rules: &RulesArg) -> u8 {
+    init_logging(args.log_format);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot start the async runtime");
+            return 2;
+        }
+    };
+    runtime.block_on(run(args, RuleSource::of(rules)))
+}
+
+async fn run(args: &ServeArgs, source: RuleSource) -> u8 {
+    let rules = match source.load() {
+        Ok(r) => r,
+        Err(errors) => {
+            for e in &errors {
+                tracing::error!(error = %e, "rule file error");
+            }
+            tracing::error!(
+                rules = %source,
+                problems = errors.len(),
+                "the rules could not be loaded; not starting"
+            );
+            return 2;
+        }
+    };
+    // Signal handlers first: a SIGHUP or SIGTERM that arrives once the address is printed must
+    // reach them, not the default action.
+    let signals = match reload::Signals::install() {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot install signal handlers");
+            return 2;
+        }
+    };
+    let listener = match tokio::net::TcpListener::bind(&args.listen).await {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::error!(listen = %args.listen, error = %e, "cannot listen");
+            return 2;
+        }
+    };
+    let addr = match listener.local_addr() {
+        Ok(a) => a.to_string(),
+        Err(_) => args.listen.clone(),
+    };
+    let rule_count = rules.rules.len();
+    let state = Arc::new(AppState::new(rules, source, args, addr.clone()));
+    let app = routes::router(state.clone());
+    tracing::info!(
+        listen = %addr,
+        rules = rule_count,
+        rules_from = %state.rule_source,
+        profiles = state.profiles.load().count(),
+        "referral-gateway serving"
+    );
+    // The one line on stdout: scripts and tests read the bound address from it.
+    println!("listening on {addr}");
+    let _ = std::io::stdout().flush();
+
+    let shutdown = signals.run(state.clone());
+    match axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
+    {
+        Ok(()) => {
+            tracing::info!("stopped");
+            0
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "server error");
+            1
+        }
+    }
+}

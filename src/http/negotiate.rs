@@ -1,0 +1,420 @@
+//! Content negotiation, and the FHIR layer that writes every FHIR body.
+//!
+//! In: `Content-Type` picks the parser (`application/fhir+json`, `application/json`,
+//! `application/fhir+xml`, `application/xml`, UTF-8 only); without one the body is sniffed.
+//! Out: `_format`, else `Accept`, else the request's own format, else JSON.
+
+use super::error::{ApiError, Failed};
+use super::AppState;
+use crate::parse::Format;
+use crate::rules::RuleSet;
+use axum::body::{Body, Bytes};
+use axum::extract::{FromRequest, Request, State};
+use axum::http::header::{ACCEPT, CONTENT_LENGTH, CONTENT_TYPE};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use serde_json::Value;
+use std::sync::Arc;
+
+pub const FHIR_JSON: &str = "application/fhir+json; charset=utf-8";
+pub const FHIR_XML: &str = "application/fhir+xml; charset=utf-8";
+
+/// Media types accepted in `Content-Type`.
+pub const REQUEST_TYPES: [(&str, Format); 4] = [
+    ("application/fhir+json", Format::Json),
+    ("application/json", Format::Json),
+    ("application/fhir+xml", Format::Xml),
+    ("application/xml", Format::Xml),
+];
+
+/// Media types (and `_format` shorthands) a response can be asked for in. The older
+/// `+fhir` suffixes are still sent by some clients.
+const RESPONSE_TYPES: [(&str, Format); 9] = [
+    ("json", Format::Json),
+    ("application/fhir+json", Format::Json),
+    ("application/json", Format::Json),
+    ("application/json+fhir", Format::Json),
+    ("xml", Format::Xml),
+    ("application/fhir+xml", Format::Xml),
+    ("application/xml", Format::Xml),
+    ("application/xml+fhir", Format::Xml),
+    ("text/xml", Format::Xml),
+];
+
+/// The `format` codes of the CapabilityStatement: what the server reads and writes.
+pub const CAPABILITY_FORMATS: [&str; 4] = [
+    "json",
+    "xml",
+    "application/fhir+json",
+    "application/fhir+xml",
+];
+
+/// The format of the request body as `Content-Type` declares it; `None` when absent.
+pub fn request_format(headers: &HeaderMap) -> Result<Option<Format>, ApiError> {
+    let Some(value) = headers.get(CONTENT_TYPE) else {
+        return Ok(None);
+    };
+    let text = value
+        .to_str()
+        .map_err(|_| ApiError::UnsupportedMediaType(String::new()))?;
+    let mut parts = text.split(';');
+    let essence = parts.next().unwrap_or("").trim().to_ascii_lowercase();
+    let format = REQUEST_TYPES
+        .iter()
+        .find(|(m, _)| *m == essence)
+        .map(|(_, f)| *f)
+        .ok_or_else(|| ApiError::UnsupportedMediaType(text.to_string()))?;
+    for param in parts {
+        let (key, value) = param.split_once('=').unwrap_or((param, ""));
+        if key.trim().eq_ignore_ascii_case("charset") {
+            let cs = value.trim().trim_matches('"');
+            if !cs.eq_ignore_ascii_case("utf-8") && !cs.eq_ignore_ascii_case("utf8") {
+                return Err(ApiError::UnsupportedCharset(cs.to_string()));
+            }
+        }
+    }
+    Ok(Some(format))
+}
+
+/// Decodes `%XX` escapes; a `+` stays a `+` (it is part of `application/fhir+json`).
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        match (bytes[i], bytes.get(i + 1), bytes.get(i + 2)) {
+            (b'%', Some(&h), Some(&l)) if hex(h).is_some() && hex(l).is_some() => {
+                let v = hex(h).unwrap_or(0) * 16 + hex(l).unwrap_or(0);
+                out.push(v as u8);
+                i += 3;
+            }
+            (b, _, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// A query parameter's first value.
+fn query_param(query: Option<&str>, name: &str) -> Option<String> {
+    query?
+        .split('&')
+        .filter_map(|kv| kv.split_once('=').or(Some((kv, ""))))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| percent_decode(v))
+}
+
+fn response_type(media: &str) -> Option<Format> {
+    let essence = media
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    // In a query string an unescaped `+` may have been sent for the one in `fhir+json`.
+    let essence = essence.replace(' ', "+");
+    RESPONSE_TYPES
+        .iter()
+        .find(|(m, _)| *m == essence)
+        .map(|(_, f)| *f)
+}
+
+/// What the caller asked to get back: `Ok(None)` when it does not mind (then the request's
+/// own format is used), an error when it accepts nothing this server writes.
+pub fn wanted_format(query: Option<&str>, headers: &HeaderMap) -> Result<Option<Format>, ApiError> {
+    if let Some(f) = query_param(query, "_format") {
+        return response_type(&f)
+            .map(Some)
+            .ok_or(ApiError::NotAcceptable(f));
+    }
+    let Some(accept) = headers.get(ACCEPT).and_then(|v| v.to_str().ok()) else {
+        return Ok(None);
+    };
+    // The highest-q acceptable type; on a tie, the first listed.
+    let mut best: Option<(f32, Option<Format>)> = None;
+    for item in accept.split(',') {
+        let mut parts = item.split(';');
+        let media = parts.next().unwrap_or("").trim().to_ascii_lowercase();
+        if media.is_empty() {
+            continue;
+        }
+        let q = parts
+            .filter_map(|p| p.split_once('='))
+            .find(|(k, _)| k.trim().eq_ignore_ascii_case("q"))
+            .and_then(|(_, v)| v.trim().parse::<f32>().ok())
+            .unwrap_or(1.0);
+        if q <= 0.0 {
+            continue;
+        }
+        let choice = match media.as_str() {
+            "*/*" | "application/*" => None,
+            m => match response_type(m) {
+                Some(f) => Some(f),
+                None => continue,
+            },
+        };
+        if best.is_none_or(|(bq, _)| q > bq) {
+            best = Some((q, choice));
+        }
+    }
+    match best {
+        Some((_, choice)) => Ok(choice),
+        None => Err(ApiError::NotAcceptable(accept.to_string())),
+    }
+}
+
+/// The rules in force for this request, loaded once at its start by [`fhir_layer`].
+#[derive(Clone)]
+pub struct CurrentRules(pub Arc<RuleSet>);
+
+/// The format the request body was read in (after sniffing), for the response's default.
+#[derive(Clone, Copy)]
+pub struct SentFormat(pub Format);
+
+/// A FHIR resource to send: the FHIR layer writes it in the negotiated format.
+#[derive(Clone)]
+pub struct Resource(pub Arc<Value>);
+
+/// A FHIR answer of a handler.
+pub struct Reply {
+    pub status: StatusCode,
+    pub body: Value,
+}
+
+impl IntoResponse for Reply {
+    fn into_response(self) -> Response {
+        let mut res = self.status.into_response();
+        res.extensions_mut().insert(Resource(Arc::new(self.body)));
+        res
+    }
+}
+
+/// A FHIR request body with the format to read it in, and the rules in force.
+pub struct FhirBody {
+    pub bytes: Bytes,
+    pub format: Format,
+    pub rules: Arc<RuleSet>,
+}
+
+impl<S: Send + Sync> FromRequest<S> for FhirBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let declared = request_format(req.headers())?;
+        let rules = req
+            .extensions()
+            .get::<CurrentRules>()
+            .map(|c| c.0.clone())
+            .ok_or_else(|| ApiError::Internal("the FHIR layer is missing".into()))?;
+        let limit = req
+            .extensions()
+            .get::<BodyLimit>()
+            .map(|l| l.0)
+            .unwrap_or(usize::MAX);
+        let bytes = Bytes::from_request(req, state)
+            .await
+            .map_err(|r| ApiError::from_bytes_rejection(&r, limit))?;
+        let format = declared
+            .or_else(|| Format::sniff(&bytes))
+            .unwrap_or(Format::Json);
+        Ok(FhirBody {
+            bytes,
+            format,
+            rules,
+        })
+    }
+}
+
+/// The configured body limit, for the message of a 413.
+#[derive(Clone, Copy)]
+pub struct BodyLimit(pub usize);
+
+fn is_fhir(headers: &HeaderMap) -> bool {
+    headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/fhir+"))
+}
+
+/// The FHIR layer: loads the rules for the request, and writes every FHIR answer and every
+/// error as FHIR JSON or XML, as negotiated. A bare error response of an inner layer (the
+/// 405 of the router, 413 of the body limit, 503 of the timeout) becomes an OperationOutcome.
+pub async fn fhir_layer(
+    State(state): State<Arc<AppState>>,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    let rules = state.rules.load_full();
+    let wanted = wanted_format(req.uri().query(), req.headers());
+    let declared = request_format(req.headers()).ok().flatten();
+    let pretty = query_param(req.uri().query(), "_pretty").is_some_and(|v| v == "true");
+    let method = req.method().to_string();
+    let path = req.uri().path().to_string();
+    req.extensions_mut().insert(CurrentRules(rules.clone()));
+    req.extensions_mut().insert(BodyLimit(state.max_body_bytes));
+
+    let res = next.run(req).await;
+    let (mut parts, body) = res.into_parts();
+    let status = parts.status;
+    let resource = if let Some(Failed(err)) = parts.extensions.remove::<Failed>() {
+        err.answer(&rules.site).body
+    } else if let Some(Resource(value)) = parts.extensions.remove::<Resource>() {
+        Arc::unwrap_or_clone(value)
+    } else if (status.is_client_error() || status.is_server_error()) && !is_fhir(&parts.headers) {
+        let err = ApiError::from_status(
+            status,
+            &method,
+            &path,
+            state.max_body_bytes,
+            state.timeout.as_secs(),
+        );
+        err.answer(&rules.site).body
+    } else {
+        // Not FHIR (the Prometheus text of /metrics).
+        return Response::from_parts(parts, body);
+    };
+    let format = match wanted {
+        Ok(w) => w
+            .or_else(|| parts.extensions.get::<SentFormat>().map(|s| s.0))
+            .or(declared)
+            .unwrap_or(Format::Json),
+        Err(e) => {
+            // Nothing the caller accepts: say so, in JSON.
+            let answer = e.answer(&rules.site);
+            parts.status = e.status();
+            return write(parts, answer.body, Format::Json, false).await;
+        }
+    };
+    write(parts, resource, format, pretty).await
+}
+
+/// Writes a FHIR resource into the response.
+async fn write(
+    mut parts: axum::http::response::Parts,
+    resource: Value,
+    format: Format,
+    pretty: bool,
+) -> Response {
+    parts.headers.remove(CONTENT_LENGTH);
+    let (bytes, content_type) = match format {
+        Format::Json => {
+            let bytes = if pretty {
+                serde_json::to_vec_pretty(&resource)
+            } else {
+                serde_json::to_vec(&resource)
+            };
+            (bytes.unwrap_or_default(), FHIR_JSON)
+        }
+        Format::Xml => {
+            // fhirbolt is CPU-bound on large Bundles.
+            let converted =
+                tokio::task::spawn_blocking(move || fhir_codec::json_to_xml(&resource)).await;
+            match converted {
+                Ok(Ok(xml)) => (xml.into_bytes(), FHIR_XML),
+                other => {
+                    let why = match other {
+                        Ok(Err(e)) => e.message,
+                        Err(e) => e.to_string(),
+                        Ok(Ok(_)) => String::new(),
+                    };
+                    tracing::error!(error = %why, "cannot write the answer as XML");
+                    parts.status = StatusCode::INTERNAL_SERVER_ERROR;
+                    let oo = serde_json::json!({
+                        "resourceType": "OperationOutcome",
+                        "issue": [{
+                            "severity": "error",
+                            "code": "exception",
+                            "details": { "text": "The answer could not be written as FHIR XML; ask for JSON (_format=json)." }
+                        }]
+                    });
+                    (serde_json::to_vec(&oo).unwrap_or_default(), FHIR_JSON)
+                }
+            }
+        }
+    };
+    parts
+        .headers
+        .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    Response::from_parts(parts, Body::from(bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.insert(*k, HeaderValue::from_str(v).expect("header"));
+        }
+        h
+    }
+
+    #[test]
+    fn content_types() {
+        let ct = |v: &str| request_format(&headers(&[("content-type", v)]));
+        assert_eq!(ct("application/fhir+json").ok(), Some(Some(Format::Json)));
+        assert_eq!(
+            ct("Application/FHIR+XML; charset=UTF-8").ok(),
+            Some(Some(Format::Xml))
+        );
+        assert_eq!(
+            ct("application/json;charset=\"utf-8\";fhirVersion=4.0").ok(),
+            Some(Some(Format::Json))
+        );
+        assert!(matches!(
+            ct("application/json; charset=iso-8859-1"),
+            Err(ApiError::UnsupportedCharset(_))
+        ));
+        assert!(matches!(
+            ct("text/plain"),
+            Err(ApiError::UnsupportedMediaType(_))
+        ));
+        assert_eq!(request_format(&HeaderMap::new()).ok(), Some(None));
+    }
+
+    #[test]
+    fn format_parameter_then_accept() {
+        let none = HeaderMap::new();
+        assert_eq!(
+            wanted_format(Some("_format=xml"), &none).ok(),
+            Some(Some(Format::Xml))
+        );
+        assert_eq!(
+            wanted_format(Some("a=1&_format=application/fhir%2Bxml"), &none).ok(),
+            Some(Some(Format::Xml))
+        );
+        assert_eq!(
+            wanted_format(Some("_format=application/fhir+json"), &none).ok(),
+            Some(Some(Format::Json))
+        );
+        assert!(matches!(
+            wanted_format(Some("_format=yaml"), &none),
+            Err(ApiError::NotAcceptable(_))
+        ));
+        let xml = headers(&[("accept", "application/fhir+xml")]);
+        assert_eq!(wanted_format(None, &xml).ok(), Some(Some(Format::Xml)));
+        assert_eq!(
+            wanted_format(Some("_format=json"), &xml).ok(),
+            Some(Some(Format::Json))
+        );
+        let q = headers(&[(
+            "accept",
+            "application/fhir+xml;q=0.5, application/fhir+json;q=0.9",
+        )]);
+        assert_eq!(wanted_format(None, &q).ok(), Some(Some(Format::Json)));
+        let browser = headers(&[("accept", "text/html,application/xhtml+xml,*/*;q=0.8")]);
+        assert_eq!(wanted_format(None, &browser).ok(), Some(None));
+        let bad = headers(&[("accept", "text/plain")]);
+        assert!(wanted_format(None, &bad).is_err());
+    }
+
+    #[test]
+    fn percent_decoding_keeps_plus() {
+        assert_eq!(percent_decode("a%2Fb+c%zz"), "a/b+c%zz");
+    }
+}

@@ -1,0 +1,88 @@
+//! Signals: SIGHUP reloads the rules, SIGTERM and Ctrl-C stop the server gracefully.
+//!
+//! A reload compiles the rules folder into a new [`RuleSet`] on a blocking thread. When it
+//! loads, it replaces the old one atomically: requests already running finish on the rules they
+//! started with, new requests get the new ones. When it fails, every problem is logged and the
+//! old rules stay in force.
+
+use super::capability::load_profiles;
+use super::AppState;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use tokio::signal::unix::{signal, Signal, SignalKind};
+
+/// The signal handlers, installed before the server announces itself.
+pub struct Signals {
+    hangup: Signal,
+    terminate: Signal,
+}
+
+impl Signals {
+    pub fn install() -> std::io::Result<Self> {
+        Ok(Self {
+            hangup: signal(SignalKind::hangup())?,
+            terminate: signal(SignalKind::terminate())?,
+        })
+    }
+
+    /// Starts reloading on SIGHUP; the future returned ends at SIGTERM or Ctrl-C (for
+    /// `with_graceful_shutdown`).
+    pub fn run(self, state: Arc<AppState>) -> impl std::future::Future<Output = ()> + Send {
+        let Signals {
+            mut hangup,
+            mut terminate,
+        } = self;
+        let on_hangup = state.clone();
+        tokio::spawn(async move {
+            while hangup.recv().await.is_some() {
+                tracing::info!("SIGHUP: reloading the rules");
+                reload(&on_hangup).await;
+            }
+        });
+        async move {
+            tokio::select! {
+                _ = terminate.recv() => tracing::info!("SIGTERM: finishing the requests in flight, then stopping"),
+                _ = tokio::signal::ctrl_c() => tracing::info!("Ctrl-C: finishing the requests in flight, then stopping"),
+            }
+            state.ready.store(false, Ordering::SeqCst);
+        }
+    }
+}
+
+/// Reloads the rules (and the profiles) from their folders (rules built into the binary are
+/// compiled again, to the same result). Returns whether the new rules are
+/// now in force.
+pub async fn reload(state: &Arc<AppState>) -> bool {
+    let source = state.rule_source.clone();
+    let profiles_dir = state.profiles_dir.clone();
+    let loaded =
+        tokio::task::spawn_blocking(move || (source.load(), load_profiles(&profiles_dir))).await;
+    match loaded {
+        Ok((Ok(rules), profiles)) => {
+            let count = rules.rules.len();
+            state.rules.store(Arc::new(rules));
+            state.profiles.store(Arc::new(profiles));
+            state.metrics.reloaded(true);
+            state.metrics.set_rules_loaded(count);
+            tracing::info!(rules = count, "rules reloaded");
+            true
+        }
+        Ok((Err(errors), _)) => {
+            for e in &errors {
+                tracing::error!(error = %e, "rule file error");
+            }
+            state.metrics.reloaded(false);
+            tracing::warn!(
+                problems = errors.len(),
+                rules = state.rules.load().rules.len(),
+                "reload failed: still serving the previous rules"
+            );
+            false
+        }
+        Err(e) => {
+            state.metrics.reloaded(false);
+            tracing::error!(error = %e, "reload failed: still serving the previous rules");
+            false
+        }
+    }
+}

@@ -1,0 +1,283 @@
+//! The endpoints (contract §4) and the layers around them.
+//!
+//! Each POST endpoint reads the body in the negotiated format, runs the decision engine on a
+//! blocking thread with the rules loaded at the start of the request, checks that the resource
+//! type suits the endpoint, and replies with the engine's answer.
+
+use super::capability::capability_statement;
+use super::error::ApiError;
+use super::metrics::{self, Decided};
+use super::negotiate::{self, CurrentRules, FhirBody, Reply, SentFormat};
+use super::AppState;
+use crate::engine;
+use crate::outcome::response::{answer, unusable_answer, validate_answer, Answer};
+use crate::parse::{Input, InputKind, Limits};
+use axum::body::Body;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::header::CONTENT_TYPE;
+use axum::http::{Request, StatusCode, Uri};
+use axum::middleware::from_fn_with_state;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Extension, Router};
+use serde_json::json;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use tower::ServiceBuilder;
+use tower_http::catch_panic::{CatchPanicLayer, ResponseForPanic};
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::{DefaultOnFailure, DefaultOnResponse, TraceLayer};
+use tower_http::LatencyUnit;
+use tracing::Level;
+
+/// Interactions on `ServiceRequest` (CapabilityStatement `rest.resource.interaction`).
+pub const TYPE_INTERACTIONS: [(&str, &str); 1] = [(
+    "create",
+    "POST /ServiceRequest: the request is checked, not stored. Accepted: 200 + OperationOutcome; redirected: 200 + the redirected ServiceRequest; rejected: 422 + OperationOutcome.",
+)];
+
+/// System interactions (CapabilityStatement `rest.interaction`).
+pub const SYSTEM_INTERACTIONS: [(&str, &str); 2] = [
+    (
+        "batch",
+        "POST / with a batch Bundle: 200 + batch-response, one entry per request entry.",
+    ),
+    (
+        "transaction",
+        "POST / with a transaction Bundle: all or nothing; any rejected entry gives 422 + one OperationOutcome naming Bundle.entry[i].",
+    ),
+];
+
+/// `$validate`, at type and system level.
+pub const VALIDATE_OPERATION: (&str, &str) = (
+    "validate",
+    "http://hl7.org/fhir/OperationDefinition/Resource-validate",
+);
+
+/// What a POST endpoint takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Endpoint {
+    /// `POST /ServiceRequest`
+    Create,
+    /// `POST /`
+    System,
+    /// `POST /$validate`, `POST /ServiceRequest/$validate`
+    Validate,
+}
+
+impl Endpoint {
+    /// Whether the resource sent suits the endpoint; the error says what was expected.
+    fn check(self, input: &Input) -> Result<(), ApiError> {
+        // A Parameters is unwrapped by the parser: its resource's path does not start at the root.
+        let wrapped = !input.root_path.steps().is_empty();
+        let found = match (wrapped, input.kind) {
+            (true, _) => "Parameters",
+            (false, InputKind::ServiceRequest) => "ServiceRequest",
+            (false, InputKind::Bundle(_)) => "Bundle",
+        };
+        let (endpoint, expected) = match self {
+            Endpoint::Create => ("POST /ServiceRequest", "ServiceRequest"),
+            Endpoint::System => ("POST /", "Bundle"),
+            Endpoint::Validate => return Ok(()),
+        };
+        if found == expected {
+            Ok(())
+        } else {
+            Err(ApiError::WrongResourceType {
+                endpoint,
+                expected: match self {
+                    Endpoint::Create => "a ServiceRequest",
+                    _ => "a Bundle (batch, transaction or collection)",
+                },
+                found: found.to_string(),
+            })
+        }
+    }
+}
+
+/// Runs the engine on the body and answers as the endpoint does.
+async fn decide(endpoint: Endpoint, body: FhirBody, limits: Limits) -> Response {
+    let FhirBody {
+        bytes,
+        format,
+        rules,
+    } = body;
+    let done =
+        tokio::task::spawn_blocking(move || -> Result<(Answer, Option<Decided>), ApiError> {
+            match engine::check(&rules, &bytes, format, &limits) {
+                Err(unusable) => Ok((unusable_answer(&unusable, &rules.site), None)),
+                Ok(checked) => {
+                    endpoint.check(&checked.input)?;
+                    let site = &rules.site;
+                    let answer = match endpoint {
+                        Endpoint::Validate => validate_answer(&checked, site),
+                        Endpoint::Create | Endpoint::System => answer(&checked, site),
+                    };
+                    Ok((answer, Some(Decided::of(&checked))))
+                }
+            }
+        })
+        .await;
+    let mut res = match done {
+        Ok(Ok((answer, decided))) => {
+            let mut res = Reply {
+                status: StatusCode::from_u16(answer.status)
+                    .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+                body: answer.body,
+            }
+            .into_response();
+            if let Some(d) = decided {
+                res.extensions_mut().insert(d);
+            }
+            res
+        }
+        Ok(Err(e)) => e.into_response(),
+        Err(e) => ApiError::Internal(format!("the decision engine failed: {e}")).into_response(),
+    };
+    res.extensions_mut().insert(SentFormat(format));
+    res
+}
+
+async fn create(State(state): State<Arc<AppState>>, body: FhirBody) -> Response {
+    decide(Endpoint::Create, body, state.limits).await
+}
+
+async fn system(State(state): State<Arc<AppState>>, body: FhirBody) -> Response {
+    decide(Endpoint::System, body, state.limits).await
+}
+
+async fn validate(State(state): State<Arc<AppState>>, body: FhirBody) -> Response {
+    decide(Endpoint::Validate, body, state.limits).await
+}
+
+async fn metadata(State(state): State<Arc<AppState>>) -> Reply {
+    Reply {
+        status: StatusCode::OK,
+        body: capability_statement(&state),
+    }
+}
+
+/// Liveness and readiness: the server answers, and its rules are loaded.
+async fn health(
+    State(state): State<Arc<AppState>>,
+    Extension(CurrentRules(rules)): Extension<CurrentRules>,
+) -> Response {
+    if !state.ready.load(Ordering::SeqCst) {
+        return ApiError::ShuttingDown.into_response();
+    }
+    let (ok, failed) = state.metrics.reloads();
+    Reply {
+        status: StatusCode::OK,
+        body: json!({
+            "resourceType": "OperationOutcome",
+            "issue": [{
+                "severity": "information",
+                "code": "informational",
+                "details": {
+                    "text": format!(
+                        "ready: {} guidance rules loaded; {ok} reloads, {failed} failed",
+                        rules.rules.len()
+                    )
+                }
+            }]
+        }),
+    }
+    .into_response()
+}
+
+async fn prometheus(State(state): State<Arc<AppState>>) -> Response {
+    (
+        [(CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        state.metrics.render(),
+    )
+        .into_response()
+}
+
+async fn not_found(uri: Uri) -> ApiError {
+    ApiError::NotFound {
+        path: uri.path().to_string(),
+    }
+}
+
+/// A panic in a handler: a 500 OperationOutcome, and the server goes on serving.
+#[derive(Clone, Copy)]
+struct PanicAnswer;
+
+impl ResponseForPanic for PanicAnswer {
+    type ResponseBody = Body;
+
+    fn response_for_panic(
+        &mut self,
+        err: Box<dyn std::any::Any + Send + 'static>,
+    ) -> Response<Body> {
+        let what = err
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| err.downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        ApiError::Internal(format!("handler panicked: {what}")).into_response()
+    }
+}
+
+/// The request's log span: every line logged while handling it carries the request id.
+fn make_span(req: &Request<Body>) -> tracing::Span {
+    let id = req
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("-");
+    tracing::info_span!(
+        "request",
+        request_id = %id,
+        method = %req.method(),
+        path = %req.uri().path(),
+        decision = tracing::field::Empty,
+        rules = tracing::field::Empty,
+    )
+}
+
+/// The router with every layer, outermost first: request id (set, then echoed), trace span and
+/// response log, metrics, the FHIR layer (rules, negotiation, OperationOutcomes), panic
+/// catcher, body limit, timeout (which covers reading the body).
+pub fn with_layers(routes: Router<Arc<AppState>>, state: Arc<AppState>) -> Router {
+    let layers = ServiceBuilder::new()
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(make_span)
+                .on_request(())
+                .on_response(
+                    DefaultOnResponse::new()
+                        .level(Level::INFO)
+                        .latency_unit(LatencyUnit::Micros),
+                )
+                .on_failure(DefaultOnFailure::new().level(Level::ERROR)),
+        )
+        .layer(from_fn_with_state(state.clone(), metrics::track))
+        .layer(from_fn_with_state(state.clone(), negotiate::fhir_layer))
+        .layer(CatchPanicLayer::custom(PanicAnswer))
+        .layer(RequestBodyLimitLayer::new(state.max_body_bytes))
+        .layer(DefaultBodyLimit::disable())
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::SERVICE_UNAVAILABLE,
+            state.timeout,
+        ));
+    routes.layer(layers).with_state(state)
+}
+
+/// The gateway's router.
+pub fn router(state: Arc<AppState>) -> Router {
+    let routes = Router::new()
+        .route("/ServiceRequest", post(create))
+        .route("/", post(system))
+        .route("/ServiceRequest/$validate", post(validate))
+        .route("/$validate", post(validate))
+        .route("/metadata", get(metadata))
+        .route("/health", get(health))
+        .route("/metrics", get(prometheus))
+        .fallback(not_found);
+    with_layers(routes, state)
+}
