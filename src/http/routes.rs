@@ -281,3 +281,60 @@ pub fn router(state: Arc<AppState>) -> Router {
         .fallback(not_found);
     with_layers(routes, state)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http::{LogFormat, ServeArgs};
+    use crate::rules::RuleSet;
+    use tower::ServiceExt;
+
+    fn state() -> Arc<AppState> {
+        let dir = crate::cli::default_rules_dir();
+        let rules = RuleSet::load(&dir).expect("rules");
+        let args = ServeArgs {
+            listen: "127.0.0.1:0".into(),
+            profiles: None,
+            log_format: LogFormat::Text,
+            max_body_bytes: 1024,
+            max_bundle_entries: 10,
+            max_depth: 64,
+            request_timeout_secs: 5,
+        };
+        Arc::new(AppState::new(rules, dir, &args, "test".into()))
+    }
+
+    async fn panics() -> &'static str {
+        panic!("boom")
+    }
+
+    /// A panic in a handler is a 500 OperationOutcome, and the next request is served.
+    #[tokio::test]
+    async fn panic_becomes_500_operation_outcome() {
+        let routes = Router::new()
+            .route("/panic", get(panics))
+            .route("/health", get(health));
+        let app = with_layers(routes, state());
+        let req = |path: &str| {
+            axum::http::Request::get(path)
+                .header("x-request-id", "p-1")
+                .body(Body::empty())
+                .expect("request")
+        };
+        let res = app.clone().oneshot(req("/panic")).await.expect("response");
+        assert_eq!(res.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(res.headers()["x-request-id"], "p-1");
+        assert_eq!(
+            res.headers()[CONTENT_TYPE],
+            "application/fhir+json; charset=utf-8"
+        );
+        let bytes = axum::body::to_bytes(res.into_body(), 1 << 20)
+            .await
+            .expect("body");
+        let oo: serde_json::Value = serde_json::from_slice(&bytes).expect("JSON");
+        assert_eq!(oo["resourceType"], "OperationOutcome");
+        assert_eq!(oo["issue"][0]["code"], "exception");
+        let res = app.oneshot(req("/health")).await.expect("response");
+        assert_eq!(res.status(), StatusCode::OK);
+    }
+}
