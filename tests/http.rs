@@ -2,21 +2,20 @@
 //! `serve --listen 127.0.0.1:0`, reads the bound address from its first line on stdout, and
 //! talks to it over loopback. The server is killed when the test's `Server` is dropped.
 
+mod common;
+
+use common::{copy_dir, repo};
 use reqwest::blocking::{Client, Response};
 use reqwest::header::{HeaderMap, CONTENT_TYPE};
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader, Read, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 const FHIR_JSON: &str = "application/fhir+json";
 const FHIR_XML: &str = "application/fhir+xml";
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
 
 fn example(rel: &str) -> Value {
     let text = std::fs::read_to_string(repo().join("examples").join(rel)).expect("example");
@@ -48,19 +47,6 @@ impl TempDir {
 impl Drop for TempDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).expect("mkdir");
-    for entry in std::fs::read_dir(from).expect("read_dir") {
-        let path = entry.expect("entry").path();
-        let dest = to.join(path.file_name().expect("name"));
-        if path.is_dir() {
-            copy_dir(&path, &dest);
-        } else {
-            std::fs::copy(&path, &dest).expect("copy");
-        }
     }
 }
 

@@ -285,7 +285,7 @@ pub fn router(state: Arc<AppState>) -> Router {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::http::{LogFormat, ServeArgs};
+    use crate::http::{LogFormat, RuleSource, ServeArgs};
     use crate::rules::RuleSet;
     use tower::ServiceExt;
 
@@ -301,7 +301,12 @@ mod tests {
             max_depth: 64,
             request_timeout_secs: 5,
         };
-        Arc::new(AppState::new(rules, dir, &args, "test".into()))
+        Arc::new(AppState::new(
+            rules,
+            RuleSource::Dir(dir),
+            &args,
+            "test".into(),
+        ))
     }
 
     async fn panics() -> &'static str {
