@@ -88,10 +88,9 @@ fn haematuria_age_boundary_is_exact() {
     assert_eq!(decision(&haematuria("1990-01-01")).0, Decision::Accepted);
 }
 
-#[test]
-fn unknown_or_partial_age_is_never_guessed() {
-    // A year alone straddles 45: the age is not known.
-    let c = check_json(&haematuria("1981")).expect("usable");
+/// The request is rejected with a `required` issue; returns (text, expression).
+fn required_issue(v: &Value) -> (String, String) {
+    let c = check_json(v).expect("usable");
     let r = only(&c);
     assert_eq!(r.decision, Decision::Rejected);
     let req = r
@@ -99,25 +98,22 @@ fn unknown_or_partial_age_is_never_guessed() {
         .iter()
         .find(|f| f.code == "required")
         .expect("a required issue");
-    assert!(req.text.contains("age"), "{}", req.text);
-    assert_eq!(
-        req.expression[0].to_string(),
-        "ServiceRequest.contained[0].birthDate"
-    );
+    (req.text.clone(), req.expression[0].to_string())
+}
+
+#[test]
+fn unknown_or_partial_age_is_never_guessed() {
+    // A year alone straddles 45: the age is not known.
+    let (text, at) = required_issue(&haematuria("1981"));
+    assert!(text.contains("age"), "{text}");
+    assert_eq!(at, "ServiceRequest.contained[0].birthDate");
     // No patient at all.
     let mut v = haematuria("1981-06-15");
     v["subject"] = json!({"reference": "Patient/elsewhere"});
     v.as_object_mut().expect("object").remove("contained");
-    let c = check_json(&v).expect("usable");
-    let r = only(&c);
-    assert_eq!(r.decision, Decision::Rejected);
-    let req = r
-        .findings
-        .iter()
-        .find(|f| f.code == "required")
-        .expect("a required issue");
-    assert!(req.text.contains("Patient/elsewhere"), "{}", req.text);
-    assert_eq!(req.expression[0].to_string(), "ServiceRequest.subject");
+    let (text, at) = required_issue(&v);
+    assert!(text.contains("Patient/elsewhere"), "{text}");
+    assert_eq!(at, "ServiceRequest.subject");
 }
 
 fn ct_colonography(egfr_date: &str) -> Value {
