@@ -125,6 +125,9 @@ pub struct AppState {
     pub ready: AtomicBool,
     /// The address the server is bound to.
     pub listen: String,
+    /// Decisions run at once, at most one per core: the engine is CPU-bound, and a flood of
+    /// large Bundles then queues (and times out with 503) instead of taking all memory.
+    pub engine_slots: Arc<tokio::sync::Semaphore>,
     /// When the server started, as a FHIR `dateTime`.
     pub started: String,
 }
@@ -149,6 +152,9 @@ impl AppState {
             metrics,
             ready: AtomicBool::new(true),
             listen,
+            engine_slots: Arc::new(tokio::sync::Semaphore::new(
+                std::thread::available_parallelism().map_or(2, |n| n.get()),
+            )),
             started: fhir_now(),
         }
     }

@@ -11,7 +11,7 @@ use super::negotiate::{self, CurrentRules, FhirBody, Reply, SentFormat};
 use super::AppState;
 use crate::engine;
 use crate::outcome::response::{answer, unusable_answer, validate_answer, Answer};
-use crate::parse::{Input, InputKind, Limits};
+use crate::parse::{Input, InputKind};
 use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::header::CONTENT_TYPE;
@@ -98,7 +98,16 @@ impl Endpoint {
 }
 
 /// Runs the engine on the body and answers as the endpoint does.
-async fn decide(endpoint: Endpoint, body: FhirBody, limits: Limits) -> Response {
+async fn decide(endpoint: Endpoint, body: FhirBody, state: &AppState) -> Response {
+    let limits = state.limits;
+    // Wait for a free engine slot; the permit travels with the blocking task.
+    let permit = match state.engine_slots.clone().acquire_owned().await {
+        Ok(p) => p,
+        Err(e) => {
+            return ApiError::Internal(format!("the decision engine is closed: {e}"))
+                .into_response()
+        }
+    };
     let FhirBody {
         bytes,
         format,
@@ -106,6 +115,7 @@ async fn decide(endpoint: Endpoint, body: FhirBody, limits: Limits) -> Response 
     } = body;
     let done =
         tokio::task::spawn_blocking(move || -> Result<(Answer, Option<Decided>), ApiError> {
+            let _permit = permit;
             match engine::check(&rules, &bytes, format, &limits) {
                 Err(unusable) => Ok((unusable_answer(&unusable, &rules.site), None)),
                 Ok(checked) => {
@@ -141,15 +151,15 @@ async fn decide(endpoint: Endpoint, body: FhirBody, limits: Limits) -> Response 
 }
 
 async fn create(State(state): State<Arc<AppState>>, body: FhirBody) -> Response {
-    decide(Endpoint::Create, body, state.limits).await
+    decide(Endpoint::Create, body, &state).await
 }
 
 async fn system(State(state): State<Arc<AppState>>, body: FhirBody) -> Response {
-    decide(Endpoint::System, body, state.limits).await
+    decide(Endpoint::System, body, &state).await
 }
 
 async fn validate(State(state): State<Arc<AppState>>, body: FhirBody) -> Response {
-    decide(Endpoint::Validate, body, state.limits).await
+    decide(Endpoint::Validate, body, &state).await
 }
 
 async fn metadata(State(state): State<Arc<AppState>>) -> Reply {

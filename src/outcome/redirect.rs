@@ -77,11 +77,18 @@ pub fn redirected_request(
     );
     out.insert(
         "performer".into(),
-        json!([{ "display": format!("{} ({}; {})", pathway.name, pathway.contact, pathway.booking) }]),
+        json!([{ "display": format!("{} ({})", pathway.name, pathway.contact) }]),
     );
     out.insert(
         "note".into(),
-        json!([{ "text": format!("Redirected by guidance rule {} ({}): {} {}", rule.def.id, rule.def.title, why, rule.def.advice) }]),
+        json!([{ "text": format!(
+            "Redirected by guidance rule {} ({}). Why: {}. {} How to refer: {}.",
+            rule.def.id,
+            rule.def.title,
+            why,
+            rule.def.advice.trim(),
+            pathway.booking.trim_end_matches('.')
+        ) }]),
     );
     // Keep FHIR's element order: resource elements as the R4 definition lists them.
     let order = [
