@@ -162,6 +162,19 @@ fn garbage_never_panics() {
 }
 
 #[test]
+fn deep_xml_is_too_costly_not_a_crash() {
+    let n = 200_000;
+    let xml = format!(
+        "<ServiceRequest xmlns=\"http://hl7.org/fhir\">{}{}</ServiceRequest>",
+        "<extension url=\"x\">".repeat(n),
+        "</extension>".repeat(n)
+    );
+    let err =
+        check_bytes(xml.as_bytes(), referral_gateway::parse::Format::Xml).expect_err("too deep");
+    assert!(matches!(err, Unusable::TooCostly(_)), "{err:?}");
+}
+
+#[test]
 fn too_many_entries_is_too_costly() {
     let entries: Vec<serde_json::Value> = (0..1001)
         .map(|_| serde_json::json!({"resource": {"resourceType": "Basic", "code": {"text": "x"}}}))

@@ -164,7 +164,7 @@ pub fn parse(bytes: &[u8], format: Format, limits: &Limits) -> Result<Input, Unu
     })?;
     let (value, original) = match format {
         Format::Json => (parse_json_text(text)?, Original::Json(text)),
-        Format::Xml => (parse_xml_text(text)?, Original::Xml(text)),
+        Format::Xml => (parse_xml_text(text, limits)?, Original::Xml(text)),
     };
     let mut input = build(value, format, limits)?;
     locate(&mut input, original);
@@ -229,17 +229,51 @@ fn parse_json_text(text: &str) -> Result<Value, Unusable> {
     })
 }
 
-fn parse_xml_text(text: &str) -> Result<Value, Unusable> {
+fn parse_xml_text(text: &str, limits: &Limits) -> Result<Value, Unusable> {
     // roxmltree first: it says where a document is not well-formed.
-    if let Err(e) = roxmltree::Document::parse(text) {
-        let pos = e.pos();
-        return Err(Unusable::Malformed(vec![Finding::new(
-            Severity::Error,
-            "structure",
-            format!("The body is not well-formed XML: {e}."),
-        )
-        .with_position(Some((pos.row as usize, pos.col as usize)))]));
+    let doc = match roxmltree::Document::parse(text) {
+        Ok(doc) => doc,
+        Err(e) => {
+            let pos = e.pos();
+            return Err(Unusable::Malformed(vec![Finding::new(
+                Severity::Error,
+                "structure",
+                format!("The body is not well-formed XML: {e}."),
+            )
+            .with_position(Some((pos.row as usize, pos.col as usize)))]));
+        }
+    };
+    // fhirbolt's XML reader recurses once per element level: a deep document would overflow
+    // the stack, so the depth is measured (without recursion) before it gets there.
+    // Document order puts every parent before its children: one pass, no recursion.
+    let mut depths: Vec<usize> = Vec::new();
+    let mut deepest = 0usize;
+    for n in doc.descendants() {
+        let d = n
+            .parent()
+            .and_then(|p| depths.get(p.id().get() as usize))
+            .map_or(0, |d| d + 1);
+        let i = n.id().get() as usize;
+        if depths.len() <= i {
+            depths.resize(i + 1, 0);
+        }
+        depths[i] = d;
+        if n.is_element() {
+            deepest = deepest.max(d);
+        }
     }
+    // An XML element level is about one JSON level (primitives are one element each).
+    if deepest > limits.max_depth {
+        return Err(Unusable::TooCostly(vec![Finding::new(
+            Severity::Error,
+            "too-costly",
+            format!(
+                "The XML nests {deepest} elements deep; this gateway accepts at most {}.",
+                limits.max_depth
+            ),
+        )]));
+    }
+    drop(doc);
     fhir_codec::xml_to_json(text).map_err(|e| {
         let short = e
             .message
