@@ -38,18 +38,20 @@ fn err(e: impl std::fmt::Display) -> CodecError {
 /// `fhirbolt-serde` `element/de.rs` line 163). FHIR forbids empty arrays anyway and the gateway
 /// reports them itself, so they are removed from the copy fhirbolt reads.
 fn without_empty_arrays(value: &Value) -> Value {
+    // Children first: an array that only held empty arrays is empty afterwards.
+    let is_empty_array = |v: &Value| matches!(v, Value::Array(a) if a.is_empty());
     match value {
         Value::Object(map) => Value::Object(
             map.iter()
-                .filter(|(_, v)| !matches!(v, Value::Array(a) if a.is_empty()))
                 .map(|(k, v)| (k.clone(), without_empty_arrays(v)))
+                .filter(|(_, v)| !is_empty_array(v))
                 .collect(),
         ),
         Value::Array(items) => Value::Array(
             items
                 .iter()
-                .filter(|v| !matches!(v, Value::Array(a) if a.is_empty()))
                 .map(without_empty_arrays)
+                .filter(|v| !is_empty_array(v))
                 .collect(),
         ),
         other => other.clone(),
@@ -156,6 +158,14 @@ mod tests {
         );
         assert!(check_json(&v).is_ok());
         assert!(check_json(&json!({"resourceType": "ServiceRequest", "status": "active", "intent": "order", "subject": {"reference": "Patient/1"}, "code": {"coding": []}})).is_ok());
+        // Arrays that hold only empty arrays are empty too.
+        let nested = json!({"resourceType": "ServiceRequest", "status": "active", "intent": "order", "subject": {"reference": "Patient/1"}, "note": [[[]]]});
+        let parser_failed = Some("the FHIR parser failed on this input".to_string());
+        assert_ne!(
+            check_json(&nested).err().map(|e| e.message),
+            parser_failed,
+            "fhirbolt panicked"
+        );
     }
 
     #[test]
