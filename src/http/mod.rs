@@ -63,6 +63,14 @@ pub struct ServeArgs {
         default_value_t = 30
     )]
     pub request_timeout_secs: u64,
+    /// Most decisions computed at once; more requests wait (within the timeout). 0: four per
+    /// core.
+    #[arg(
+        long,
+        env = "REFERRAL_GATEWAY_MAX_CONCURRENT_CHECKS",
+        default_value_t = 0
+    )]
+    pub max_concurrent_checks: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -125,8 +133,8 @@ pub struct AppState {
     pub ready: AtomicBool,
     /// The address the server is bound to.
     pub listen: String,
-    /// Decisions run at once, at most one per core: the engine is CPU-bound, and a flood of
-    /// large Bundles then queues (and times out with 503) instead of taking all memory.
+    /// Decisions running at once are bounded: the engine is CPU-bound, and a flood of large
+    /// Bundles then queues (and times out with 503) instead of taking all memory.
     pub engine_slots: Arc<tokio::sync::Semaphore>,
     /// When the server started, as a FHIR `dateTime`.
     pub started: String,
@@ -153,7 +161,10 @@ impl AppState {
             ready: AtomicBool::new(true),
             listen,
             engine_slots: Arc::new(tokio::sync::Semaphore::new(
-                std::thread::available_parallelism().map_or(2, |n| n.get()),
+                match args.max_concurrent_checks {
+                    0 => 4 * std::thread::available_parallelism().map_or(2, |n| n.get()),
+                    n => n,
+                },
             )),
             started: fhir_now(),
         }
