@@ -127,6 +127,15 @@ pub struct Context<'a> {
     pub unresolved: Vec<Missing>,
 }
 
+/// The items of a repeating element, with their indexes (none when it is absent).
+pub fn repeated<'a>(v: &'a Value, key: &str) -> impl Iterator<Item = (usize, &'a Value)> {
+    v.get(key)
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .enumerate()
+}
+
 fn reference_of(v: &Value) -> Option<&str> {
     v.get("reference").and_then(Value::as_str)
 }
@@ -214,13 +223,7 @@ pub fn resolve<'a>(resolver: &Resolver<'a>, sr: &'a Value, at: &FhirPath) -> Con
 
     // supportingInfo → Observation
     let mut observations = Vec::new();
-    for (i, info) in sr
-        .get("supportingInfo")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .enumerate()
-    {
+    for (i, info) in repeated(sr, "supportingInfo") {
         let Some(r) = reference_of(info) else {
             continue;
         };
@@ -250,13 +253,7 @@ pub fn resolve<'a>(resolver: &Resolver<'a>, sr: &'a Value, at: &FhirPath) -> Con
     }
 
     let mut reason_resources = Vec::new();
-    for (i, rr) in sr
-        .get("reasonReference")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .enumerate()
-    {
+    for (i, rr) in repeated(sr, "reasonReference") {
         let Some(r) = reference_of(rr) else {
             reason_resources.push(None);
             continue;

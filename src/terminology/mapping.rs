@@ -2,7 +2,7 @@
 
 use super::text::{self, Mention};
 use super::{system_name, ReasonKind, Table, Terminology};
-use crate::context::Context;
+use crate::context::{repeated as array, Context};
 use crate::fhirpath::FhirPath;
 use serde_json::Value;
 
@@ -73,14 +73,6 @@ fn codings(cc: &Value) -> impl Iterator<Item = (usize, &str, &str, Option<&str>)
                 c.get("display").and_then(Value::as_str),
             ))
         })
-}
-
-fn array<'a>(v: &'a Value, key: &str) -> impl Iterator<Item = (usize, &'a Value)> {
-    v.get(key)
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .enumerate()
 }
 
 fn str_at<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
