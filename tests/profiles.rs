@@ -1,29 +1,29 @@
 //! The CodeSystems published in profiles/ list exactly the decisions, rules and pathways the
 //! shipped rules use. After editing rules/, regenerate them with
-//! `cargo run -- rules codesystems --out profiles`.
+//! `cargo run -- rules publish --out profiles`.
 
 mod common;
 
 use common::*;
-use referral_gateway::rules::publish::code_systems;
+use referral_gateway::rules::publish::{code_systems, generated_resources};
 
 #[test]
 fn published_code_systems_match_the_rules() {
-    for (name, generated) in code_systems(rules()) {
+    for (name, generated) in generated_resources(rules()) {
         let path = repo().join("profiles").join(&name);
         let text =
             std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         let on_disk: serde_json::Value = serde_json::from_str(&text).expect("JSON");
         assert_eq!(
             on_disk, generated,
-            "{name} is stale: run `cargo run -- rules codesystems --out profiles`"
+            "{name} is stale: run `cargo run -- rules publish --out profiles`"
         );
     }
 }
 
 #[test]
 fn every_rule_and_pathway_is_a_concept() {
-    let all = code_systems(rules());
+    let all = generated_resources(rules());
     let codes = |id: &str| -> Vec<String> {
         let cs = &all
             .iter()

@@ -96,8 +96,11 @@ pub enum RulesAction {
     Lint,
     /// Run every rule's own examples and compare the decisions.
     Test,
-    /// Write the CodeSystems of decisions, rules and pathways (FHIR JSON) into a folder.
-    Codesystems {
+    /// Write the conformance resources generated from the rules (FHIR JSON) into a folder: the
+    /// CodeSystems of decisions, rules and pathways, and the terminology's CodeSystems,
+    /// ValueSets and ConceptMaps.
+    #[command(alias = "codesystems")]
+    Publish {
         #[arg(long, default_value = "profiles")]
         out: PathBuf,
     },

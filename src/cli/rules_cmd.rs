@@ -135,8 +135,8 @@ pub fn run(source: &RulesArg, action: RulesAction) -> i32 {
             );
             0
         }
-        RulesAction::Codesystems { out } => {
-            for (name, cs) in crate::rules::publish::code_systems(&rules) {
+        RulesAction::Publish { out } => {
+            for (name, cs) in crate::rules::publish::generated_resources(&rules) {
                 let path = out.join(&name);
                 let text = serde_json::to_string_pretty(&cs).unwrap_or_default() + "\n";
                 if let Err(e) =
