@@ -212,6 +212,75 @@ fn describe(rules: &RuleSet, mapped: &Mapped) -> String {
     )
 }
 
+/// Checks `sr` against the profiles the site enforces and those it declares in `meta.profile`.
+/// Returns the entry's findings with the profile findings added, and how many are errors.
+fn check_profiles(
+    rules: &RuleSet,
+    resolver: &Resolver<'_>,
+    entry: &Entry,
+    sr: &Value,
+    at: &FhirPath,
+) -> (Vec<Finding>, Vec<&'static str>) {
+    let mut findings = entry.findings.clone();
+    let conformance = &rules.conformance;
+    let resolve = |reference: &str| {
+        resolver
+            .resolve(reference, sr, at)
+            .and_then(|(r, _)| r.get("resourceType")?.as_str().map(str::to_string))
+    };
+    let mut checked: Vec<&str> = Vec::new();
+    for url in &rules.site.enforce_profiles {
+        if let Some(p) = conformance.profile(url) {
+            checked.push(&p.url);
+            findings.extend(conformance.validate(p, sr, at, &resolve));
+        }
+    }
+    let declared = sr
+        .get("meta")
+        .and_then(|m| m.get("profile"))
+        .and_then(Value::as_array);
+    for (i, url) in declared
+        .into_iter()
+        .flatten()
+        .enumerate()
+        .filter_map(|(i, u)| Some((i, u.as_str()?)))
+    {
+        let path = at.field("meta").field("profile").index(i);
+        match conformance.profile(url) {
+            Some(p) if checked.contains(&p.url.as_str()) => {}
+            Some(p) if p.resource_type != "ServiceRequest" => findings.push(
+                Finding::new(
+                    Severity::Error,
+                    "invalid",
+                    format!("meta.profile names {url}, a profile of {}, not of ServiceRequest.", p.resource_type),
+                )
+                .at(path),
+            ),
+            Some(p) => {
+                checked.push(&p.url);
+                findings.extend(conformance.validate(p, sr, at, &resolve));
+            }
+            None => findings.push(
+                Finding::new(
+                    Severity::Warning,
+                    "not-supported",
+                    format!(
+                        "The request declares the profile {url}, which the gateway does not have, so the request was not checked against it (only against the profiles the gateway enforces)."
+                    ),
+                )
+                .at(path),
+            ),
+        }
+    }
+    let errors = findings
+        .iter()
+        .skip(entry.findings.len())
+        .filter(|f| f.is_error())
+        .map(|f| f.code)
+        .collect();
+    (findings, errors)
+}
+
 /// Decides one ServiceRequest entry.
 pub fn decide(
     rules: &RuleSet,
@@ -232,6 +301,7 @@ pub fn decide(
             fired: Vec::new(),
         };
     };
+    let (mut findings, profile_errors) = check_profiles(rules, resolver, entry, sr, &at);
     let ctx = context::resolve(resolver, sr, &at);
     let mapped = rules.terms.map(sr, &at, &ctx);
     let facts = Facts {
@@ -243,7 +313,6 @@ pub fn decide(
         site: &rules.site,
     };
 
-    let mut findings = entry.findings.clone();
     let mut fired = Vec::new();
     let mut redirect: Option<(&Rule, String)> = None;
     let mut rejected = false;
@@ -287,6 +356,23 @@ pub fn decide(
     }
 
     if mapped.procedures.is_empty() {
+        // An extensible-binding warning on the code already names the code: say there that
+        // the guidance was not applied, rather than a second warning on the same element.
+        let code_path = at.field("code").to_string();
+        let binding_warning = findings.iter_mut().find(|f| {
+            f.code == "code-invalid"
+                && f.rule.is_none()
+                && f.expression.iter().any(|e| e.to_string() == code_path)
+        });
+        if let Some(f) = binding_warning {
+            f.text.push_str(" The guidance could not be applied: the requested procedure is not an imaging examination the gateway recognises. Check the procedure code, or describe the examination (modality and body part) in ServiceRequest.code.text.");
+        }
+    }
+    if mapped.procedures.is_empty()
+        && !findings.iter().any(|f| {
+            f.code == "code-invalid" && f.text.contains("The guidance could not be applied")
+        })
+    {
         let seen = if mapped.procedure_seen.is_empty() {
             "no code and no text".to_string()
         } else {
@@ -332,7 +418,21 @@ pub fn decide(
         Finding::new(Severity::Information, "informational", description.clone()).at(at.clone()),
     );
 
-    let (decision, decision_code, summary, redirected) = if let Some((rule, why)) = redirect {
+    let (decision, decision_code, summary, redirected) = if let Some(first) = profile_errors.first()
+    {
+        // Contract §2: profile errors come first, whatever the rules say.
+        let n = profile_errors.len();
+        (
+            Decision::Rejected,
+            *first,
+            format!(
+                "Rejected: the request does not meet the imaging referral profile ({n} error{}). Correct the errors listed and send it again. {}",
+                if n == 1 { "" } else { "s" },
+                rules.site.duty_radiologist_advice()
+            ),
+            None,
+        )
+    } else if let Some((rule, why)) = redirect {
         let pathway = rule
             .def
             .pathway

@@ -2,7 +2,7 @@
 //! against a hospital's referral guidance.
 //!
 //! The pipeline, one module a stage:
-//! [`parse`] → [`context`] → [`terminology`] → [`rules`] → [`outcome`], tied together by
+//! [`parse`] → [`profile`] → [`context`] → [`terminology`] → [`rules`] → [`outcome`], tied together by
 //! [`engine`], with thin front ends in [`cli`] and [`http`].
 
 pub mod cli;
@@ -13,5 +13,6 @@ pub mod fhirpath;
 pub mod http;
 pub mod outcome;
 pub mod parse;
+pub mod profile;
 pub mod rules;
 pub mod terminology;

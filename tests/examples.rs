@@ -7,6 +7,13 @@ use referral_gateway::cli::rules_cmd::run_examples;
 use referral_gateway::outcome::finding::Decision;
 use serde_json::{json, Value};
 
+/// The requests built here test the guidance rules: give them what the profile requires.
+fn check_json(
+    v: &Value,
+) -> Result<referral_gateway::engine::Checked, referral_gateway::parse::Unusable> {
+    common::check_json(&as_referral(v.clone()))
+}
+
 #[test]
 fn every_rule_example_gives_its_expected_decision() {
     let runs = run_examples(rules());

@@ -36,7 +36,7 @@ fn free_text_cases() {
         if !c.reason.is_empty() {
             sr["reasonCode"] = json!([{"text": c.reason}]);
         }
-        let checked = check_json(&sr).expect("usable");
+        let checked = check_json(&as_referral(sr)).expect("usable");
         let r = only(&checked);
         if r.decision != c.decision || r.fired != c.rules {
             failures.push(format!(

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::copy_dir;
+use common::{as_referral, copy_dir};
 use referral_gateway::engine;
 use referral_gateway::outcome::finding::Decision;
 use referral_gateway::parse::{Format, Limits};
@@ -77,7 +77,7 @@ fn request(priority: &str, birth: &str, side: &str) -> Value {
 fn fired(rules: &RuleSet, v: &Value) -> (Decision, Vec<String>) {
     let c = engine::check(
         rules,
-        v.to_string().as_bytes(),
+        as_referral(v.clone()).to_string().as_bytes(),
         Format::Json,
         &Limits::default(),
     )

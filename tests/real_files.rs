@@ -66,26 +66,40 @@ fn uk_core_xml_and_json_agree() {
 }
 
 #[test]
-fn non_imaging_requests_are_accepted_with_a_warning() {
+fn non_imaging_requests_fail_the_imaging_profile() {
+    // HL7's lipid panel order: not imaging, no priority, no authoredOn. The gateway's profile
+    // requires all three; the unknown procedure code is only a warning (extensible binding).
     let c = check_file(&shared().join("fhir-examples/hl7-r4-core/ServiceRequest-lipid.json"))
         .expect("parses");
     let r = only(&c);
     assert_eq!(
         r.decision,
-        referral_gateway::outcome::finding::Decision::Accepted
+        referral_gateway::outcome::finding::Decision::Rejected
     );
+    assert!(
+        !r.invalid,
+        "valid FHIR, rejected by the profile: 422, not 400"
+    );
+    let errors: Vec<(&str, String)> = r
+        .findings
+        .iter()
+        .filter(|f| f.is_error())
+        .map(|f| (f.code, f.expression[0].to_string()))
+        .collect();
+    for element in ["category", "priority", "authoredOn"] {
+        assert!(
+            errors.contains(&("required", format!("ServiceRequest.{element}"))),
+            "{element}: {errors:?}"
+        );
+    }
     let w = r
         .findings
         .iter()
-        .find(|f| f.code == "not-supported")
-        .expect("warning");
+        .find(|f| f.code == "code-invalid" && f.expression[0].to_string() == "ServiceRequest.code")
+        .expect("binding warning");
     assert_eq!(
         w.severity,
         referral_gateway::outcome::finding::Severity::Warning
     );
-    assert!(w
-        .diagnostics
-        .as_deref()
-        .unwrap_or("")
-        .contains("Lipid Panel"));
+    assert!(w.text.contains("LIPID") && w.text.contains("guidance could not be applied"));
 }

@@ -133,6 +133,31 @@ pub fn run(source: &RulesArg, action: RulesAction) -> i32 {
                 rules.terms.observations.len(),
                 rules.site.pathways.len()
             );
+            let conformance = &rules.conformance;
+            println!(
+                "profiles: {} conformance resources, {} StructureDefinition(s), {} ValueSet(s) expanded",
+                conformance.resources.len(),
+                conformance.profiles.len(),
+                conformance.value_sets.len()
+            );
+            for p in &conformance.profiles {
+                let enforced = rules.site.enforce_profiles.contains(&p.url);
+                println!(
+                    "  {} ({}){}: enforces {} element rule(s) and {} invariant(s)",
+                    p.url,
+                    p.resource_type,
+                    if enforced {
+                        ", enforced on every request"
+                    } else {
+                        ", when declared in meta.profile"
+                    },
+                    p.elements.len(),
+                    p.invariants.len()
+                );
+                for line in &p.not_enforced {
+                    println!("  note: not enforced: {line}");
+                }
+            }
             0
         }
         RulesAction::Publish { out } => {

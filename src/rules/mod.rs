@@ -7,6 +7,7 @@ pub mod publish;
 pub mod rule;
 pub mod site;
 
+use crate::profile::{Conformance, ProfileFiles};
 use crate::terminology::Terminology;
 use rule::{Rule, RuleDef};
 use site::Site;
@@ -36,6 +37,8 @@ pub struct RuleSet {
     pub site: Site,
     pub terms: Terminology,
     pub rules: Vec<Rule>,
+    /// The profiles folder, compiled: the profiles every request is checked against.
+    pub conformance: Conformance,
     /// The folder the rules came from (examples are found beside it).
     pub dir: PathBuf,
 }
@@ -109,6 +112,14 @@ pub fn embedded_files() -> RuleFiles {
     files
 }
 
+fn files_text(files: &RuleFiles, name: &str) -> String {
+    files
+        .iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, t)| t.clone())
+        .unwrap_or_default()
+}
+
 /// The line of a rule file where the name quoted in `message` ('name') is written.
 fn line_of_quoted(text: &str, message: &str) -> Option<usize> {
     let quoted = message.split('\'').nth(1)?;
@@ -118,24 +129,46 @@ fn line_of_quoted(text: &str, message: &str) -> Option<usize> {
 
 impl RuleSet {
     /// Loads and compiles the rules folder `dir` (site.toml, terminology/, and one rule per
-    /// file in the other sub-folders). Every problem of every file is returned.
+    /// file in the other sub-folders) with the profiles folder `profiles` (default: the
+    /// `profiles/` folder beside `dir` when there is one, else the profiles built into the
+    /// binary). Every problem of every file is returned.
     pub fn load(dir: &Path) -> Result<Self, Vec<LoadError>> {
-        let files = read_dir_files(dir).map_err(|e| vec![e])?;
-        Self::compile(&files, dir)
+        Self::load_with_profiles(dir, None)
     }
 
-    /// The rules built into the binary.
+    pub fn load_with_profiles(dir: &Path, profiles: Option<&Path>) -> Result<Self, Vec<LoadError>> {
+        let files = read_dir_files(dir).map_err(|e| vec![e])?;
+        let beside = dir.join("..").join("profiles");
+        let profile_files = match profiles {
+            Some(p) => crate::profile::read_dir_files(p).map_err(|e| vec![e])?,
+            None if beside.is_dir() => {
+                crate::profile::read_dir_files(&beside).map_err(|e| vec![e])?
+            }
+            None => crate::profile::embedded_files(),
+        };
+        Self::compile(&files, &profile_files, dir)
+    }
+
+    /// The rules and profiles built into the binary.
     pub fn embedded() -> Result<Self, Vec<LoadError>> {
         Self::compile(
             &embedded_files(),
+            &crate::profile::embedded_files(),
             Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/rules")),
         )
     }
 
-    /// Compiles a rules folder given as its files. `dir` is where it came from: examples are
-    /// looked up beside it, when it is on disk.
-    pub fn compile(files: &RuleFiles, dir: &Path) -> Result<Self, Vec<LoadError>> {
+    /// Compiles a rules folder and a profiles folder given as their files. `dir` is where the
+    /// rules came from: examples are looked up beside it, when it is on disk.
+    pub fn compile(
+        files: &RuleFiles,
+        profile_files: &ProfileFiles,
+        dir: &Path,
+    ) -> Result<Self, Vec<LoadError>> {
         let mut errors = Vec::new();
+        let conformance = Conformance::compile(profile_files)
+            .map_err(|es| errors.extend(es))
+            .ok();
         let site = match files.iter().find(|(name, _)| name == "site.toml") {
             Some((_, text)) => toml::from_str::<Site>(text)
                 .map_err(|e| errors.push(toml_error("site.toml", text, &e)))
@@ -205,11 +238,29 @@ impl RuleSet {
                 })),
             }
         }
-        match (site, terms, errors.is_empty()) {
-            (Some(site), Some(terms), true) => Ok(RuleSet {
+        if let (Some(site), Some(conformance)) = (&site, &conformance) {
+            for url in &site.enforce_profiles {
+                match conformance.profile(url) {
+                    Some(p) if p.resource_type == "ServiceRequest" => {}
+                    Some(p) => errors.push(LoadError {
+                        file: "site.toml".into(),
+                        line: line_of_quoted(&files_text(files, "site.toml"), &format!("'{url}'")),
+                        message: format!("enforce_profiles: {url} constrains {}, not ServiceRequest", p.resource_type),
+                    }),
+                    None => errors.push(LoadError {
+                        file: "site.toml".into(),
+                        line: line_of_quoted(&files_text(files, "site.toml"), &format!("'{url}'")),
+                        message: format!("enforce_profiles: no StructureDefinition with url {url} in the profiles folder"),
+                    }),
+                }
+            }
+        }
+        match (site, terms, conformance, errors.is_empty()) {
+            (Some(site), Some(terms), Some(conformance), true) => Ok(RuleSet {
                 site,
                 terms,
                 rules,
+                conformance,
                 dir: dir.to_path_buf(),
             }),
             _ => Err(errors),

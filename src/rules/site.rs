@@ -15,6 +15,10 @@ pub struct Site {
     pub pathways: Vec<Pathway>,
     #[serde(default)]
     pub site_lists: BTreeMap<String, SiteList>,
+    /// Canonical URLs of the StructureDefinitions (in the profiles folder) that every
+    /// ServiceRequest is checked against, whether or not it declares them in `meta.profile`.
+    #[serde(default)]
+    pub enforce_profiles: Vec<String>,
 }
 
 pub const DEFAULT_CANONICAL: &str = "https://referral-gateway.example.org/fhir";

@@ -63,3 +63,34 @@ pub fn copy_dir(from: &Path, to: &Path) {
         }
     }
 }
+
+/// `v` (a ServiceRequest, or a Bundle of them) with what the imaging-referral profile requires
+/// and a test about something else leaves out: the imaging category, a priority, a requester
+/// and an authoring date. Elements already there are kept.
+pub fn as_referral(mut v: Value) -> Value {
+    fn complete(sr: &mut Value) {
+        let Some(o) = sr.as_object_mut() else { return };
+        if o.get("resourceType").and_then(Value::as_str) != Some("ServiceRequest") {
+            return;
+        }
+        o.entry("category").or_insert_with(|| {
+            serde_json::json!([{"coding": [{"system": "http://snomed.info/sct", "code": "363679005", "display": "Imaging"}]}])
+        });
+        o.entry("priority").or_insert_with(|| "routine".into());
+        o.entry("authoredOn").or_insert_with(|| "2026-06-15".into());
+        o.entry("requester")
+            .or_insert_with(|| serde_json::json!({"display": "Dr Sam Example (fictitious GP)"}));
+    }
+    complete(&mut v);
+    for key in ["entry", "parameter"] {
+        let Some(entries) = v.get_mut(key).and_then(Value::as_array_mut) else {
+            continue;
+        };
+        for e in entries {
+            if let Some(r) = e.get_mut("resource") {
+                complete(r);
+            }
+        }
+    }
+    v
+}
