@@ -106,6 +106,11 @@ pub struct RuleDef {
     pub focus: Focus,
     pub why: String,
     pub advice: String,
+    /// Reject rules only: the guidance says the examination is not justified for this
+    /// presentation (as opposed to information missing from the request). CDS Hooks cards of
+    /// such rules are `critical`, others `warning`.
+    #[serde(default)]
+    pub not_justified: bool,
     #[serde(default)]
     pub when: WhenDef,
     #[serde(default)]
@@ -320,6 +325,9 @@ pub fn compile(
             errors.push("only redirect rules name a pathway".into())
         }
         _ => {}
+    }
+    if def.not_justified && def.action != Action::Reject {
+        errors.push("only reject rules can be not_justified".into());
     }
     let issue_code = ISSUE_CODES.iter().copied().find(|c| *c == def.issue_code);
     if issue_code.is_none() {
