@@ -106,9 +106,10 @@ pub struct RuleDef {
     pub focus: Focus,
     pub why: String,
     pub advice: String,
-    /// Reject rules only: the guidance says the examination is not justified for this
-    /// presentation (as opposed to information missing from the request). CDS Hooks cards of
-    /// such rules are `critical`, others `warning`.
+    /// The guidance says the examination is not justified for this presentation (as opposed
+    /// to information missing from the request): the CDS Hooks card of a rejection by this
+    /// rule is `critical`, not `warning`. Read for reject rules only, so that a site can turn
+    /// a rule into a warning by its action alone.
     #[serde(default)]
     pub not_justified: bool,
     #[serde(default)]
@@ -325,9 +326,6 @@ pub fn compile(
             errors.push("only redirect rules name a pathway".into())
         }
         _ => {}
-    }
-    if def.not_justified && def.action != Action::Reject {
-        errors.push("only reject rules can be not_justified".into());
     }
     let issue_code = ISSUE_CODES.iter().copied().find(|c| *c == def.issue_code);
     if issue_code.is_none() {
