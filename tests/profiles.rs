@@ -5,7 +5,7 @@
 mod common;
 
 use common::*;
-use referral_gateway::rules::publish::{code_systems, generated_resources};
+use referral_gateway::rules::publish::generated_resources;
 
 #[test]
 fn published_code_systems_match_the_rules() {
