@@ -31,6 +31,8 @@ pub struct RequestResult {
     pub redirected: Option<Value>,
     /// Ids of the rules that fired, in rule order.
     pub fired: Vec<String>,
+    /// Ids of the rules (also in `fired`) that applied but lacked context, e.g. the age.
+    pub needs_context: Vec<String>,
 }
 
 /// What the engine says about one entry of the input.
@@ -299,6 +301,7 @@ pub fn decide(
             findings: entry.findings.clone(),
             redirected: None,
             fired: Vec::new(),
+            needs_context: Vec::new(),
         };
     };
     let (mut findings, profile_errors) = check_profiles(rules, resolver, entry, sr, &at);
@@ -316,7 +319,7 @@ pub fn decide(
     let mut fired = Vec::new();
     let mut redirect: Option<(&Rule, String)> = None;
     let mut rejected = false;
-    let mut needs_context = false;
+    let mut needs_context = Vec::new();
     for rule in &rules.rules {
         match evaluate(rule, &facts) {
             Verdict::NotFired => {}
@@ -332,7 +335,7 @@ pub fn decide(
                 findings.push(rule_finding(rule, rules, &why, &paths, &at, sr));
             }
             Verdict::NeedsContext { why, missing } => {
-                needs_context = true;
+                needs_context.push(rule.def.id.clone());
                 fired.push(rule.def.id.clone());
                 for m in missing {
                     findings.push(
@@ -457,7 +460,7 @@ pub fn decide(
             ),
             new,
         )
-    } else if rejected || needs_context {
+    } else if rejected || !needs_context.is_empty() {
         let ids: Vec<&str> = fired.iter().map(String::as_str).collect();
         let code = if rejected {
             "business-rule"
@@ -491,5 +494,6 @@ pub fn decide(
         findings,
         redirected,
         fired,
+        needs_context,
     }
 }

@@ -54,6 +54,8 @@ struct Counts {
     rule_hits: BTreeMap<String, u64>,
     /// route → latency.
     latency: BTreeMap<String, Histogram>,
+    /// (CDS service id, rule id, feedback outcome) → CDS Hooks feedback items.
+    cds_feedback: BTreeMap<(String, String, String), u64>,
 }
 
 /// The server's counters.
@@ -147,6 +149,16 @@ impl Metrics {
         }
     }
 
+    /// One CDS Hooks feedback item. Labels are bounded by the caller: service ids of the
+    /// discovery document, rule ids of the rule files, outcomes `accepted` / `overridden`.
+    pub fn record_cds_feedback(&self, service: &str, rule: &str, outcome: &str) {
+        *self
+            .counts()
+            .cds_feedback
+            .entry((service.to_string(), rule.to_string(), outcome.to_string()))
+            .or_default() += 1;
+    }
+
     pub fn reloaded(&self, ok: bool) {
         let counter = if ok {
             &self.reloads_ok
@@ -198,6 +210,16 @@ impl Metrics {
                 out,
                 "referral_gateway_rule_hits_total{{rule=\"{}\"}} {n}",
                 escape(rule)
+            );
+        }
+        let _ = writeln!(out, "# HELP referral_gateway_cds_feedback_total CDS Hooks card feedback, by service, guidance rule and outcome.\n# TYPE referral_gateway_cds_feedback_total counter");
+        for ((service, rule, outcome), n) in &c.cds_feedback {
+            let _ = writeln!(
+                out,
+                "referral_gateway_cds_feedback_total{{service=\"{}\",rule=\"{}\",outcome=\"{}\"}} {n}",
+                escape(service),
+                escape(rule),
+                escape(outcome)
             );
         }
         let _ = writeln!(out, "# HELP referral_gateway_request_duration_seconds Time from request to response, by route.\n# TYPE referral_gateway_request_duration_seconds histogram");
@@ -333,6 +355,10 @@ mod tests {
         ));
         assert!(text.contains(
             "referral_gateway_request_duration_seconds_bucket{route=\"/\",le=\"+Inf\"} 2"
+        ));
+        m.record_cds_feedback("imaging-order-sign", "US05", "overridden");
+        assert!(m.render().contains(
+            "referral_gateway_cds_feedback_total{service=\"imaging-order-sign\",rule=\"US05\",outcome=\"overridden\"} 1"
         ));
         assert_eq!(d.summary(), "accepted=1,rejected=1");
         assert_eq!(d.rule_ids(), "US05");

@@ -10,9 +10,11 @@
 //! - [`error`]: the one error type; every failure becomes a FHIR OperationOutcome;
 //! - [`capability`]: the CapabilityStatement of `GET /metadata` and the profiles it lists;
 //! - [`metrics`]: Prometheus counters and the latency histogram of `GET /metrics`;
+//! - [`cds_hooks`]: the CDS Hooks 2.0 service (`/cds-services`), the same decisions as cards;
 //! - [`reload`]: SIGHUP reloads the rules (swapped atomically), SIGTERM / Ctrl-C stop gracefully.
 
 pub mod capability;
+pub mod cds_hooks;
 pub mod error;
 pub mod metrics;
 pub mod negotiate;

@@ -179,6 +179,11 @@ pub struct SentFormat(pub Format);
 #[derive(Clone)]
 pub struct Resource(pub Arc<Value>);
 
+/// Marks a response that is not FHIR (the JSON of the CDS Hooks service): the FHIR layer
+/// passes it through as it is, error statuses included.
+#[derive(Clone, Copy)]
+pub struct NotFhir;
+
 /// A FHIR answer of a handler.
 pub struct Reply {
     pub status: StatusCode,
@@ -258,6 +263,9 @@ pub async fn fhir_layer(
     req.extensions_mut().insert(BodyLimit(state.max_body_bytes));
 
     let res = next.run(req).await;
+    if res.extensions().get::<NotFhir>().is_some() {
+        return res;
+    }
     let (mut parts, body) = res.into_parts();
     let status = parts.status;
     let resource = if let Some(Failed(err)) = parts.extensions.remove::<Failed>() {

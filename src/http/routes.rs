@@ -288,6 +288,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/metadata", get(metadata))
         .route("/health", get(health))
         .route("/metrics", get(prometheus))
+        .merge(super::cds_hooks::router())
         .fallback(not_found);
     with_layers(routes, state)
 }

@@ -32,6 +32,31 @@ fn code_system(
     })
 }
 
+/// The reasons a clinician may give for overriding a CDS Hooks card (`card.overrideReasons`,
+/// reported back in feedback): code, display, definition.
+pub const CDS_OVERRIDE_REASONS: [(&str, &str, &str); 4] = [
+    (
+        "clinically-indicated",
+        "Clinically indicated for this patient",
+        "The clinician judges the examination indicated for this patient despite the guidance, and says why in the request.",
+    ),
+    (
+        "discussed-with-radiologist",
+        "Discussed with the Duty Radiologist",
+        "The request was discussed with the Duty Radiologist, who agreed to it.",
+    ),
+    (
+        "information-not-in-order",
+        "The guidance's criteria are met; the order does not show it yet",
+        "The clinical information the guidance asks for applies to this patient but is not (yet) recorded in the order.",
+    ),
+    (
+        "pathway-not-available",
+        "The suggested pathway is not available for this patient",
+        "The pathway the guidance redirects to cannot take this patient (already seen there, declined, out of area).",
+    ),
+];
+
 /// `(file name, CodeSystem)` for each of the gateway's CodeSystems.
 pub fn code_systems(rules: &RuleSet) -> Vec<(String, Value)> {
     let decisions = [
@@ -53,6 +78,10 @@ pub fn code_systems(rules: &RuleSet) -> Vec<(String, Value)> {
         .iter()
         .map(|p| json!({"code": p.id, "display": p.name, "definition": format!("{} ({})", p.booking, p.contact)}))
         .collect();
+    let override_reasons = CDS_OVERRIDE_REASONS
+        .iter()
+        .map(|(code, display, def)| json!({"code": code, "display": display, "definition": def}))
+        .collect();
     vec![
         (
             "CodeSystem-referral-decision.json".into(),
@@ -65,6 +94,10 @@ pub fn code_systems(rules: &RuleSet) -> Vec<(String, Value)> {
         (
             "CodeSystem-referral-pathway.json".into(),
             code_system(rules, "referral-pathway", "ReferralPathway", "Referral pathway", "The pathways the referral guidance redirects requests to.", pathways),
+        ),
+        (
+            "CodeSystem-cds-override-reason.json".into(),
+            code_system(rules, "cds-override-reason", "CdsOverrideReason", "CDS Hooks override reason", "Why a clinician overrode a referral-guidance card of the gateway's CDS Hooks service.", override_reasons),
         ),
     ]
 }

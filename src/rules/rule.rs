@@ -106,6 +106,12 @@ pub struct RuleDef {
     pub focus: Focus,
     pub why: String,
     pub advice: String,
+    /// The guidance says the examination is not justified for this presentation (as opposed
+    /// to information missing from the request): the CDS Hooks card of a rejection by this
+    /// rule is `critical`, not `warning`. Read for reject rules only, so that a site can turn
+    /// a rule into a warning by its action alone.
+    #[serde(default)]
+    pub not_justified: bool,
     #[serde(default)]
     pub when: WhenDef,
     #[serde(default)]

@@ -1,6 +1,8 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
+pub mod server;
+
 use referral_gateway::engine::{self, Checked, RequestResult};
 use referral_gateway::parse::{Format, Limits, Unusable};
 use referral_gateway::rules::RuleSet;

@@ -1,0 +1,275 @@
+//! The CDS Hooks 2.0 front end: the referral guidance at order entry, in the EHR.
+//!
+//! - `GET /cds-services`: the discovery document ([`discovery`]);
+//! - `POST /cds-services/{id}`: an `order-select` or `order-sign` call ([`request`]) becomes a
+//!   collection Bundle of the draft ServiceRequests and the prefetched context, decided by the
+//!   same [`engine::check`] and rules as the FHIR endpoints (on the blocking pool, behind the
+//!   same semaphore); the decisions become cards ([`cards`]);
+//! - `POST /cds-services/{id}/feedback`: counted and logged ([`feedback`]).
+//!
+//! CDS Hooks bodies are plain JSON, not FHIR: responses are marked [`NotFhir`] so that the
+//! FHIR layer passes them through, and every error is a JSON object
+//! `{"error": ..., "details": [...]}` with its status (400, 404, 405, 413, 415, 503).
+
+pub mod cards;
+pub mod discovery;
+pub mod feedback;
+pub mod request;
+
+use super::metrics::Decided;
+use super::negotiate::{CurrentRules, NotFhir};
+use super::AppState;
+use crate::engine;
+use crate::parse::{Format, Unusable};
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, State};
+use axum::http::header::{ALLOW, CONTENT_TYPE};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, MethodRouter};
+use axum::{Extension, Router};
+use discovery::Service;
+use feedback::IssuedCards;
+use request::HookRequest;
+use serde_json::{json, Value};
+use std::sync::Arc;
+use tower_http::cors::{Any, CorsLayer};
+
+/// Every way a CDS Hooks call can fail, each a JSON body with its status.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CdsError {
+    /// 400: the body is not a CDS Hooks request (or feedback) this service can use.
+    BadRequest {
+        error: String,
+        details: Vec<String>,
+    },
+    UnknownService(String),
+    MethodNotAllowed(&'static str),
+    UnsupportedMediaType(String),
+    TooLarge,
+    Unavailable(String),
+}
+
+impl IntoResponse for CdsError {
+    fn into_response(self) -> Response {
+        let allow = match self {
+            CdsError::MethodNotAllowed(allow) => Some(allow),
+            _ => None,
+        };
+        let (status, error, details) = match self {
+            CdsError::BadRequest { error, details } => (StatusCode::BAD_REQUEST, error, details),
+            CdsError::UnknownService(id) => (
+                StatusCode::NOT_FOUND,
+                format!("there is no CDS service '{id}'"),
+                vec![format!(
+                    "the services are {}; GET /cds-services lists them",
+                    discovery::SERVICES.map(|s| s.id).join(", ")
+                )],
+            ),
+            CdsError::MethodNotAllowed(allow) => (
+                StatusCode::METHOD_NOT_ALLOWED,
+                format!("method not allowed here; use {allow}"),
+                Vec::new(),
+            ),
+            CdsError::UnsupportedMediaType(ct) => (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                format!("Content-Type '{ct}' is not supported: send application/json"),
+                Vec::new(),
+            ),
+            CdsError::TooLarge => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "the body is larger than this service accepts".into(),
+                Vec::new(),
+            ),
+            CdsError::Unavailable(why) => (StatusCode::SERVICE_UNAVAILABLE, why, Vec::new()),
+        };
+        let mut body = json!({ "error": error });
+        if !details.is_empty() {
+            body["details"] = json!(details);
+        }
+        let mut res = json_response(status, &body);
+        if let Some(allow) = allow {
+            res.headers_mut()
+                .insert(ALLOW, HeaderValue::from_static(allow));
+        }
+        res
+    }
+}
+
+/// A JSON body with its status, marked for the FHIR layer to pass through as it is.
+fn json_response(status: StatusCode, value: &Value) -> Response {
+    let mut res = (
+        status,
+        [(CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+        serde_json::to_vec(value).unwrap_or_default(),
+    )
+        .into_response();
+    res.extensions_mut().insert(NotFhir);
+    res
+}
+
+/// A `200` JSON answer of this service.
+fn answer(value: Value) -> Response {
+    json_response(StatusCode::OK, &value)
+}
+
+/// The CDS Hooks routes, merged into the gateway's router (and so behind its layers: request
+/// id, trace, metrics, body limit, timeout). Browser-based clients such as the CDS Hooks
+/// sandbox call from another origin, hence CORS on these routes only.
+pub fn router() -> Router<Arc<AppState>> {
+    let issued = Arc::new(IssuedCards::default());
+    let only = |allow: &'static str, route: MethodRouter<Arc<AppState>>| {
+        route.fallback(move || async move { CdsError::MethodNotAllowed(allow) })
+    };
+    Router::new()
+        .route("/cds-services", only("GET", get(discover)))
+        .route("/cds-services/{id}", only("POST", post(call_service)))
+        .route(
+            "/cds-services/{id}/feedback",
+            only("POST", post(receive_feedback)),
+        )
+        .layer(Extension(issued))
+        .layer(
+            CorsLayer::new()
+                .allow_origin(Any)
+                .allow_methods([Method::GET, Method::POST])
+                .allow_headers([CONTENT_TYPE, axum::http::header::AUTHORIZATION]),
+        )
+}
+
+async fn discover() -> Response {
+    answer(discovery::document())
+}
+
+/// The service of the path, or 404.
+fn service_of(id: &str) -> Result<&'static Service, CdsError> {
+    discovery::service(id).ok_or_else(|| CdsError::UnknownService(id.to_string()))
+}
+
+/// The body as JSON: `Content-Type` must be JSON when sent.
+fn json_body(headers: &HeaderMap, body: Result<Bytes, BytesRejection>) -> Result<Value, CdsError> {
+    if let Some(ct) = headers.get(CONTENT_TYPE) {
+        let text = ct.to_str().unwrap_or("");
+        let essence = text
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
+        if essence != "application/json" && !essence.ends_with("+json") {
+            return Err(CdsError::UnsupportedMediaType(text.to_string()));
+        }
+    }
+    let bytes = body.map_err(|r| {
+        if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            CdsError::TooLarge
+        } else {
+            CdsError::BadRequest {
+                error: "the request body could not be read".into(),
+                details: Vec::new(),
+            }
+        }
+    })?;
+    serde_json::from_slice(&bytes).map_err(|e| CdsError::BadRequest {
+        error: "the body is not JSON".into(),
+        details: vec![e.to_string()],
+    })
+}
+
+async fn call_service(
+    State(state): State<Arc<AppState>>,
+    Extension(CurrentRules(rules)): Extension<CurrentRules>,
+    Extension(issued): Extension<Arc<IssuedCards>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, CdsError> {
+    let service = service_of(&id)?;
+    let value = json_body(&headers, body)?;
+    let request =
+        HookRequest::from_json(&value, service).map_err(|details| CdsError::BadRequest {
+            error: format!("not a valid CDS Hooks {} request", service.hook.name()),
+            details,
+        })?;
+    let (bundle, origin) = request.engine_bundle();
+    let limits = state.limits;
+    let permit = state
+        .engine_slots
+        .clone()
+        .acquire_owned()
+        .await
+        .map_err(|_| CdsError::Unavailable("the decision engine is closed".into()))?;
+    let done = tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        let bytes = serde_json::to_vec(&bundle).unwrap_or_default();
+        engine::check(&rules, &bytes, Format::Json, &limits).map(|checked| {
+            let cards = cards::cards(&checked, &rules, &request, &origin);
+            (Decided::of(&checked), cards, request.hook_instance)
+        })
+    })
+    .await;
+    let (decided, cards, hook_instance) = match done {
+        Ok(Ok(done)) => done,
+        Ok(Err(Unusable::TooCostly(_))) => return Err(CdsError::TooLarge),
+        Ok(Err(Unusable::Malformed(findings))) => {
+            return Err(CdsError::BadRequest {
+                error: "context.draftOrders or prefetch is not usable FHIR R4".into(),
+                details: findings.iter().map(|f| f.text.clone()).collect(),
+            })
+        }
+        Err(e) => {
+            // The engine panicked on this input: say so as JSON; the server goes on.
+            tracing::error!(error = %e, "the decision engine failed on a CDS Hooks call");
+            return Err(CdsError::Unavailable(
+                "the decision engine failed on this request; it has been logged".into(),
+            ));
+        }
+    };
+    for c in &cards {
+        issued.remember(service.id, &c.uuid, c.rule.as_deref());
+    }
+    // Identifiers of the call and the rules only: no patient or user ids.
+    tracing::info!(
+        service = service.id,
+        hook_instance = %hook_instance,
+        decisions = %decided.summary(),
+        rules = %decided.rule_ids(),
+        cards = cards.len(),
+        "CDS Hooks call answered"
+    );
+    let mut res = answer(json!({ "cards": cards.into_iter().map(|c| c.card).collect::<Vec<_>>() }));
+    res.extensions_mut().insert(decided);
+    Ok(res)
+}
+
+async fn receive_feedback(
+    State(state): State<Arc<AppState>>,
+    Extension(issued): Extension<Arc<IssuedCards>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, CdsError> {
+    let service = service_of(&id)?;
+    let value = json_body(&headers, body)?;
+    let items = feedback::parse(&value).map_err(|details| CdsError::BadRequest {
+        error: "not valid CDS Hooks feedback".into(),
+        details,
+    })?;
+    for item in &items {
+        let rule = issued.rule_of(service.id, &item.card);
+        state
+            .metrics
+            .record_cds_feedback(service.id, &rule, item.outcome.as_str());
+        tracing::info!(
+            service = service.id,
+            card = %item.card,
+            rule = %rule,
+            outcome = item.outcome.as_str(),
+            override_reason = item.override_reason.as_deref().unwrap_or("-"),
+            accepted_suggestions = item.accepted_suggestions,
+            "CDS Hooks feedback"
+        );
+    }
+    Ok(answer(json!({ "received": items.len() })))
+}
