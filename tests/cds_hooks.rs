@@ -430,9 +430,30 @@ fn rejection_for_missing_information_is_a_warning_card() {
         SIGN,
         &cds_request("order-sign", &example(MISSING_INFORMATION), &[]),
     );
+    // GEN01's card, and the profile's: its invariant irf-1 wants a reason or a note too.
+    assert_eq!(cards.len(), 2, "{cards:#?}");
+    assert!(cards.iter().all(|c| c["indicator"] == "warning"));
+    assert!(cards.iter().any(|c| rule_of(c) == "GEN01"), "{cards:#?}");
+    assert!(cards
+        .iter()
+        .any(|c| c["detail"].as_str().is_some_and(|d| d.contains("irf-1"))));
+}
+
+#[test]
+fn order_missing_what_the_profile_requires_gets_a_profile_card() {
+    let mut order = example(ACCEPTED);
+    let Some(o) = order.as_object_mut() else {
+        panic!("example is an object")
+    };
+    o.remove("priority");
+    let cards = call(server(), SIGN, &cds_request("order-sign", &order, &[]));
     assert_eq!(cards.len(), 1, "{cards:#?}");
     assert_eq!(cards[0]["indicator"], "warning");
-    assert_eq!(rule_of(&cards[0]), "GEN01");
+    let detail = cards[0]["detail"].as_str().unwrap_or("");
+    assert!(
+        detail.contains("priority") && detail.contains("`ServiceRequest.priority`"),
+        "{detail}"
+    );
 }
 
 #[test]

@@ -155,6 +155,11 @@ pub fn cards(
             out.push(invalid_card(r, &label, &entry_path).issue(&rules.site));
             continue;
         }
+        // Errors of no guidance rule are the profile's (a missing priority, say): the order is
+        // rejected whatever the rules say, so the EHR must hear it.
+        if r.findings.iter().any(|f| f.is_error() && f.rule.is_none()) {
+            out.push(profile_card(r, &label, &entry_path).issue(&rules.site));
+        }
         let redirected = r.redirected.as_ref().map(|sr| own_paths(sr, &entry_path));
         out.extend(
             request_cards(r, redirected, rules, request, &label, draft.reference())
@@ -183,11 +188,11 @@ fn own_paths(redirected: &Value, entry_path: &str) -> Value {
     sr
 }
 
-fn invalid_card(r: &RequestResult, label: &str, entry_path: &str) -> Card {
-    let errors: Vec<String> = r
-        .findings
+/// The errors of `r` that `keep` selects, as a markdown list naming the elements of the order.
+fn error_list(r: &RequestResult, entry_path: &str, keep: impl Fn(&Finding) -> bool) -> Vec<String> {
+    r.findings
         .iter()
-        .filter(|f| f.is_error())
+        .filter(|f| f.is_error() && keep(f))
         .map(|f| {
             // Paths into the gateway's own Bundle mean nothing to the EHR: name the order.
             let at: Vec<String> = f
@@ -201,7 +206,28 @@ fn invalid_card(r: &RequestResult, label: &str, entry_path: &str) -> Card {
                 format!("- {} (`{}`)", f.text, at.join("`, `"))
             }
         })
-        .collect();
+        .collect()
+}
+
+fn profile_card(r: &RequestResult, label: &str, entry_path: &str) -> Card {
+    let errors = error_list(r, entry_path, |f| f.rule.is_none());
+    Card {
+        indicator: "warning",
+        summary: "This order lacks what an imaging referral must carry; complete it before signing"
+            .into(),
+        detail: format!(
+            "The draft order {label} does not meet the imaging referral profile:\n\n{}",
+            errors.join("\n")
+        ),
+        source: json!({ "label": "Referral gateway: imaging referral profile" }),
+        rule: None,
+        suggestion: None,
+        override_reasons: false,
+    }
+}
+
+fn invalid_card(r: &RequestResult, label: &str, entry_path: &str) -> Card {
+    let errors = error_list(r, entry_path, |_| true);
     Card {
         indicator: "warning",
         summary: "This order is not valid FHIR R4, so the referral guidance could not be checked"
