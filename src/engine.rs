@@ -70,6 +70,18 @@ pub fn check(
     format: Format,
     limits: &Limits,
 ) -> Result<Checked, Unusable> {
+    check_with_profiles(rules, bytes, format, limits, &[])
+}
+
+/// [`check`], with the profiles `asked` (canonical URLs, e.g. `$validate?profile=`) checked on
+/// every ServiceRequest as well as the ones the site enforces and the request declares.
+pub fn check_with_profiles(
+    rules: &RuleSet,
+    bytes: &[u8],
+    format: Format,
+    limits: &Limits,
+    asked: &[String],
+) -> Result<Checked, Unusable> {
     let input = parse::parse(bytes, format, limits)?;
     if input.findings.iter().any(Finding::is_error) {
         return Err(Unusable::Malformed(input.findings));
@@ -80,7 +92,7 @@ pub fn check(
         .iter()
         .map(|entry| {
             if entry.is_service_request() {
-                EntryResult::Request(decide(rules, &input, &resolver, entry))
+                EntryResult::Request(decide(rules, &input, &resolver, entry, asked))
             } else {
                 EntryResult::Context {
                     path: entry.path.clone(),
@@ -222,6 +234,7 @@ fn check_profiles(
     entry: &Entry,
     sr: &Value,
     at: &FhirPath,
+    asked: &[String],
 ) -> (Vec<Finding>, Vec<&'static str>) {
     let mut findings = entry.findings.clone();
     let conformance = &rules.conformance;
@@ -231,8 +244,11 @@ fn check_profiles(
             .and_then(|(r, _)| r.get("resourceType")?.as_str().map(str::to_string))
     };
     let mut checked: Vec<&str> = Vec::new();
-    for url in &rules.site.enforce_profiles {
-        if let Some(p) = conformance.profile(url) {
+    for url in rules.site.enforce_profiles.iter().chain(asked) {
+        if let Some(p) = conformance
+            .profile(url)
+            .filter(|p| !checked.contains(&p.url.as_str()))
+        {
             checked.push(&p.url);
             findings.extend(conformance.validate(p, sr, at, &resolve));
         }
@@ -289,6 +305,7 @@ pub fn decide(
     input: &Input,
     resolver: &Resolver<'_>,
     entry: &Entry,
+    asked: &[String],
 ) -> RequestResult {
     let at = entry.path.clone();
     let Some(sr) = input.resource(entry).filter(|_| entry.is_valid()) else {
@@ -304,7 +321,7 @@ pub fn decide(
             needs_context: Vec::new(),
         };
     };
-    let (mut findings, profile_errors) = check_profiles(rules, resolver, entry, sr, &at);
+    let (mut findings, profile_errors) = check_profiles(rules, resolver, entry, sr, &at, asked);
     let ctx = context::resolve(resolver, sr, &at);
     let mapped = rules.terms.map(sr, &at, &ctx);
     let facts = Facts {

@@ -760,23 +760,7 @@ fn metrics_count_decisions_statuses_and_rule_hits() {
 
 #[test]
 fn metadata_is_a_capability_statement_of_what_is_served() {
-    let profiles = TempDir::new("profiles");
-    std::fs::write(
-        profiles.0.join("referral.json"),
-        json!({
-            "resourceType": "StructureDefinition",
-            "url": "https://example.org/fhir/StructureDefinition/imaging-referral",
-            "type": "ServiceRequest",
-        })
-        .to_string(),
-    )
-    .expect("write profile");
-    std::fs::write(
-        profiles.0.join("decision.json"),
-        json!({ "resourceType": "CodeSystem", "url": "https://example.org/cs" }).to_string(),
-    )
-    .expect("write code system");
-    let s = Server::start(&["--profiles", profiles.0.to_str().expect("path")]);
+    let s = Server::start(&[]);
     let (status, headers, cs) = read(s.get("/metadata"));
     assert_eq!(status, 200);
     assert_eq!(
@@ -806,7 +790,7 @@ fn metadata_is_a_capability_statement_of_what_is_served() {
     assert_eq!(sr["operation"][0]["name"], "validate");
     assert_eq!(
         sr["supportedProfile"],
-        json!(["https://example.org/fhir/StructureDefinition/imaging-referral"])
+        json!(["https://referral-gateway.example.org/fhir/StructureDefinition/imaging-referral"])
     );
     let system: Vec<&str> = rest["interaction"]
         .as_array()
@@ -835,16 +819,65 @@ fn metadata_is_a_capability_statement_of_what_is_served() {
 }
 
 #[test]
-fn metadata_without_a_profiles_folder_lists_no_profile() {
-    let s = Server::start(&["--profiles", "/nonexistent/profiles"]);
-    let (status, _, cs) = read(s.get("/metadata"));
+fn the_conformance_resources_are_served() {
+    let s = Server::start(&[]);
+    let (status, _, sd) = read(s.get("/StructureDefinition/imaging-referral"));
     assert_eq!(status, 200);
-    assert!(
-        cs["rest"][0]["resource"][0]
-            .get("supportedProfile")
-            .is_none(),
-        "{cs}"
+    assert_eq!(sd["resourceType"], "StructureDefinition");
+    assert_eq!(
+        sd["url"],
+        "https://referral-gateway.example.org/fhir/StructureDefinition/imaging-referral"
     );
+    for (ty, id) in [
+        ("CodeSystem", "guidance-rule"),
+        ("ValueSet", "imaging-procedures"),
+        ("ConceptMap", "imaging-procedures"),
+    ] {
+        let (status, _, r) = read(s.get(&format!("/{ty}/{id}")));
+        assert_eq!(status, 200, "{ty}/{id}");
+        assert_eq!(r["resourceType"], ty);
+        assert_eq!(r["id"], id);
+    }
+    let (status, _, body) = read(s.get("/ValueSet/nope"));
+    assert_eq!(status, 404);
+    assert_outcome(&body, "not-found");
+    let (status, _, bundle) = read(s.get("/ValueSet"));
+    assert_eq!(status, 200);
+    assert_eq!(bundle["type"], "searchset");
+    assert_eq!(bundle["total"], 2);
+    let (_, _, one) = read(s.get(
+        "/StructureDefinition?url=https://referral-gateway.example.org/fhir/StructureDefinition/imaging-referral",
+    ));
+    assert_eq!(one["total"], 1);
+    // $validate?profile= checks against the profile named; an unknown one is a 400.
+    let (status, _, oo) = read(s.post_json(
+        "/$validate?profile=https://referral-gateway.example.org/fhir/StructureDefinition/imaging-referral",
+        &example(ACCEPTED),
+    ));
+    assert_eq!(status, 200, "{oo}");
+    let (status, _, oo) = read(s.post_json(
+        "/$validate?profile=https://example.org/StructureDefinition/unknown",
+        &example(ACCEPTED),
+    ));
+    assert_eq!(status, 400, "{oo}");
+    assert_outcome(&oo, "not-supported");
+}
+
+#[test]
+fn a_missing_profiles_folder_stops_start_up_with_a_clear_message() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_referral-gateway"))
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--profiles",
+            "/nonexistent/profiles",
+        ])
+        .output()
+        .expect("runs");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("/nonexistent/profiles"), "{err}");
 }
 
 #[test]

@@ -15,12 +15,17 @@ pub struct Cli {
     pub command: Command,
 }
 
-/// Where the rules come from.
-#[derive(Debug, Clone, clap::Args)]
+/// Where the rules and profiles come from.
+#[derive(Debug, Clone, Default, clap::Args)]
 pub struct RulesArg {
     /// Folder of rules, terminology and site data (default: the rules shipped in the repository).
     #[arg(long, env = "REFERRAL_GATEWAY_RULES", global = true)]
     pub rules: Option<PathBuf>,
+    /// Folder of FHIR conformance resources: StructureDefinitions, ValueSets, CodeSystems,
+    /// ConceptMaps (default: the `profiles/` folder beside the rules folder, else the profiles
+    /// shipped in the repository).
+    #[arg(long, env = "REFERRAL_GATEWAY_PROFILES", global = true)]
+    pub profiles: Option<PathBuf>,
 }
 
 impl RulesArg {
@@ -30,15 +35,31 @@ impl RulesArg {
 
     /// Loads the chosen rules: `--rules DIR`, else the repository's rules/ folder when it is
     /// on this machine (so that edits and reloads need no rebuild), else the copy built into
-    /// the binary.
+    /// the binary; with `--profiles DIR` or the profiles that go with them.
     pub fn load(&self) -> Result<crate::rules::RuleSet, Vec<crate::rules::LoadError>> {
+        use crate::rules::RuleSet;
+        let profiles = self.profiles.as_deref();
         match &self.rules {
-            Some(dir) => crate::rules::RuleSet::load(dir),
+            Some(dir) => RuleSet::load_with_profiles(dir, profiles),
             None if default_rules_dir().is_dir() => {
-                crate::rules::RuleSet::load(&default_rules_dir())
+                RuleSet::load_with_profiles(&default_rules_dir(), profiles)
             }
-            None => crate::rules::RuleSet::embedded(),
+            None => RuleSet::embedded_with_profiles(profiles),
         }
+    }
+}
+
+impl std::fmt::Display for RulesArg {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.rules {
+            Some(dir) => write!(f, "{}", dir.display())?,
+            None if default_rules_dir().is_dir() => write!(f, "{}", default_rules_dir().display())?,
+            None => f.write_str("(built into the binary)")?,
+        }
+        if let Some(p) = &self.profiles {
+            write!(f, " with profiles from {}", p.display())?;
+        }
+        Ok(())
     }
 }
 

@@ -1,74 +1,32 @@
 //! `GET /metadata`: the CapabilityStatement, generated from what the server supports: the
-//! endpoints of [`super::routes`], the formats of [`super::negotiate`], and the profiles found
-//! in the profiles folder.
+//! endpoints of [`super::routes`], the formats of [`super::negotiate`], and the conformance
+//! resources of the profiles folder (loaded with the rules).
 
 use super::negotiate::CAPABILITY_FORMATS;
 use super::routes::{SYSTEM_INTERACTIONS, TYPE_INTERACTIONS, VALIDATE_OPERATION};
 use super::AppState;
 use serde_json::{json, Value};
-use std::collections::BTreeMap;
-use std::path::Path;
 
-/// The StructureDefinitions of the profiles folder, by the resource type they constrain.
-#[derive(Debug, Default, Clone)]
-pub struct Profiles {
-    pub by_type: BTreeMap<String, Vec<String>>,
-}
-
-impl Profiles {
-    pub fn count(&self) -> usize {
-        self.by_type.values().map(Vec::len).sum()
-    }
-}
-
-/// Reads the canonical URL and type of every StructureDefinition (`*.json`) in `dir`. A missing
-/// folder lists no profile; a file that is not a StructureDefinition (a CodeSystem, say) is
-/// skipped; an unreadable one is logged and skipped.
-pub fn load_profiles(dir: &Path) -> Profiles {
-    let mut profiles = Profiles::default();
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        tracing::debug!(dir = %dir.display(), "no profiles folder: no profiles listed");
-        return profiles;
-    };
-    let mut files: Vec<_> = entries
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|x| x == "json"))
-        .collect();
-    files.sort();
-    for path in files {
-        let value: Value = match std::fs::read(&path)
-            .map_err(|e| e.to_string())
-            .and_then(|b| serde_json::from_slice(&b).map_err(|e| e.to_string()))
-        {
-            Ok(v) => v,
-            Err(e) => {
-                tracing::warn!(file = %path.display(), error = %e, "profile skipped");
-                continue;
-            }
-        };
-        if value.get("resourceType").and_then(Value::as_str) != Some("StructureDefinition") {
-            continue;
-        }
-        let (Some(url), Some(ty)) = (
-            value.get("url").and_then(Value::as_str),
-            value.get("type").and_then(Value::as_str),
-        ) else {
-            continue;
-        };
-        profiles
-            .by_type
-            .entry(ty.to_string())
-            .or_default()
-            .push(url.to_string());
-    }
-    profiles
-}
+/// The conformance resources served from the profiles folder.
+pub const CONFORMANCE_TYPES: [&str; 4] = [
+    "StructureDefinition",
+    "CodeSystem",
+    "ValueSet",
+    "ConceptMap",
+];
 
 /// The CapabilityStatement of this server.
 pub fn capability_statement(state: &AppState) -> Value {
-    let profiles = state.profiles.load();
     let rules = state.rules.load();
+    let conformance = &rules.conformance;
+    let profiles_of = |ty: &str| -> Vec<&str> {
+        conformance
+            .profiles
+            .iter()
+            .filter(|p| p.resource_type == ty)
+            .map(|p| p.url.as_str())
+            .collect()
+    };
     let validate = json!({
         "name": VALIDATE_OPERATION.0,
         "definition": VALIDATE_OPERATION.1,
@@ -82,15 +40,23 @@ pub fn capability_statement(state: &AppState) -> Value {
         "interaction": TYPE_INTERACTIONS.iter().map(|(code, doc)| json!({ "code": code, "documentation": doc })).collect::<Vec<_>>(),
         "operation": [validate.clone()],
     });
-    if let Some(urls) = profiles.by_type.get("ServiceRequest") {
-        service_request["supportedProfile"] = json!(urls);
+    let supported = profiles_of("ServiceRequest");
+    if !supported.is_empty() {
+        service_request["supportedProfile"] = json!(supported);
     }
     let mut resources = vec![service_request];
-    // Profiles of the context resources that travel in Bundles.
-    for (ty, urls) in &profiles.by_type {
-        if ty != "ServiceRequest" {
-            resources.push(json!({ "type": ty, "supportedProfile": urls }));
+    // The conformance resources the server publishes (GET /{type}/{id}, GET /{type}).
+    for ty in CONFORMANCE_TYPES {
+        let mut r = json!({
+            "type": ty,
+            "documentation": format!("The {ty} resources of the gateway's profiles folder."),
+            "interaction": [{"code": "read"}, {"code": "search-type"}],
+        });
+        let urls = profiles_of(ty);
+        if !urls.is_empty() {
+            r["supportedProfile"] = json!(urls);
         }
+        resources.push(r);
     }
     json!({
         "resourceType": "CapabilityStatement",

@@ -40,6 +40,10 @@ pub enum ApiError {
         expected: &'static str,
         found: String,
     },
+    #[error("no {resource_type} with id {id}")]
+    UnknownResource { resource_type: String, id: String },
+    #[error("unknown profile {0}")]
+    UnknownProfile(String),
     #[error("request timed out after {secs} s")]
     Timeout { secs: u64 },
     #[error("internal error: {0}")]
@@ -58,7 +62,8 @@ pub struct Failed(pub Arc<ApiError>);
 impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
-            ApiError::NotFound { .. } => StatusCode::NOT_FOUND,
+            ApiError::NotFound { .. } | ApiError::UnknownResource { .. } => StatusCode::NOT_FOUND,
+            ApiError::UnknownProfile(_) => StatusCode::BAD_REQUEST,
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::UnsupportedMediaType(_) | ApiError::UnsupportedCharset(_) => {
                 StatusCode::UNSUPPORTED_MEDIA_TYPE
@@ -119,8 +124,16 @@ impl ApiError {
             ApiError::NotFound { path } => plain(
                 "not-found",
                 format!(
-                    "There is nothing at {path}. This gateway serves POST /ServiceRequest, POST / (batch or transaction Bundle), POST /ServiceRequest/$validate, POST /$validate, GET /metadata, GET /health and GET /metrics."
+                    "There is nothing at {path}. This gateway serves POST /ServiceRequest, POST / (batch or transaction Bundle), POST /ServiceRequest/$validate, POST /$validate, GET /metadata, GET /health, GET /metrics, the conformance resources (GET /StructureDefinition, /CodeSystem, /ValueSet, /ConceptMap and /{{type}}/{{id}}) and the CDS Hooks services under /cds-services."
                 ),
+            ),
+            ApiError::UnknownResource { resource_type, id } => plain(
+                "not-found",
+                format!("This gateway has no {resource_type} with id '{id}'. GET /{resource_type} lists the ones it has."),
+            ),
+            ApiError::UnknownProfile(url) => plain(
+                "not-supported",
+                format!("The profile {url} is not one this gateway has, so it cannot validate against it. GET /StructureDefinition lists the profiles it has."),
             ),
             ApiError::MethodNotAllowed { method, path } => plain(
                 "not-supported",

@@ -21,13 +21,11 @@ pub mod negotiate;
 pub mod reload;
 pub mod routes;
 
-use crate::cli::{default_rules_dir, RulesArg};
+use crate::cli::RulesArg;
 use crate::parse::Limits;
-use crate::rules::{LoadError, RuleSet};
+use crate::rules::RuleSet;
 use arc_swap::ArcSwap;
-use capability::Profiles;
 use std::io::Write;
-use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
@@ -42,10 +40,6 @@ pub struct ServeArgs {
         default_value = "127.0.0.1:8080"
     )]
     pub listen: String,
-    /// Folder of FHIR profiles (StructureDefinitions) listed in the CapabilityStatement
-    /// (default: the profiles shipped in the repository; a missing folder lists none).
-    #[arg(long, env = "REFERRAL_GATEWAY_PROFILES")]
-    pub profiles: Option<PathBuf>,
     /// Log lines as plain text or as JSON objects (on stderr).
     #[arg(long, value_enum, env = "REFERRAL_GATEWAY_LOG_FORMAT", default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
@@ -81,52 +75,15 @@ pub enum LogFormat {
     Json,
 }
 
-/// The profiles shipped in the repository.
-pub fn default_profiles_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("profiles")
-}
-
-/// Where the rules come from: `--rules DIR`, else the repository's rules/ folder when it is on
-/// this machine, else the copy built into the binary (the same choice as the other commands).
-#[derive(Debug, Clone)]
-pub enum RuleSource {
-    Dir(PathBuf),
-    Embedded,
-}
-
-impl RuleSource {
-    pub fn of(arg: &RulesArg) -> Self {
-        match &arg.rules {
-            Some(dir) => RuleSource::Dir(dir.clone()),
-            None if default_rules_dir().is_dir() => RuleSource::Dir(default_rules_dir()),
-            None => RuleSource::Embedded,
-        }
-    }
-
-    pub fn load(&self) -> Result<RuleSet, Vec<LoadError>> {
-        match self {
-            RuleSource::Dir(dir) => RuleSet::load(dir),
-            RuleSource::Embedded => RuleSet::embedded(),
-        }
-    }
-}
-
-impl std::fmt::Display for RuleSource {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            RuleSource::Dir(dir) => write!(f, "{}", dir.display()),
-            RuleSource::Embedded => f.write_str("(built into the binary)"),
-        }
-    }
-}
+/// Where the rules and profiles come from, kept for reloads: the same choice as the other
+/// commands make (see [`RulesArg::load`]).
+pub type RuleSource = RulesArg;
 
 /// What every request shares. The rules are swapped whole on reload: a request loads the
 /// current `Arc<RuleSet>` once, at its start, and finishes on it.
 pub struct AppState {
     pub rules: ArcSwap<RuleSet>,
     pub rule_source: RuleSource,
-    pub profiles: ArcSwap<Profiles>,
-    pub profiles_dir: PathBuf,
     pub limits: Limits,
     pub max_body_bytes: usize,
     pub timeout: Duration,
@@ -144,15 +101,11 @@ pub struct AppState {
 
 impl AppState {
     pub fn new(rules: RuleSet, rule_source: RuleSource, args: &ServeArgs, listen: String) -> Self {
-        let profiles_dir = args.profiles.clone().unwrap_or_else(default_profiles_dir);
-        let profiles = capability::load_profiles(&profiles_dir);
         let metrics = metrics::Metrics::default();
         metrics.set_rules_loaded(rules.rules.len());
         Self {
             rules: ArcSwap::from_pointee(rules),
             rule_source,
-            profiles: ArcSwap::from_pointee(profiles),
-            profiles_dir,
             limits: Limits {
                 max_bundle_entries: args.max_bundle_entries,
                 max_depth: args.max_depth,
@@ -220,7 +173,7 @@ pub fn serve(args: &ServeArgs, rules: &RulesArg) -> u8 {
             return 2;
         }
     };
-    runtime.block_on(run(args, RuleSource::of(rules)))
+    runtime.block_on(run(args, rules.clone()))
 }
 
 async fn run(args: &ServeArgs, source: RuleSource) -> u8 {
@@ -265,7 +218,7 @@ async fn run(args: &ServeArgs, source: RuleSource) -> u8 {
         listen = %addr,
         rules = rule_count,
         rules_from = %state.rule_source,
-        profiles = state.profiles.load().count(),
+        profiles = state.rules.load().conformance.profiles.len(),
         "referral-gateway serving"
     );
     // The one line on stdout: scripts and tests read the bound address from it.

@@ -5,7 +5,6 @@
 //! started with, new requests get the new ones. When it fails, every problem is logged and the
 //! old rules stay in force.
 
-use super::capability::load_profiles;
 use super::AppState;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -54,20 +53,17 @@ impl Signals {
 /// now in force.
 pub async fn reload(state: &Arc<AppState>) -> bool {
     let source = state.rule_source.clone();
-    let profiles_dir = state.profiles_dir.clone();
-    let loaded =
-        tokio::task::spawn_blocking(move || (source.load(), load_profiles(&profiles_dir))).await;
+    let loaded = tokio::task::spawn_blocking(move || source.load()).await;
     match loaded {
-        Ok((Ok(rules), profiles)) => {
+        Ok(Ok(rules)) => {
             let count = rules.rules.len();
             state.rules.store(Arc::new(rules));
-            state.profiles.store(Arc::new(profiles));
             state.metrics.reloaded(true);
             state.metrics.set_rules_loaded(count);
             tracing::info!(rules = count, "rules reloaded");
             true
         }
-        Ok((Err(errors), _)) => {
+        Ok(Err(errors)) => {
             for e in &errors {
                 tracing::error!(error = %e, "rule file error");
             }

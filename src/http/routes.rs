@@ -4,7 +4,7 @@
 //! blocking thread with the rules loaded at the start of the request, checks that the resource
 //! type suits the endpoint, and replies with the engine's answer.
 
-use super::capability::capability_statement;
+use super::capability::{capability_statement, CONFORMANCE_TYPES};
 use super::error::ApiError;
 use super::metrics::{self, Decided};
 use super::negotiate::{self, CurrentRules, FhirBody, Reply, SentFormat};
@@ -13,7 +13,7 @@ use crate::engine;
 use crate::outcome::response::{answer, unusable_answer, validate_answer, Answer};
 use crate::parse::{Input, InputKind};
 use axum::body::Body;
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::header::CONTENT_TYPE;
 use axum::http::{Request, StatusCode, Uri};
 use axum::middleware::from_fn_with_state;
@@ -57,19 +57,19 @@ pub const VALIDATE_OPERATION: (&str, &str) = (
 );
 
 /// What a POST endpoint takes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 enum Endpoint {
     /// `POST /ServiceRequest`
     Create,
     /// `POST /`
     System,
-    /// `POST /$validate`, `POST /ServiceRequest/$validate`
-    Validate,
+    /// `POST /$validate`, `POST /ServiceRequest/$validate`, with the `profile` asked for
+    Validate(Option<String>),
 }
 
 impl Endpoint {
     /// Whether the resource sent suits the endpoint; the error says what was expected.
-    fn check(self, input: &Input) -> Result<(), ApiError> {
+    fn check(&self, input: &Input) -> Result<(), ApiError> {
         // A Parameters is unwrapped by the parser: its resource's path does not start at the root.
         let wrapped = !input.root_path.steps().is_empty();
         let found = match (wrapped, input.kind) {
@@ -80,7 +80,7 @@ impl Endpoint {
         let (endpoint, expected) = match self {
             Endpoint::Create => ("POST /ServiceRequest", "ServiceRequest"),
             Endpoint::System => ("POST /", "Bundle"),
-            Endpoint::Validate => return Ok(()),
+            Endpoint::Validate(_) => return Ok(()),
         };
         if found == expected {
             Ok(())
@@ -116,13 +116,17 @@ async fn decide(endpoint: Endpoint, body: FhirBody, state: &AppState) -> Respons
     let done =
         tokio::task::spawn_blocking(move || -> Result<(Answer, Option<Decided>), ApiError> {
             let _permit = permit;
-            match engine::check(&rules, &bytes, format, &limits) {
+            let asked: Vec<String> = match &endpoint {
+                Endpoint::Validate(Some(url)) => vec![url.clone()],
+                _ => Vec::new(),
+            };
+            match engine::check_with_profiles(&rules, &bytes, format, &limits, &asked) {
                 Err(unusable) => Ok((unusable_answer(&unusable, &rules.site), None)),
                 Ok(checked) => {
                     endpoint.check(&checked.input)?;
                     let site = &rules.site;
                     let answer = match endpoint {
-                        Endpoint::Validate => validate_answer(&checked, site),
+                        Endpoint::Validate(_) => validate_answer(&checked, site),
                         Endpoint::Create | Endpoint::System => answer(&checked, site),
                     };
                     Ok((answer, Some(Decided::of(&checked))))
@@ -158,8 +162,75 @@ async fn system(State(state): State<Arc<AppState>>, body: FhirBody) -> Response 
     decide(Endpoint::System, body, &state).await
 }
 
-async fn validate(State(state): State<Arc<AppState>>, body: FhirBody) -> Response {
-    decide(Endpoint::Validate, body, &state).await
+/// `$validate`; `?profile=URL` checks against that profile as well as the enforced ones.
+async fn validate(
+    State(state): State<Arc<AppState>>,
+    Query(params): Query<ValidateParams>,
+    body: FhirBody,
+) -> Response {
+    if let Some(url) = &params.profile {
+        if body.rules.conformance.profile(url).is_none() {
+            return ApiError::UnknownProfile(url.clone()).into_response();
+        }
+    }
+    decide(Endpoint::Validate(params.profile), body, &state).await
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct ValidateParams {
+    profile: Option<String>,
+}
+
+/// `GET /{type}/{id}`: a conformance resource of the profiles folder.
+async fn conformance_read(
+    resource_type: &'static str,
+    id: String,
+    Extension(CurrentRules(rules)): Extension<CurrentRules>,
+) -> Response {
+    match rules.conformance.resource(resource_type, &id) {
+        Some(r) => Reply {
+            status: StatusCode::OK,
+            body: r.resource.clone(),
+        }
+        .into_response(),
+        None => ApiError::UnknownResource {
+            resource_type: resource_type.to_string(),
+            id,
+        }
+        .into_response(),
+    }
+}
+
+/// `GET /{type}`: every conformance resource of that type, as a searchset Bundle
+/// (`?url=` narrows it to one canonical URL).
+async fn conformance_search(
+    resource_type: &'static str,
+    Query(params): Query<SearchParams>,
+    Extension(CurrentRules(rules)): Extension<CurrentRules>,
+) -> Response {
+    let entries: Vec<_> = rules
+        .conformance
+        .resources
+        .iter()
+        .filter(|r| r.resource_type == resource_type)
+        .filter(|r| params.url.is_none() || r.url == params.url)
+        .map(|r| json!({"fullUrl": r.url, "resource": r.resource, "search": {"mode": "match"}}))
+        .collect();
+    Reply {
+        status: StatusCode::OK,
+        body: json!({
+            "resourceType": "Bundle",
+            "type": "searchset",
+            "total": entries.len(),
+            "entry": entries,
+        }),
+    }
+    .into_response()
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct SearchParams {
+    url: Option<String>,
 }
 
 async fn metadata(State(state): State<Arc<AppState>>) -> Reply {
@@ -280,7 +351,7 @@ pub fn with_layers(routes: Router<Arc<AppState>>, state: Arc<AppState>) -> Route
 
 /// The gateway's router.
 pub fn router(state: Arc<AppState>) -> Router {
-    let routes = Router::new()
+    let mut routes = Router::new()
         .route("/ServiceRequest", post(create))
         .route("/", post(system))
         .route("/ServiceRequest/$validate", post(validate))
@@ -290,6 +361,14 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/metrics", get(prometheus))
         .merge(super::cds_hooks::router())
         .fallback(not_found);
+    // One route per conformance type, so that other types stay 404 whatever the method.
+    for ty in CONFORMANCE_TYPES {
+        let search = move |q, rules| conformance_search(ty, q, rules);
+        let read = move |Path(id): Path<String>, rules| conformance_read(ty, id, rules);
+        routes = routes
+            .route(&format!("/{ty}"), get(search))
+            .route(&format!("/{ty}/{{id}}"), get(read));
+    }
     with_layers(routes, state)
 }
 
@@ -305,7 +384,6 @@ mod tests {
         let rules = RuleSet::load(&dir).expect("rules");
         let args = ServeArgs {
             listen: "127.0.0.1:0".into(),
-            profiles: None,
             log_format: LogFormat::Text,
             max_body_bytes: 1024,
             max_bundle_entries: 10,
@@ -315,7 +393,10 @@ mod tests {
         };
         Arc::new(AppState::new(
             rules,
-            RuleSource::Dir(dir),
+            RuleSource {
+                rules: Some(dir),
+                profiles: None,
+            },
             &args,
             "test".into(),
         ))

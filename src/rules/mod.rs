@@ -151,9 +151,18 @@ impl RuleSet {
 
     /// The rules and profiles built into the binary.
     pub fn embedded() -> Result<Self, Vec<LoadError>> {
+        Self::embedded_with_profiles(None)
+    }
+
+    /// The rules built into the binary, with the profiles of `profiles` (default: built in).
+    pub fn embedded_with_profiles(profiles: Option<&Path>) -> Result<Self, Vec<LoadError>> {
+        let profile_files = match profiles {
+            Some(p) => crate::profile::read_dir_files(p).map_err(|e| vec![e])?,
+            None => crate::profile::embedded_files(),
+        };
         Self::compile(
             &embedded_files(),
-            &crate::profile::embedded_files(),
+            &profile_files,
             Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/rules")),
         )
     }
