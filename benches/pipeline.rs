@@ -19,9 +19,12 @@ use serde_json::Value;
 use std::hint::black_box;
 use std::path::Path;
 
-#[path = "pipeline_inputs.rs"]
-mod inputs;
-use inputs::batch_with_patients;
+mod common;
+
+/// The allocator of the binary, so that the figures are the server's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+use common::batch_with_patients;
 
 fn example(name: &str) -> Vec<u8> {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -48,8 +51,8 @@ fn stages(c: &mut Criterion, group: &str, bytes: &[u8], rules: &RuleSet, limits:
     });
     g.bench_function(id("answer"), |b| {
         b.iter(|| {
-            let checked = engine::check(rules, black_box(bytes), Format::Json, limits)
-                .expect("usable input");
+            let checked =
+                engine::check(rules, black_box(bytes), Format::Json, limits).expect("usable input");
             serde_json::to_vec(&answer(&checked, &rules.site).body).expect("serialises")
         })
     });
@@ -73,9 +76,10 @@ fn benches(c: &mut Criterion) {
         let bundle = batch_with_patients(&rejected, n);
         stages(c, &format!("bundle_{n}"), &bundle, &rules, &limits);
     }
-    let xml = std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join(
-        "../shared/fhir-examples/uk-core/xml/UKCore-ServiceRequest-CTChestScan-Example.xml",
-    ));
+    let xml =
+        std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join(
+            "../shared/fhir-examples/uk-core/xml/UKCore-ServiceRequest-CTChestScan-Example.xml",
+        ));
     if let Ok(xml) = &xml {
         let mut g = c.benchmark_group("sr_xml");
         g.bench_function("decide", |b| {

@@ -9,8 +9,11 @@ use referral_gateway::rules::RuleSet;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-#[path = "pipeline_inputs.rs"]
-mod inputs;
+mod common;
+
+/// The allocator of the binary, so that the figures are the server's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() {
     // `cargo bench` passes `--bench`; a filter argument is not used here.
@@ -20,11 +23,21 @@ fn main() {
         max_bundle_entries: 200_000,
         ..Limits::default()
     };
-    let sr = std::fs::read(root.join("examples/xr/xr08-low-back-pain-loinc.json")).expect("example");
-    println!("{:>8} {:>12} {:>12} {:>14}", "entries", "bytes", "best", "per entry");
+    let sr =
+        std::fs::read(root.join("examples/xr/xr08-low-back-pain-loinc.json")).expect("example");
+    println!(
+        "{:>8} {:>12} {:>12} {:>14}",
+        "entries", "bytes", "best", "per entry"
+    );
     for n in [10, 100, 1_000, 10_000, 100_000] {
-        let bundle = inputs::batch_with_patients(&sr, n);
-        let runs = if n >= 100_000 { 3 } else if n >= 10_000 { 5 } else { 50 };
+        let bundle = common::batch_with_patients(&sr, n);
+        let runs = if n >= 100_000 {
+            3
+        } else if n >= 10_000 {
+            5
+        } else {
+            50
+        };
         let mut best = Duration::MAX;
         for _ in 0..runs {
             let t = Instant::now();

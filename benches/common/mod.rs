@@ -32,4 +32,3 @@ pub fn batch_with_patients(sr: &[u8], n: usize) -> Vec<u8> {
     serde_json::to_vec(&json!({"resourceType": "Bundle", "type": "batch", "entry": entries}))
         .expect("serialises")
 }
-
