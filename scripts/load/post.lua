@@ -10,7 +10,7 @@ function done(summary, latency, requests)
   local s = summary.duration / 1e6
   local e = summary.errors
   io.write(string.format(
-    "RESULT rps=%.0f p50=%.2f p99=%.2f p999=%.2f max=%.2f requests=%d non2xx4xx=%d connect=%d read=%d write=%d timeout=%d\n",
+    "RESULT rps=%.0f p50=%.2f p99=%.2f p999=%.2f max=%.2f requests=%d status400plus=%d connect=%d read=%d write=%d timeout=%d\n",
     summary.requests / s,
     latency:percentile(50) / 1000, latency:percentile(99) / 1000,
     latency:percentile(99.9) / 1000, latency.max / 1000,
