@@ -59,6 +59,11 @@ pub struct ServeArgs {
         default_value_t = 30
     )]
     pub request_timeout_secs: u64,
+    /// Time allowed to receive the request body, from the end of the headers (408 after it).
+    /// Keep it under the request timeout: a stalled upload is the client's fault (4xx), not the
+    /// gateway's (503).
+    #[arg(long, env = "REFERRAL_GATEWAY_BODY_TIMEOUT_SECS", default_value_t = 10)]
+    pub body_timeout_secs: u64,
     /// Most decisions computed at once; more requests wait (within the timeout). 0: four per
     /// core.
     #[arg(
@@ -87,6 +92,7 @@ pub struct AppState {
     pub limits: Limits,
     pub max_body_bytes: usize,
     pub timeout: Duration,
+    pub body_timeout: Duration,
     pub metrics: metrics::Metrics,
     /// False once shutdown has begun: `/health` then answers 503.
     pub ready: AtomicBool,
@@ -112,6 +118,7 @@ impl AppState {
             },
             max_body_bytes: args.max_body_bytes,
             timeout: Duration::from_secs(args.request_timeout_secs.max(1)),
+            body_timeout: Duration::from_secs(args.body_timeout_secs.max(1)),
             metrics,
             ready: AtomicBool::new(true),
             listen,

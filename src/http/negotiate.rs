@@ -215,14 +215,26 @@ impl<S: Send + Sync> FromRequest<S> for FhirBody {
             .get::<CurrentRules>()
             .map(|c| c.0.clone())
             .ok_or_else(|| ApiError::Internal("the FHIR layer is missing".into()))?;
-        let limit = req
+        let BodyLimit { bytes: limit, time } = req
             .extensions()
             .get::<BodyLimit>()
-            .map(|l| l.0)
-            .unwrap_or(usize::MAX);
-        let bytes = Bytes::from_request(req, state)
-            .await
-            .map_err(|r| ApiError::from_bytes_rejection(&r, limit))?;
+            .copied()
+            .unwrap_or(BodyLimit {
+                bytes: usize::MAX,
+                time: None,
+            });
+        let read = Bytes::from_request(req, state);
+        // A total deadline, not an idle one: a client trickling one byte a second never idles
+        // long enough to trip tower-http's per-frame body timeout.
+        let read = match time {
+            Some(t) => tokio::time::timeout(t, read)
+                .await
+                .map_err(|_| ApiError::BodyTimeout {
+                    secs: t.as_secs().max(1),
+                })?,
+            None => read.await,
+        };
+        let bytes = read.map_err(|r| ApiError::from_bytes_rejection(&r, limit))?;
         let format = declared
             .or_else(|| Format::sniff(&bytes))
             .unwrap_or(Format::Json);
@@ -234,9 +246,13 @@ impl<S: Send + Sync> FromRequest<S> for FhirBody {
     }
 }
 
-/// The configured body limit, for the message of a 413.
+/// The configured body limits: its size (for the message of a 413) and the time allowed to
+/// receive it (408 after it).
 #[derive(Clone, Copy)]
-pub struct BodyLimit(pub usize);
+pub struct BodyLimit {
+    pub bytes: usize,
+    pub time: Option<std::time::Duration>,
+}
 
 fn is_fhir(headers: &HeaderMap) -> bool {
     headers
@@ -260,7 +276,10 @@ pub async fn fhir_layer(
     let method = req.method().to_string();
     let path = req.uri().path().to_string();
     req.extensions_mut().insert(CurrentRules(rules.clone()));
-    req.extensions_mut().insert(BodyLimit(state.max_body_bytes));
+    req.extensions_mut().insert(BodyLimit {
+        bytes: state.max_body_bytes,
+        time: Some(state.body_timeout),
+    });
 
     let res = next.run(req).await;
     if res.extensions().get::<NotFhir>().is_some() {
