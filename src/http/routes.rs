@@ -390,6 +390,7 @@ mod tests {
             max_depth: 64,
             request_timeout_secs: 5,
             body_timeout_secs: 5,
+            header_timeout_secs: 5,
             max_concurrent_checks: 0,
         };
         Arc::new(AppState::new(
