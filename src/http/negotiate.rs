@@ -319,6 +319,28 @@ pub async fn fhir_layer(
     write(parts, resource, format, pretty).await
 }
 
+/// Whether XML 1.0 can carry `c` at all (its `Char` production).
+fn xml_char(c: char) -> bool {
+    matches!(c, '\t' | '\n' | '\r' | ' '..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..)
+}
+
+/// Replaces the characters XML cannot carry (control characters, quoted from a bad request in
+/// an error message, say) with U+FFFD, so that an answer written as XML is always well-formed.
+/// fhirbolt writes them as they are.
+pub fn xml_safe(value: &mut Value) {
+    match value {
+        Value::String(s) if !s.chars().all(xml_char) => {
+            *s = s
+                .chars()
+                .map(|c| if xml_char(c) { c } else { '\u{FFFD}' })
+                .collect();
+        }
+        Value::Array(items) => items.iter_mut().for_each(xml_safe),
+        Value::Object(map) => map.values_mut().for_each(xml_safe),
+        _ => {}
+    }
+}
+
 /// Writes a FHIR resource into the response.
 async fn write(
     mut parts: axum::http::response::Parts,
@@ -338,8 +360,12 @@ async fn write(
         }
         Format::Xml => {
             // fhirbolt is CPU-bound on large Bundles.
-            let converted =
-                tokio::task::spawn_blocking(move || fhir_codec::json_to_xml(&resource)).await;
+            let converted = tokio::task::spawn_blocking(move || {
+                let mut resource = resource;
+                xml_safe(&mut resource);
+                fhir_codec::json_to_xml(&resource)
+            })
+            .await;
             match converted {
                 Ok(Ok(xml)) => (xml.into_bytes(), FHIR_XML),
                 other => {
@@ -438,6 +464,18 @@ mod tests {
         assert_eq!(wanted_format(None, &browser).ok(), Some(None));
         let bad = headers(&[("accept", "text/plain")]);
         assert!(wanted_format(None, &bad).is_err());
+    }
+
+    /// Found by fuzzing: a roxmltree message quoted a control character from the request, and
+    /// the answer written as XML was not well-formed.
+    #[test]
+    fn answers_written_as_xml_carry_no_control_characters() {
+        let mut v = serde_json::json!({ "a": ["ok\u{e}", { "b": "\u{0}\t\u{FFFF}" }], "n": 1 });
+        xml_safe(&mut v);
+        assert_eq!(
+            v,
+            serde_json::json!({ "a": ["ok\u{FFFD}", { "b": "\u{FFFD}\t\u{FFFD}" }], "n": 1 })
+        );
     }
 
     #[test]
