@@ -2,6 +2,7 @@
 //! its first line on stdout, its log in a scratch file; killed when dropped.
 
 use reqwest::blocking::{Client, Response};
+use serde_json::Value;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::PathBuf;
