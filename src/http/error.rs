@@ -46,6 +46,9 @@ pub enum ApiError {
     UnknownProfile(String),
     #[error("request timed out after {secs} s")]
     Timeout { secs: u64 },
+    /// The client did not finish sending the body in time (a slow or stalled upload).
+    #[error("request body not received within {secs} s")]
+    BodyTimeout { secs: u64 },
     #[error("internal error: {0}")]
     Internal(String),
     #[error("shutting down")]
@@ -73,6 +76,7 @@ impl ApiError {
             ApiError::BodyUnreadable | ApiError::WrongResourceType { .. } => {
                 StatusCode::BAD_REQUEST
             }
+            ApiError::BodyTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
             ApiError::Timeout { .. } | ApiError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             ApiError::Status(s) => {
@@ -182,6 +186,10 @@ impl ApiError {
             ApiError::Timeout { secs } => plain(
                 "timeout",
                 format!("The request was not finished within {secs} s. Try again; send large Bundles in smaller parts."),
+            ),
+            ApiError::BodyTimeout { secs } => plain(
+                "timeout",
+                format!("The request body was not received within {secs} s. Send the whole body at once; the connection is closed."),
             ),
             ApiError::Internal(_) => plain(
                 "exception",

@@ -20,6 +20,7 @@ pub mod metrics;
 pub mod negotiate;
 pub mod reload;
 pub mod routes;
+pub mod server;
 
 use crate::cli::RulesArg;
 use crate::parse::Limits;
@@ -59,6 +60,19 @@ pub struct ServeArgs {
         default_value_t = 30
     )]
     pub request_timeout_secs: u64,
+    /// Time allowed to send a request's head (request line and headers); the connection is
+    /// closed after it.
+    #[arg(
+        long,
+        env = "REFERRAL_GATEWAY_HEADER_TIMEOUT_SECS",
+        default_value_t = 10
+    )]
+    pub header_timeout_secs: u64,
+    /// Time allowed to receive the request body, from the end of the headers (408 after it).
+    /// Keep it under the request timeout: a stalled upload is the client's fault (4xx), not the
+    /// gateway's (503).
+    #[arg(long, env = "REFERRAL_GATEWAY_BODY_TIMEOUT_SECS", default_value_t = 10)]
+    pub body_timeout_secs: u64,
     /// Most decisions computed at once; more requests wait (within the timeout). 0: four per
     /// core.
     #[arg(
@@ -87,6 +101,7 @@ pub struct AppState {
     pub limits: Limits,
     pub max_body_bytes: usize,
     pub timeout: Duration,
+    pub body_timeout: Duration,
     pub metrics: metrics::Metrics,
     /// False once shutdown has begun: `/health` then answers 503.
     pub ready: AtomicBool,
@@ -112,6 +127,7 @@ impl AppState {
             },
             max_body_bytes: args.max_body_bytes,
             timeout: Duration::from_secs(args.request_timeout_secs.max(1)),
+            body_timeout: Duration::from_secs(args.body_timeout_secs.max(1)),
             metrics,
             ready: AtomicBool::new(true),
             listen,
@@ -226,17 +242,8 @@ async fn run(args: &ServeArgs, source: RuleSource) -> u8 {
     let _ = std::io::stdout().flush();
 
     let shutdown = signals.run(state.clone());
-    match axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
-    {
-        Ok(()) => {
-            tracing::info!("stopped");
-            0
-        }
-        Err(e) => {
-            tracing::error!(error = %e, "server error");
-            1
-        }
-    }
+    let header_timeout = Duration::from_secs(args.header_timeout_secs.max(1));
+    server::serve(listener, app, header_timeout, shutdown).await;
+    tracing::info!("stopped");
+    0
 }

@@ -215,14 +215,26 @@ impl<S: Send + Sync> FromRequest<S> for FhirBody {
             .get::<CurrentRules>()
             .map(|c| c.0.clone())
             .ok_or_else(|| ApiError::Internal("the FHIR layer is missing".into()))?;
-        let limit = req
+        let BodyLimit { bytes: limit, time } = req
             .extensions()
             .get::<BodyLimit>()
-            .map(|l| l.0)
-            .unwrap_or(usize::MAX);
-        let bytes = Bytes::from_request(req, state)
-            .await
-            .map_err(|r| ApiError::from_bytes_rejection(&r, limit))?;
+            .copied()
+            .unwrap_or(BodyLimit {
+                bytes: usize::MAX,
+                time: None,
+            });
+        let read = Bytes::from_request(req, state);
+        // A total deadline, not an idle one: a client trickling one byte a second never idles
+        // long enough to trip tower-http's per-frame body timeout.
+        let read = match time {
+            Some(t) => tokio::time::timeout(t, read)
+                .await
+                .map_err(|_| ApiError::BodyTimeout {
+                    secs: t.as_secs().max(1),
+                })?,
+            None => read.await,
+        };
+        let bytes = read.map_err(|r| ApiError::from_bytes_rejection(&r, limit))?;
         let format = declared
             .or_else(|| Format::sniff(&bytes))
             .unwrap_or(Format::Json);
@@ -234,9 +246,13 @@ impl<S: Send + Sync> FromRequest<S> for FhirBody {
     }
 }
 
-/// The configured body limit, for the message of a 413.
+/// The configured body limits: its size (for the message of a 413) and the time allowed to
+/// receive it (408 after it).
 #[derive(Clone, Copy)]
-pub struct BodyLimit(pub usize);
+pub struct BodyLimit {
+    pub bytes: usize,
+    pub time: Option<std::time::Duration>,
+}
 
 fn is_fhir(headers: &HeaderMap) -> bool {
     headers
@@ -260,7 +276,10 @@ pub async fn fhir_layer(
     let method = req.method().to_string();
     let path = req.uri().path().to_string();
     req.extensions_mut().insert(CurrentRules(rules.clone()));
-    req.extensions_mut().insert(BodyLimit(state.max_body_bytes));
+    req.extensions_mut().insert(BodyLimit {
+        bytes: state.max_body_bytes,
+        time: Some(state.body_timeout),
+    });
 
     let res = next.run(req).await;
     if res.extensions().get::<NotFhir>().is_some() {
@@ -300,6 +319,28 @@ pub async fn fhir_layer(
     write(parts, resource, format, pretty).await
 }
 
+/// Whether XML 1.0 can carry `c` at all (its `Char` production).
+fn xml_char(c: char) -> bool {
+    matches!(c, '\t' | '\n' | '\r' | ' '..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..)
+}
+
+/// Replaces the characters XML cannot carry (control characters, quoted from a bad request in
+/// an error message, say) with U+FFFD, so that an answer written as XML is always well-formed.
+/// fhirbolt writes them as they are.
+pub fn xml_safe(value: &mut Value) {
+    match value {
+        Value::String(s) if !s.chars().all(xml_char) => {
+            *s = s
+                .chars()
+                .map(|c| if xml_char(c) { c } else { '\u{FFFD}' })
+                .collect();
+        }
+        Value::Array(items) => items.iter_mut().for_each(xml_safe),
+        Value::Object(map) => map.values_mut().for_each(xml_safe),
+        _ => {}
+    }
+}
+
 /// Writes a FHIR resource into the response.
 async fn write(
     mut parts: axum::http::response::Parts,
@@ -319,8 +360,12 @@ async fn write(
         }
         Format::Xml => {
             // fhirbolt is CPU-bound on large Bundles.
-            let converted =
-                tokio::task::spawn_blocking(move || fhir_codec::json_to_xml(&resource)).await;
+            let converted = tokio::task::spawn_blocking(move || {
+                let mut resource = resource;
+                xml_safe(&mut resource);
+                fhir_codec::json_to_xml(&resource)
+            })
+            .await;
             match converted {
                 Ok(Ok(xml)) => (xml.into_bytes(), FHIR_XML),
                 other => {
@@ -419,6 +464,18 @@ mod tests {
         assert_eq!(wanted_format(None, &browser).ok(), Some(None));
         let bad = headers(&[("accept", "text/plain")]);
         assert!(wanted_format(None, &bad).is_err());
+    }
+
+    /// Found by fuzzing: a roxmltree message quoted a control character from the request, and
+    /// the answer written as XML was not well-formed.
+    #[test]
+    fn answers_written_as_xml_carry_no_control_characters() {
+        let mut v = serde_json::json!({ "a": ["ok\u{e}", { "b": "\u{0}\t\u{FFFF}" }], "n": 1 });
+        xml_safe(&mut v);
+        assert_eq!(
+            v,
+            serde_json::json!({ "a": ["ok\u{FFFD}", { "b": "\u{FFFD}\t\u{FFFD}" }], "n": 1 })
+        );
     }
 
     #[test]

@@ -389,6 +389,8 @@ mod tests {
             max_bundle_entries: 10,
             max_depth: 64,
             request_timeout_secs: 5,
+            body_timeout_secs: 5,
+            header_timeout_secs: 5,
             max_concurrent_checks: 0,
         };
         Arc::new(AppState::new(

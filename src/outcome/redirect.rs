@@ -21,6 +21,26 @@ const KEPT: &[&str] = &[
     "authoredOn",
 ];
 
+/// The reference to the request a redirect replaces. The receiving system must be able to
+/// tell which order was redirected, so there is always one: by id or `fullUrl`, else by the
+/// request's own business identifier (the placer's order number), else by description.
+fn replaced_reference(original: &Value, original_ref: Option<&str>) -> Value {
+    if let Some(r) = original_ref {
+        return json!({ "reference": r });
+    }
+    match original
+        .get("identifier")
+        .and_then(Value::as_array)
+        .and_then(|ids| ids.iter().find(|i| i.get("value").is_some()))
+    {
+        Some(id) => json!({ "type": "ServiceRequest", "identifier": id }),
+        None => json!({
+            "type": "ServiceRequest",
+            "display": "The ServiceRequest sent for checking (it has neither an id nor an identifier)"
+        }),
+    }
+}
+
 /// Builds the redirected request. `original_ref` is how to refer to the original (its
 /// `ServiceRequest/id` or Bundle `fullUrl`), when it has one.
 pub fn redirected_request(
@@ -59,9 +79,10 @@ pub fn redirected_request(
     if !contained.is_empty() {
         out.insert("contained".into(), Value::Array(contained));
     }
-    if let Some(r) = original_ref {
-        out.insert("replaces".into(), json!([{ "reference": r }]));
-    }
+    out.insert(
+        "replaces".into(),
+        json!([replaced_reference(original, original_ref)]),
+    );
     out.insert("status".into(), json!("draft"));
     for key in KEPT {
         if let Some(v) = original.get(*key) {

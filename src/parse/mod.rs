@@ -163,7 +163,7 @@ pub fn parse(bytes: &[u8], format: Format, limits: &Limits) -> Result<Input, Unu
         .with_position(Some((line, col)))])
     })?;
     let (value, original) = match format {
-        Format::Json => (parse_json_text(text)?, Original::Json(text)),
+        Format::Json => (parse_json_text(text, limits)?, Original::Json(text)),
         Format::Xml => (parse_xml_text(text, limits)?, Original::Xml(text)),
     };
     let mut input = build(value, format, limits)?;
@@ -207,15 +207,108 @@ fn locate(input: &mut Input, original: Original<'_>) {
     }
 }
 
-fn parse_json_text(text: &str) -> Result<Value, Unusable> {
-    serde_json::from_str::<Value>(text).map_err(|e| {
+/// A JSON value whose objects repeat no key. serde_json keeps the last of repeated keys without
+/// a word, so `{"subject": A, "subject": B}` would be decided on B alone while the sender's
+/// system may have meant A: FHIR JSON objects must not repeat a property, and such a body is
+/// refused instead.
+struct UniqueKeys(Value);
+
+const REPEATED_KEY: &str = "the key '";
+
+impl<'de> serde::Deserialize<'de> for UniqueKeys {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(UniqueKeysVisitor).map(UniqueKeys)
+    }
+}
+
+struct UniqueKeysVisitor;
+
+impl<'de> serde::de::Visitor<'de> for UniqueKeysVisitor {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+
+    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+        Ok(serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number))
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_string()))
+    }
+
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut items = Vec::new();
+        while let Some(UniqueKeys(v)) = seq.next_element()? {
+            items.push(v);
+        }
+        Ok(Value::Array(items))
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut out = serde_json::Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if out.contains_key(&key) {
+                return Err(serde::de::Error::custom(format!(
+                    "{REPEATED_KEY}{key}' appears twice in one object"
+                )));
+            }
+            let UniqueKeys(v) = map.next_value()?;
+            out.insert(key, v);
+        }
+        Ok(Value::Object(out))
+    }
+}
+
+fn parse_json_text(text: &str, limits: &Limits) -> Result<Value, Unusable> {
+    let mut de = serde_json::Deserializer::from_str(text);
+    let read = <UniqueKeys as serde::Deserialize>::deserialize(&mut de)
+        .and_then(|UniqueKeys(v)| de.end().map(|()| v));
+    read.map_err(|e| {
+        let message = e.to_string();
+        let detail = message.split(" at line").next().unwrap_or(&message);
+        // serde_json stops at 128 levels of arrays and objects (its recursion limit): that is
+        // nesting over the gateway's limits, as the depth check after parsing would say.
+        if detail == "recursion limit exceeded" {
+            return Unusable::TooCostly(vec![Finding::new(
+                Severity::Error,
+                "too-costly",
+                format!(
+                    "The JSON nests more than 128 levels deep (line {}, column {}); this gateway accepts at most {}.",
+                    e.line(),
+                    e.column(),
+                    limits.max_depth.min(128)
+                ),
+            )
+            .with_position(Some((e.line(), e.column())))]);
+        }
         let what = match e.classify() {
             serde_json::error::Category::Eof => "The JSON ends too early",
             serde_json::error::Category::Syntax => "The body is not valid JSON",
+            _ if detail.starts_with(REPEATED_KEY) => "The JSON repeats a property",
             _ => "The JSON could not be read",
         };
-        let message = e.to_string();
-        let detail = message.split(" at line").next().unwrap_or(&message);
         Unusable::Malformed(vec![Finding::new(
             Severity::Error,
             "structure",
@@ -235,10 +328,17 @@ fn parse_xml_text(text: &str, limits: &Limits) -> Result<Value, Unusable> {
         Ok(doc) => doc,
         Err(e) => {
             let pos = e.pos();
+            // roxmltree refuses any DTD: entities (billion laughs, external files) are never
+            // declared, so never expanded or fetched. FHIR XML has no DTD either.
+            let text = if matches!(e, roxmltree::Error::DtdDetected) {
+                "The XML has a document type declaration (<!DOCTYPE>): FHIR XML must not have one, and entity declarations are refused.".to_string()
+            } else {
+                format!("The body is not well-formed XML: {e}.")
+            };
             return Err(Unusable::Malformed(vec![Finding::new(
                 Severity::Error,
                 "structure",
-                format!("The body is not well-formed XML: {e}."),
+                text,
             )
             .with_position(Some((pos.row as usize, pos.col as usize)))]));
         }
@@ -487,7 +587,26 @@ fn from_resource(
     let mut entries = Vec::with_capacity(items.len());
     for (i, item) in items.iter().enumerate() {
         let path = root.field("entry").index(i).field("resource");
+        let full_url = item
+            .get("fullUrl")
+            .and_then(Value::as_str)
+            .map(str::to_string);
+        // Every entry gets a result, in order, so that every entry gets its response entry:
+        // one without a resource is an error of its own, never silently left out.
         let Some(resource) = item.get("resource") else {
+            let at = root.field("entry").index(i);
+            entries.push(Entry {
+                path: at.clone(),
+                index: Some(i),
+                full_url,
+                resource_type: String::new(),
+                findings: vec![Finding::new(
+                    Severity::Error,
+                    "required",
+                    "This Bundle entry has no resource: each entry sent to the gateway carries the ServiceRequest to check, or a resource it refers to.",
+                )
+                .at(at)],
+            });
             continue;
         };
         let rt = resource_type(resource).unwrap_or("").to_string();
@@ -515,10 +634,7 @@ fn from_resource(
         entries.push(Entry {
             path,
             index: Some(i),
-            full_url: item
-                .get("fullUrl")
-                .and_then(Value::as_str)
-                .map(str::to_string),
+            full_url,
             resource_type: rt,
             findings: f,
         });

@@ -495,6 +495,18 @@ fn walk_values(map: &Map<String, Value>, at: &FhirPath, is_resource: bool, out: 
 }
 
 fn own_checks_nested(map: &Map<String, Value>, at: &FhirPath, out: &mut Vec<Finding>) {
+    // fhirbolt's model allows it (contained is an element of every DomainResource), but chains
+    // of contained resources are what FHIR rules out, and references between them could loop.
+    if map.contains_key("contained") {
+        out.push(
+            Finding::new(
+                Severity::Error,
+                "invariant",
+                "A contained resource must not contain resources of its own (FHIR invariant dom-2): put them all in the containing resource's 'contained'.",
+            )
+            .at(at.field("contained")),
+        );
+    }
     walk_values(map, at, true, out);
 }
 

@@ -2,11 +2,16 @@
 //! its first line on stdout, its log in a scratch file; killed when dropped.
 
 use reqwest::blocking::{Client, Response};
-use std::io::{BufRead, BufReader};
+use serde_json::Value;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+pub const FHIR_JSON: &str = "application/fhir+json";
+pub const FHIR_XML: &str = "application/fhir+xml";
 
 pub struct Server {
     child: Child,
@@ -68,6 +73,37 @@ impl Server {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
+    /// `HOST:PORT` of the server.
+    pub fn addr(&self) -> String {
+        self.base.trim_start_matches("http://").to_string()
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Whether the process is still running.
+    pub fn alive(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// Peak resident memory of the server so far, in KiB (Linux `VmHWM`).
+    pub fn peak_rss_kib(&self) -> Option<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).ok()?;
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+    }
+
+    /// A raw HTTP/1.1 connection to the server.
+    pub fn connect(&self) -> TcpStream {
+        let conn = TcpStream::connect(self.addr()).expect("connect");
+        conn.set_read_timeout(Some(Duration::from_secs(60)))
+            .expect("read timeout");
+        conn
+    }
+
     pub fn get(&self, path: &str) -> Response {
         self.client.get(self.url(path)).send().expect("GET")
     }
@@ -93,4 +129,80 @@ impl Drop for Server {
         let _ = self.child.wait();
         let _ = std::fs::remove_file(&self.log);
     }
+}
+/// Status, headers (lower-case names) and body of a raw HTTP/1.1 response.
+#[derive(Debug)]
+pub struct RawResponse {
+    pub status: u16,
+    pub head: String,
+    pub body: Vec<u8>,
+}
+
+impl RawResponse {
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
+            panic!(
+                "not JSON ({e}): {}\n{}",
+                self.head,
+                String::from_utf8_lossy(&self.body)
+            )
+        })
+    }
+}
+
+/// Reads one response (with a Content-Length body) from a raw connection; `None` if the
+/// connection closed before a whole response arrived.
+pub fn read_response(conn: &mut TcpStream) -> Option<RawResponse> {
+    let mut data = Vec::new();
+    let mut buf = [0u8; 16384];
+    loop {
+        if let Some(end) = data.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&data[..end]).to_ascii_lowercase();
+            let len = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .and_then(|v| v.trim().parse::<usize>().ok())
+                .unwrap_or(0);
+            if data.len() >= end + 4 + len {
+                let status = head.split(' ').nth(1)?.parse().ok()?;
+                return Some(RawResponse {
+                    status,
+                    head,
+                    body: data[end + 4..end + 4 + len].to_vec(),
+                });
+            }
+        }
+        match conn.read(&mut buf) {
+            Ok(0) | Err(_) => return None,
+            Ok(n) => data.extend_from_slice(&buf[..n]),
+        }
+    }
+}
+
+/// Sends a request head and then the body from `chunks` (errors writing are ignored: the
+/// server may answer and close before the body is all sent) while reading the answer.
+pub fn send_streaming(
+    addr: &str,
+    head: &str,
+    chunks: impl Iterator<Item = Vec<u8>> + Send + 'static,
+) -> (Option<RawResponse>, Duration) {
+    let mut conn = TcpStream::connect(addr).expect("connect");
+    conn.set_read_timeout(Some(Duration::from_secs(60)))
+        .expect("read timeout");
+    let started = Instant::now();
+    conn.write_all(head.as_bytes()).expect("head");
+    let mut writer = conn.try_clone().expect("clone");
+    let sending = std::thread::spawn(move || {
+        for c in chunks {
+            if writer.write_all(&c).is_err() {
+                break;
+            }
+        }
+    });
+    let res = read_response(&mut conn);
+    let elapsed = started.elapsed();
+    // Unblocks the writer, if the server stopped reading without closing.
+    let _ = conn.shutdown(std::net::Shutdown::Both);
+    let _ = sending.join();
+    (res, elapsed)
 }
