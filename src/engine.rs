@@ -299,6 +299,9 @@ fn check_profiles(
     (findings, errors)
 }
 
+/// Said when the procedure maps to no concept of the terminology.
+const GUIDANCE_NOT_APPLIED: &str = "The guidance could not be applied: the requested procedure is not an imaging examination the gateway recognises. Check the procedure code, or describe the examination (modality and body part) in ServiceRequest.code.text.";
+
 /// Decides one ServiceRequest entry.
 pub fn decide(
     rules: &RuleSet,
@@ -384,29 +387,28 @@ pub fn decide(
                 && f.rule.is_none()
                 && f.expression.iter().any(|e| e.to_string() == code_path)
         });
-        if let Some(f) = binding_warning {
-            f.text.push_str(" The guidance could not be applied: the requested procedure is not an imaging examination the gateway recognises. Check the procedure code, or describe the examination (modality and body part) in ServiceRequest.code.text.");
+        match binding_warning {
+            Some(f) => {
+                f.text.push(' ');
+                f.text.push_str(GUIDANCE_NOT_APPLIED);
+            }
+            None => {
+                let seen = if mapped.procedure_seen.is_empty() {
+                    "no code and no text".to_string()
+                } else {
+                    mapped.procedure_seen.join(", ")
+                };
+                findings.push(
+                    Finding::new(Severity::Warning, "not-supported", GUIDANCE_NOT_APPLIED)
+                        .at(if sr.get("code").is_some() {
+                            at.field("code")
+                        } else {
+                            at.clone()
+                        })
+                        .with_diagnostics(format!("procedure seen: {seen}")),
+                );
+            }
         }
-    }
-    if mapped.procedures.is_empty()
-        && !findings.iter().any(|f| {
-            f.code == "code-invalid" && f.text.contains("The guidance could not be applied")
-        })
-    {
-        let seen = if mapped.procedure_seen.is_empty() {
-            "no code and no text".to_string()
-        } else {
-            mapped.procedure_seen.join(", ")
-        };
-        findings.push(
-            Finding::new(
-                Severity::Warning,
-                "not-supported",
-                "The guidance could not be applied: the requested procedure is not an imaging examination the gateway recognises. Check the procedure code, or describe the examination (modality and body part) in ServiceRequest.code.text.",
-            )
-            .at(if sr.get("code").is_some() { at.field("code") } else { at.clone() })
-            .with_diagnostics(format!("procedure seen: {seen}")),
-        );
     }
     for u in &mapped.unknown_reason_codes {
         findings.push(
