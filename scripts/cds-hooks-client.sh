@@ -38,7 +38,10 @@ def type_id: "\(.resourceType)/\(.id)";
 | ($raw | map(select(.url != null) | {key: .url, value: (.r | type_id)}) | from_entries) as $refs
 # References as Type/id, as an EHR FHIR server would return them.
 | ($raw | map(.r |= walk(if type == "object" and (.reference | type) == "string" and ($refs[.reference] != null)
-                          then .reference = $refs[.reference] else . end))) as $res
+                          then .reference = $refs[.reference] else . end))
+  # A draft order has an id in the EHR (order-select names the selected ones by it).
+  | to_entries | map(if .value.r.resourceType == "ServiceRequest" and .value.r.id == null
+                     then .value.r.id = "draft-order-\(.key)" else . end) | map(.value)) as $res
 | (any($res[]; .r.resourceType == "PractitionerRole")) as $has_role
 | def in_prefetch: (.resourceType == "Patient" or .resourceType == "Practitioner")
     or ($has_role and (.resourceType == "PractitionerRole" or .resourceType == "Organization"));
@@ -53,12 +56,16 @@ def type_id: "\(.resourceType)/\(.id)";
 | {
     hook: $hook,
     hookInstance: $instance,
-    context: {
+    context: ({
       userId: (first_of("PractitionerRole") | if . then type_id else "PractitionerRole/cds-client-gp" end),
       patientId: (first_of("Patient").id // "cds-client-patient"),
       draftOrders: {resourceType: "Bundle", type: "collection", entry: [
         $res[] | .r | select(in_prefetch | not) | {resource: .}]}
     }
+    # order-select: context.selections is required; every draft order is selected.
+    + (if $hook == "order-select"
+       then {selections: [$res[] | .r | select(.resourceType == "ServiceRequest") | type_id]}
+       else {} end))
   }
 | if ($prefetch | length) > 0 then .prefetch = $prefetch else . end
 '

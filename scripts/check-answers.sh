@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Runs the gateway's answers through the four independent FHIR R4 checkers in
-# ../shared/tools/fhir-checkers, and every issue.expression through HL7's FHIRPath engine
-# against the input it is about. Inputs: every example, the 40 real files, the bad-input samples.
+# ../shared/tools/fhir-checkers, every issue.expression through HL7's FHIRPath engine
+# against the input it is about, and the invariants none of those checkers evaluates (bdl-*,
+# cpb-*, dom-*: scripts/fhir-invariants.js, fhirpath.js with its R4 model). Inputs: every
+# example, the 40 real files, the bad-input samples; and the HTTP answers `check` cannot give
+# (the CapabilityStatement, searchsets, batch-responses of collections, 405 entries).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 checkers=$(cd ../shared/tools/fhir-checkers && pwd)
@@ -26,7 +29,38 @@ for input in "${inputs[@]}"; do
   fi
 done
 echo "checked $n inputs; $bad_paths with unresolvable expressions"
-bash "$checkers/check.sh" profiles/*.json "$out"/answer-*.json "$out"/outcome-*.json > "$out/verdicts.txt" || {
+
+# Answers only the HTTP front end gives, from a gateway started for this.
+"$bin" serve --listen 127.0.0.1:0 > "$out/serve.out" 2> "$out/serve.log" &
+serve_pid=$!
+trap 'kill "$serve_pid" 2>/dev/null; rm -rf "$out"' EXIT
+for _ in $(seq 100); do grep -q '^listening on ' "$out/serve.out" 2>/dev/null && break; sleep 0.1; done
+base="http://$(sed -n 's/^listening on //p' "$out/serve.out")"
+get() { curl -sS -H 'Accept: application/fhir+json' "$base$1" > "$out/http-$2.json"; }
+post() { curl -sS -H 'Content-Type: application/fhir+json' --data-binary "@$1" "$base/" > "$out/http-$2.json"; }
+get /metadata metadata
+get /CodeSystem codesystems
+get '/CodeSystem?_id=guidance-rule' codesystem-by-id
+get '/ValueSet?_id=no-such-id' empty-search
+get /OperationDefinition/validate operation-definition
+post examples/us/us14-haematuria-age-45-bundle.json collection
+python3 - "$out/mixed-batch.json" <<'PY'
+import json, sys
+sr = json.load(open("examples/general/gen01-cxr-with-clinical-question.json"))
+json.dump({"resourceType": "Bundle", "type": "batch", "entry": [
+    {"fullUrl": "urn:uuid:00000000-0000-4000-8000-000000000001", "resource": sr,
+     "request": {"method": "POST", "url": "ServiceRequest"}},
+    {"fullUrl": "urn:uuid:00000000-0000-4000-8000-000000000002", "resource": sr,
+     "request": {"method": "PUT", "url": "ServiceRequest/1"}},
+    {"request": {"method": "GET", "url": "ServiceRequest/1"}}]}, open(sys.argv[1], "w"))
+PY
+post "$out/mixed-batch.json" mixed-batch
+
+bash "$checkers/check.sh" profiles/*.json "$out"/answer-*.json "$out"/outcome-*.json "$out"/http-*.json > "$out/verdicts.txt" || {
   grep -v '^PASS   PASS   PASS   PASS' "$out/verdicts.txt"; exit 1; }
 tail -1 "$out/verdicts.txt"
+NODE_PATH="${FHIR_CHECKERS_HOME:-$HOME/.cache/fhir-checkers}/node_modules" \
+  node scripts/fhir-invariants.js profiles/*.json "$out"/answer-*.json "$out"/outcome-*.json "$out"/http-*.json \
+  > "$out/invariants.txt" || { grep -v '^PASS ' "$out/invariants.txt"; exit 1; }
+tail -1 "$out/invariants.txt"
 [ "$bad_paths" -eq 0 ]

@@ -44,6 +44,25 @@ pub enum EntryResult {
         path: FhirPath,
         findings: Vec<Finding>,
     },
+    /// A batch or transaction entry asking for something the gateway does not do (a GET,
+    /// DELETE or PATCH, a PUT of a ServiceRequest): answered `405`, nothing decided.
+    NotPerformed {
+        /// `Bundle.entry[i].request.method`
+        path: FhirPath,
+        method: String,
+    },
+}
+
+/// Whether the gateway performs what a Bundle entry's `request.method` asks: a POST (a
+/// ServiceRequest is decided, context is read), or a PUT of context (read as context, as a
+/// POST of it is). It stores nothing, so it performs no update of a ServiceRequest, no read,
+/// no delete and no patch.
+fn performs(entry: &Entry) -> bool {
+    match entry.method.as_deref() {
+        None | Some("POST") => true,
+        Some("PUT") => !entry.is_service_request(),
+        Some(_) => false,
+    }
 }
 
 /// The engine's answer for one input.
@@ -58,7 +77,7 @@ impl Checked {
     pub fn requests(&self) -> impl Iterator<Item = &RequestResult> {
         self.entries.iter().filter_map(|e| match e {
             EntryResult::Request(r) => Some(r),
-            EntryResult::Context { .. } => None,
+            EntryResult::Context { .. } | EntryResult::NotPerformed { .. } => None,
         })
     }
 }
@@ -91,7 +110,17 @@ pub fn check_with_profiles(
         .entries
         .iter()
         .map(|entry| {
-            if entry.is_service_request() {
+            if !performs(entry) {
+                // Only Bundle entries have a method.
+                EntryResult::NotPerformed {
+                    path: FhirPath::root("Bundle")
+                        .field("entry")
+                        .index(entry.index.unwrap_or(0))
+                        .field("request")
+                        .field("method"),
+                    method: entry.method.clone().unwrap_or_default(),
+                }
+            } else if entry.is_service_request() {
                 EntryResult::Request(decide(rules, &input, &resolver, entry, asked))
             } else {
                 EntryResult::Context {
@@ -127,8 +156,9 @@ fn rule_finding(
         Action::Redirect => {
             if let Some(p) = def.pathway.as_deref().and_then(|id| rules.site.pathway(id)) {
                 text.push_str(&format!(
-                    " Refer to: {} — {} ({}).",
-                    p.name, p.booking, p.contact
+                    " Refer to: {} — {}.",
+                    p.name,
+                    p.booking_with_contact()
                 ));
             }
         }

@@ -163,7 +163,36 @@ fn cds_request(hook: &str, fhir: &Value, drop_prefetch: &[&str]) -> Value {
     if !prefetch.is_empty() {
         req["prefetch"] = Value::Object(prefetch);
     }
+    select_every_order(&mut req);
     req
+}
+
+/// For `order-select`, whose `context.selections` is required: every draft ServiceRequest is
+/// selected (one without an id gets one, as the EHR's draft orders have).
+fn select_every_order(req: &mut Value) {
+    if req["hook"] != "order-select" {
+        return;
+    }
+    let mut selections = Vec::new();
+    for (i, e) in req["context"]["draftOrders"]["entry"]
+        .as_array_mut()
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        let r = &mut e["resource"];
+        if r["resourceType"] != "ServiceRequest" {
+            continue;
+        }
+        if r.get("id").is_none() {
+            r["id"] = json!(format!("draft-order-{i}"));
+        }
+        selections.push(json!(format!(
+            "ServiceRequest/{}",
+            r["id"].as_str().unwrap_or("")
+        )));
+    }
+    req["context"]["selections"] = Value::Array(selections);
 }
 
 /// A request whose draftOrders are several single-ServiceRequest examples.
@@ -172,7 +201,7 @@ fn several_orders(hook: &str, examples: &[&str]) -> Value {
         .iter()
         .map(|e| json!({ "resource": example(e) }))
         .collect();
-    json!({
+    let mut req = json!({
         "hook": hook,
         "hookInstance": uuid::Uuid::new_v4().to_string(),
         "context": {
@@ -180,7 +209,9 @@ fn several_orders(hook: &str, examples: &[&str]) -> Value {
             "patientId": "cds-test-patient",
             "draftOrders": { "resourceType": "Bundle", "type": "collection", "entry": entries },
         },
-    })
+    });
+    select_every_order(&mut req);
+    req
 }
 
 fn read(res: Response) -> (u16, String, Value) {
@@ -532,7 +563,7 @@ fn order_select_with_selections_checks_only_the_orders_chosen() {
 }
 
 #[test]
-fn order_select_without_selections_and_order_sign_check_every_draft_order() {
+fn order_select_of_every_order_and_order_sign_check_every_draft_order() {
     for path in [SELECT, SIGN] {
         let req = several_orders(hook_of(path), &[NOT_JUSTIFIED, REDIRECTED, ACCEPTED]);
         let cards = call(server(), path, &req);

@@ -506,7 +506,7 @@ fn resource_types_that_do_not_exist() {
             "400 Bad Request",
             "200 OK",
             "400 Bad Request",
-            "400 Bad Request"
+            "405 Method Not Allowed"
         ]
     );
     still_serving(&mut s);

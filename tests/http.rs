@@ -786,7 +786,8 @@ fn metadata_is_a_capability_statement_of_what_is_served() {
         .iter()
         .find(|r| r["type"] == "ServiceRequest")
         .expect("ServiceRequest");
-    assert_eq!(sr["interaction"][0]["code"], "create");
+    // Nothing is created without an upstream server (contract §7): no create interaction.
+    assert!(sr.get("interaction").is_none(), "{sr}");
     assert_eq!(sr["operation"][0]["name"], "validate");
     assert_eq!(
         sr["supportedProfile"],

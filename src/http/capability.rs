@@ -1,19 +1,66 @@
 //! `GET /metadata`: the CapabilityStatement, generated from what the server supports: the
 //! endpoints of [`super::routes`], the formats of [`super::negotiate`], and the conformance
-//! resources of the profiles folder (loaded with the rules).
+//! resources of the profiles folder (loaded with the rules). It claims exactly what the gateway
+//! does: no `create` (nothing is stored), `$validate` on ServiceRequest by HL7's definition and
+//! at system level by the gateway's own, read and search (`_id`, `url`) of the conformance
+//! resources, batch and transaction, CORS; with a generated narrative.
 
 use super::negotiate::CAPABILITY_FORMATS;
-use super::routes::{SYSTEM_INTERACTIONS, TYPE_INTERACTIONS, VALIDATE_OPERATION};
+use super::routes::{
+    CONFORMANCE_SEARCH_PARAMS, SERVICE_REQUEST_POST, SYSTEM_INTERACTIONS, SYSTEM_VALIDATE_ID,
+    VALIDATE_OPERATION,
+};
 use super::AppState;
 use serde_json::{json, Value};
 
 /// The conformance resources served from the profiles folder.
-pub const CONFORMANCE_TYPES: [&str; 4] = [
+pub const CONFORMANCE_TYPES: [&str; 5] = [
     "StructureDefinition",
     "CodeSystem",
     "ValueSet",
     "ConceptMap",
+    "OperationDefinition",
 ];
+
+/// Text for XHTML: `&`, `<` and `>` escaped.
+fn xhtml_text(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+/// The narrative of the CapabilityStatement (dom-6: a resource should have one): what is
+/// served, one row per resource type, then the system interactions and operations.
+fn narrative(rest: &Value) -> Value {
+    let mut div = String::from(
+        "<div xmlns=\"http://www.w3.org/1999/xhtml\"><p>referral-gateway: FHIR R4 (4.0.1) server that checks GP imaging referrals against the hospital's referral guidance. JSON and XML. Nothing is stored.</p><table><tr><th>Resource</th><th>Interactions</th><th>Search parameters</th><th>Operations</th></tr>",
+    );
+    let names = |v: &Value, key: &str, field: &str| -> String {
+        v[key]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|x| x[field].as_str())
+            .map(|s| format!("<code>{}</code>", xhtml_text(s)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    for r in rest["resource"].as_array().into_iter().flatten() {
+        div.push_str(&format!(
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            xhtml_text(r["type"].as_str().unwrap_or("")),
+            names(r, "interaction", "code"),
+            names(r, "searchParam", "name"),
+            names(r, "operation", "name").replace("<code>", "<code>$"),
+        ));
+    }
+    div.push_str(&format!(
+        "</table><p>System: {}; operations {}.</p></div>",
+        names(rest, "interaction", "code"),
+        names(rest, "operation", "name").replace("<code>", "<code>$"),
+    ));
+    json!({ "status": "generated", "div": div })
+}
 
 /// The CapabilityStatement of this server.
 pub fn capability_statement(state: &AppState) -> Value {
@@ -27,18 +74,19 @@ pub fn capability_statement(state: &AppState) -> Value {
             .map(|p| p.url.as_str())
             .collect()
     };
-    let validate = json!({
+    // `POST /ServiceRequest/$validate` and `POST /ServiceRequest/{id}/$validate`.
+    let type_validate = json!({
         "name": VALIDATE_OPERATION.0,
         "definition": VALIDATE_OPERATION.1,
+        "documentation": "POST /ServiceRequest/$validate and POST /ServiceRequest/{id}/$validate: 200 + OperationOutcome with the decision and every finding. Parameters: resource, profile (a StructureDefinition the gateway has; another is a 400), mode create or profile (update and delete: 400, nothing is stored).",
     });
     let mut service_request = json!({
         "type": "ServiceRequest",
         "documentation": format!(
-            "A ServiceRequest for imaging is checked against the referral guidance ({} rules): accepted (200 OperationOutcome), redirected (200 redirected ServiceRequest) or rejected (422 OperationOutcome).",
+            "A ServiceRequest for imaging is checked against the referral guidance ({} rules). {SERVICE_REQUEST_POST}",
             rules.rules.len()
         ),
-        "interaction": TYPE_INTERACTIONS.iter().map(|(code, doc)| json!({ "code": code, "documentation": doc })).collect::<Vec<_>>(),
-        "operation": [validate.clone()],
+        "operation": [type_validate],
     });
     let supported = profiles_of("ServiceRequest");
     if !supported.is_empty() {
@@ -49,8 +97,12 @@ pub fn capability_statement(state: &AppState) -> Value {
     for ty in CONFORMANCE_TYPES {
         let mut r = json!({
             "type": ty,
-            "documentation": format!("The {ty} resources of the gateway's profiles folder."),
+            "documentation": format!("The {ty} resources of the gateway's profiles folder: read (with ETag and Last-Modified) and search by _id and url."),
             "interaction": [{"code": "read"}, {"code": "search-type"}],
+            "searchParam": CONFORMANCE_SEARCH_PARAMS
+                .iter()
+                .map(|(name, ty, definition)| json!({"name": name, "definition": definition, "type": ty}))
+                .collect::<Vec<_>>(),
         });
         let urls = profiles_of(ty);
         if !urls.is_empty() {
@@ -58,8 +110,29 @@ pub fn capability_statement(state: &AppState) -> Value {
         }
         resources.push(r);
     }
+    let system_validate = conformance
+        .resource("OperationDefinition", SYSTEM_VALIDATE_ID)
+        .and_then(|od| od.url.clone());
+    let mut rest = json!({
+        "mode": "server",
+        "documentation": "Checks GP imaging referrals against the referral guidance and stores nothing. Prefer: return=OperationOutcome makes a 2xx answer the decision OperationOutcome; return=minimal and return=representation change nothing. Errors are OperationOutcomes.",
+        "security": {
+            "cors": true,
+            "description": "CORS on every endpoint: any origin, GET and POST; Location, ETag, X-Request-Id and X-Consult-Id are exposed to scripts.",
+        },
+        "resource": resources,
+        "interaction": SYSTEM_INTERACTIONS.iter().map(|(code, doc)| json!({ "code": code, "documentation": doc })).collect::<Vec<_>>(),
+    });
+    if let Some(url) = system_validate {
+        rest["operation"] = json!([{
+            "name": VALIDATE_OPERATION.0,
+            "definition": url,
+            "documentation": "POST /$validate with a ServiceRequest, a Bundle or a Parameters: 200 + OperationOutcome with every decision and finding.",
+        }]);
+    }
     json!({
         "resourceType": "CapabilityStatement",
+        "text": narrative(&rest),
         "status": "active",
         "date": state.started,
         "publisher": env!("CARGO_PKG_NAME"),
@@ -73,12 +146,6 @@ pub fn capability_statement(state: &AppState) -> Value {
         },
         "fhirVersion": "4.0.1",
         "format": CAPABILITY_FORMATS,
-        "rest": [{
-            "mode": "server",
-            "documentation": "Checks GP imaging referrals against the referral guidance. Nothing is stored.",
-            "resource": resources,
-            "interaction": SYSTEM_INTERACTIONS.iter().map(|(code, doc)| json!({ "code": code, "documentation": doc })).collect::<Vec<_>>(),
-            "operation": [validate],
-        }],
+        "rest": [rest],
     })
 }

@@ -30,6 +30,13 @@ pub enum ApiError {
     UnsupportedCharset(String),
     #[error("no acceptable response format: {0}")]
     NotAcceptable(String),
+    /// A `fhirVersion` media type parameter naming another FHIR version: 415 in
+    /// `Content-Type`, 406 in `Accept` or `_format` (R4 http.html §version-parameter).
+    #[error("FHIR version {version} in {header}")]
+    UnsupportedFhirVersion {
+        version: String,
+        header: &'static str,
+    },
     #[error("body over {limit} bytes")]
     PayloadTooLarge { limit: usize },
     #[error("body could not be read")]
@@ -42,8 +49,23 @@ pub enum ApiError {
     },
     #[error("no {resource_type} with id {id}")]
     UnknownResource { resource_type: String, id: String },
+    /// A read of a resource type the gateway decides on but never stores.
+    #[error("{resource_type}/{id} is not stored")]
+    NotStored {
+        resource_type: &'static str,
+        id: String,
+    },
     #[error("unknown profile {0}")]
     UnknownProfile(String),
+    /// An operation parameter that is not valid (the sentence says which and why).
+    #[error("invalid parameter: {0}")]
+    InvalidParameter(String),
+    /// A `$validate` mode the gateway cannot answer (`update`, `delete`).
+    #[error("$validate mode {0} is not supported")]
+    ModeNotSupported(&'static str),
+    /// An instance-level call whose resource has another id than the URL.
+    #[error("resource id {resource_id} at the URL of id {url_id}")]
+    IdMismatch { url_id: String, resource_id: String },
     #[error("request timed out after {secs} s")]
     Timeout { secs: u64 },
     /// The client did not finish sending the body in time (a slow or stalled upload).
@@ -65,13 +87,25 @@ pub struct Failed(pub Arc<ApiError>);
 impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
-            ApiError::NotFound { .. } | ApiError::UnknownResource { .. } => StatusCode::NOT_FOUND,
-            ApiError::UnknownProfile(_) => StatusCode::BAD_REQUEST,
+            ApiError::NotFound { .. }
+            | ApiError::UnknownResource { .. }
+            | ApiError::NotStored { .. } => StatusCode::NOT_FOUND,
+            ApiError::UnknownProfile(_)
+            | ApiError::InvalidParameter(_)
+            | ApiError::ModeNotSupported(_)
+            | ApiError::IdMismatch { .. } => StatusCode::BAD_REQUEST,
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::UnsupportedMediaType(_) | ApiError::UnsupportedCharset(_) => {
                 StatusCode::UNSUPPORTED_MEDIA_TYPE
             }
             ApiError::NotAcceptable(_) => StatusCode::NOT_ACCEPTABLE,
+            ApiError::UnsupportedFhirVersion { header, .. } => {
+                if *header == "Content-Type" {
+                    StatusCode::UNSUPPORTED_MEDIA_TYPE
+                } else {
+                    StatusCode::NOT_ACCEPTABLE
+                }
+            }
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::BodyUnreadable | ApiError::WrongResourceType { .. } => {
                 StatusCode::BAD_REQUEST
@@ -128,16 +162,29 @@ impl ApiError {
             ApiError::NotFound { path } => plain(
                 "not-found",
                 format!(
-                    "There is nothing at {path}. This gateway serves POST /ServiceRequest, POST / (batch or transaction Bundle), POST /ServiceRequest/$validate, POST /$validate, GET /metadata, GET /health, GET /metrics, the conformance resources (GET /StructureDefinition, /CodeSystem, /ValueSet, /ConceptMap and /{{type}}/{{id}}) and the CDS Hooks services under /cds-services."
+                    "There is nothing at {path}. This gateway serves POST /ServiceRequest, POST / (batch or transaction Bundle), POST /ServiceRequest/$validate, POST /ServiceRequest/{{id}}/$validate, POST /$validate, GET /metadata, GET /health, GET /metrics, the conformance resources (GET /StructureDefinition, /CodeSystem, /ValueSet, /ConceptMap, /OperationDefinition and /{{type}}/{{id}}) and the CDS Hooks services under /cds-services."
                 ),
             ),
             ApiError::UnknownResource { resource_type, id } => plain(
                 "not-found",
                 format!("This gateway has no {resource_type} with id '{id}'. GET /{resource_type} lists the ones it has."),
             ),
+            ApiError::NotStored { resource_type, id } => plain(
+                "not-found",
+                format!("There is no {resource_type}/{id} here: this gateway decides on each {resource_type} sent to it and stores none, so none can be read back."),
+            ),
             ApiError::UnknownProfile(url) => plain(
                 "not-supported",
                 format!("The profile {url} is not one this gateway has, so it cannot validate against it. GET /StructureDefinition lists the profiles it has."),
+            ),
+            ApiError::InvalidParameter(why) => plain("invalid", why.clone()),
+            ApiError::ModeNotSupported(mode) => plain(
+                "not-supported",
+                format!("$validate cannot answer mode '{mode}': this gateway performs no update or delete (it decides on requests and stores nothing), so it cannot say whether one would succeed. Use mode create (the default) or profile."),
+            ),
+            ApiError::IdMismatch { url_id, resource_id } => plain(
+                "invalid",
+                format!("The ServiceRequest has the id '{resource_id}', but the URL names ServiceRequest/{url_id}: they must be the same."),
             ),
             ApiError::MethodNotAllowed { method, path } => plain(
                 "not-supported",
@@ -146,7 +193,7 @@ impl ApiError {
             ApiError::UnsupportedMediaType(ct) => plain(
                 "not-supported",
                 format!(
-                    "The Content-Type{} is not supported: send application/fhir+json or application/fhir+xml (application/json and application/xml are accepted too).",
+                    "The Content-Type{} is not supported: send application/fhir+json or application/fhir+xml (application/json, application/xml, text/json, text/xml and the older application/json+fhir and application/xml+fhir are accepted too).",
                     if ct.is_empty() { String::new() } else { format!(" '{ct}'") }
                 ),
             ),
@@ -157,6 +204,10 @@ impl ApiError {
             ApiError::NotAcceptable(asked) => plain(
                 "not-supported",
                 format!("This gateway cannot answer as '{asked}': ask for application/fhir+json or application/fhir+xml (_format json or xml)."),
+            ),
+            ApiError::UnsupportedFhirVersion { version, header } => plain(
+                "not-supported",
+                format!("{header} names FHIR version '{version}': this gateway reads and writes FHIR R4 only (fhirVersion=4.0)."),
             ),
             ApiError::PayloadTooLarge { limit } => unusable_answer(
                 &Unusable::TooCostly(vec![Finding::new(

@@ -13,6 +13,7 @@
 //! - [`cds_hooks`]: the CDS Hooks 2.0 service (`/cds-services`), the same decisions as cards;
 //! - [`reload`]: SIGHUP reloads the rules (swapped atomically), SIGTERM / Ctrl-C stop gracefully.
 
+pub mod body_limit;
 pub mod capability;
 pub mod cds_hooks;
 pub mod error;
@@ -21,6 +22,7 @@ pub mod negotiate;
 pub mod reload;
 pub mod routes;
 pub mod server;
+pub mod validate;
 
 use crate::cli::RulesArg;
 use crate::parse::Limits;

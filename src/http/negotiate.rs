@@ -1,8 +1,13 @@
 //! Content negotiation, and the FHIR layer that writes every FHIR body.
 //!
 //! In: `Content-Type` picks the parser (`application/fhir+json`, `application/json`,
-//! `application/fhir+xml`, `application/xml`, UTF-8 only); without one the body is sniffed.
-//! Out: `_format`, else `Accept`, else the request's own format, else JSON.
+//! `application/fhir+xml`, `application/xml`, and the older or generic names FHIR lets servers
+//! accept: `application/json+fhir`, `text/json`, `application/xml+fhir`, `text/xml`), UTF-8
+//! only, FHIR R4 only (`fhirVersion=4.0` when the parameter is sent); without one the body is
+//! sniffed.
+//! Out: `_format`, else `Accept`, else the request's own format, else JSON; written with the
+//! media type the caller named (R4 http.html §mime-type: a generic type such as
+//! `application/json` is answered as `application/json`).
 
 use super::error::{ApiError, Failed};
 use super::AppState;
@@ -20,21 +25,31 @@ use std::sync::Arc;
 pub const FHIR_JSON: &str = "application/fhir+json; charset=utf-8";
 pub const FHIR_XML: &str = "application/fhir+xml; charset=utf-8";
 
-/// Media types accepted in `Content-Type`.
-pub const REQUEST_TYPES: [(&str, Format); 4] = [
+/// The FHIR version this server speaks, as the `fhirVersion` media type parameter names it
+/// (major.minor; `4.0.1` is accepted too).
+pub const FHIR_VERSION_PARAMETER: &str = "4.0";
+
+/// Media types accepted in `Content-Type`: FHIR's own, the generic ones, and the names used
+/// before STU3 (servers "MAY also support the older mime types").
+pub const REQUEST_TYPES: [(&str, Format); 8] = [
     ("application/fhir+json", Format::Json),
     ("application/json", Format::Json),
+    ("application/json+fhir", Format::Json),
+    ("text/json", Format::Json),
     ("application/fhir+xml", Format::Xml),
     ("application/xml", Format::Xml),
+    ("application/xml+fhir", Format::Xml),
+    ("text/xml", Format::Xml),
 ];
 
-/// Media types (and `_format` shorthands) a response can be asked for in. The older
-/// `+fhir` suffixes are still sent by some clients.
-const RESPONSE_TYPES: [(&str, Format); 9] = [
+/// Media types (and `_format` shorthands) a response can be asked for in: the same as a
+/// request can be sent in, plus `json` and `xml`.
+const RESPONSE_TYPES: [(&str, Format); 10] = [
     ("json", Format::Json),
     ("application/fhir+json", Format::Json),
     ("application/json", Format::Json),
     ("application/json+fhir", Format::Json),
+    ("text/json", Format::Json),
     ("xml", Format::Xml),
     ("application/fhir+xml", Format::Xml),
     ("application/xml", Format::Xml),
@@ -49,6 +64,58 @@ pub const CAPABILITY_FORMATS: [&str; 4] = [
     "application/fhir+json",
     "application/fhir+xml",
 ];
+
+/// What a response is written as: the format, and the media type named in `Content-Type`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Wanted {
+    pub format: Format,
+    /// The media type asked for (`application/json`), or FHIR's own for the format.
+    pub media: &'static str,
+    /// The caller named the FHIR version: the answer names it too.
+    pub fhir_version: bool,
+}
+
+impl Wanted {
+    /// FHIR's own media type for `format`.
+    pub fn fhir(format: Format) -> Self {
+        Wanted {
+            format,
+            media: match format {
+                Format::Json => "application/fhir+json",
+                Format::Xml => "application/fhir+xml",
+            },
+            fhir_version: false,
+        }
+    }
+
+    /// The `Content-Type` of the answer.
+    pub fn content_type(&self) -> String {
+        if self.fhir_version {
+            format!(
+                "{}; fhirVersion={FHIR_VERSION_PARAMETER}; charset=utf-8",
+                self.media
+            )
+        } else {
+            format!("{}; charset=utf-8", self.media)
+        }
+    }
+}
+
+/// The parameters of a media type (`; charset=utf-8; fhirVersion=4.0`) as lower-case names
+/// and unquoted values.
+fn media_parameters<'a>(parts: impl Iterator<Item = &'a str>) -> Vec<(String, &'a str)> {
+    parts
+        .filter_map(|p| {
+            let (k, v) = p.split_once('=')?;
+            Some((k.trim().to_ascii_lowercase(), v.trim().trim_matches('"')))
+        })
+        .collect()
+}
+
+/// Whether a `fhirVersion` parameter value names FHIR R4.
+fn is_r4(version: &str) -> bool {
+    version == FHIR_VERSION_PARAMETER || version == "4.0.1"
+}
 
 /// The format of the request body as `Content-Type` declares it; `None` when absent.
 pub fn request_format(headers: &HeaderMap) -> Result<Option<Format>, ApiError> {
@@ -65,13 +132,22 @@ pub fn request_format(headers: &HeaderMap) -> Result<Option<Format>, ApiError> {
         .find(|(m, _)| *m == essence)
         .map(|(_, f)| *f)
         .ok_or_else(|| ApiError::UnsupportedMediaType(text.to_string()))?;
-    for param in parts {
-        let (key, value) = param.split_once('=').unwrap_or((param, ""));
-        if key.trim().eq_ignore_ascii_case("charset") {
-            let cs = value.trim().trim_matches('"');
-            if !cs.eq_ignore_ascii_case("utf-8") && !cs.eq_ignore_ascii_case("utf8") {
-                return Err(ApiError::UnsupportedCharset(cs.to_string()));
+    for (key, value) in media_parameters(parts) {
+        match key.as_str() {
+            "charset"
+                if !value.eq_ignore_ascii_case("utf-8") && !value.eq_ignore_ascii_case("utf8") =>
+            {
+                return Err(ApiError::UnsupportedCharset(value.to_string()));
             }
+            // R4 http.html §version-parameter: a body of another FHIR version is not read
+            // as R4 (415).
+            "fhirversion" if !is_r4(value) => {
+                return Err(ApiError::UnsupportedFhirVersion {
+                    version: value.to_string(),
+                    header: "Content-Type",
+                });
+            }
+            _ => {}
         }
     }
     Ok(Some(format))
@@ -100,42 +176,70 @@ fn percent_decode(s: &str) -> String {
 }
 
 /// A query parameter's first value.
-fn query_param(query: Option<&str>, name: &str) -> Option<String> {
-    query?
-        .split('&')
-        .filter_map(|kv| kv.split_once('=').or(Some((kv, ""))))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| percent_decode(v))
+pub fn query_param(query: Option<&str>, name: &str) -> Option<String> {
+    query_params(query)
+        .into_iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v)
 }
 
-fn response_type(media: &str) -> Option<Format> {
-    let essence = media
-        .split(';')
-        .next()
+/// Every query parameter, in order, names and values decoded.
+pub fn query_params(query: Option<&str>) -> Vec<(String, String)> {
+    query
         .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
+        .split('&')
+        .filter(|kv| !kv.is_empty())
+        .map(|kv| {
+            let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+            (percent_decode(k), percent_decode(v))
+        })
+        .collect()
+}
+
+/// What a media type (or `_format` value) asks for; `Err` names a FHIR version other than R4.
+fn response_type(media: &str) -> Option<Result<Wanted, String>> {
+    let mut parts = media.split(';');
+    let essence = parts.next().unwrap_or("").trim().to_ascii_lowercase();
     // In a query string an unescaped `+` may have been sent for the one in `fhir+json`.
     let essence = essence.replace(' ', "+");
-    RESPONSE_TYPES
-        .iter()
-        .find(|(m, _)| *m == essence)
-        .map(|(_, f)| *f)
+    let (name, format) = RESPONSE_TYPES.iter().find(|(m, _)| *m == essence)?;
+    let version = media_parameters(parts)
+        .into_iter()
+        .find(|(k, _)| k == "fhirversion")
+        .map(|(_, v)| v.to_string());
+    if let Some(v) = &version {
+        if !is_r4(v) {
+            return Some(Err(v.clone()));
+        }
+    }
+    let mut wanted = Wanted::fhir(*format);
+    // `json` and `xml` are shorthands for FHIR's own types; a media type is answered as named.
+    if name.contains('/') {
+        wanted.media = name;
+    }
+    wanted.fhir_version = version.is_some();
+    Some(Ok(wanted))
 }
 
 /// What the caller asked to get back: `Ok(None)` when it does not mind (then the request's
 /// own format is used), an error when it accepts nothing this server writes.
-pub fn wanted_format(query: Option<&str>, headers: &HeaderMap) -> Result<Option<Format>, ApiError> {
+pub fn wanted_format(query: Option<&str>, headers: &HeaderMap) -> Result<Option<Wanted>, ApiError> {
     if let Some(f) = query_param(query, "_format") {
-        return response_type(&f)
-            .map(Some)
-            .ok_or(ApiError::NotAcceptable(f));
+        return match response_type(&f) {
+            Some(Ok(w)) => Ok(Some(w)),
+            Some(Err(version)) => Err(ApiError::UnsupportedFhirVersion {
+                version,
+                header: "_format",
+            }),
+            None => Err(ApiError::NotAcceptable(f)),
+        };
     }
     let Some(accept) = headers.get(ACCEPT).and_then(|v| v.to_str().ok()) else {
         return Ok(None);
     };
     // The highest-q acceptable type; on a tie, the first listed.
-    let mut best: Option<(f32, Option<Format>)> = None;
+    let mut best: Option<(f32, Option<Wanted>)> = None;
+    let mut other_version = None;
     for item in accept.split(',') {
         let mut parts = item.split(';');
         let media = parts.next().unwrap_or("").trim().to_ascii_lowercase();
@@ -152,8 +256,12 @@ pub fn wanted_format(query: Option<&str>, headers: &HeaderMap) -> Result<Option<
         }
         let choice = match media.as_str() {
             "*/*" | "application/*" => None,
-            m => match response_type(m) {
-                Some(f) => Some(f),
+            _ => match response_type(item) {
+                Some(Ok(w)) => Some(w),
+                Some(Err(v)) => {
+                    other_version = Some(v);
+                    continue;
+                }
                 None => continue,
             },
         };
@@ -161,9 +269,14 @@ pub fn wanted_format(query: Option<&str>, headers: &HeaderMap) -> Result<Option<
             best = Some((q, choice));
         }
     }
-    match best {
-        Some((_, choice)) => Ok(choice),
-        None => Err(ApiError::NotAcceptable(accept.to_string())),
+    match (best, other_version) {
+        (Some((_, choice)), _) => Ok(choice),
+        // R4 http.html §version-parameter: only another FHIR version is acceptable (406).
+        (None, Some(version)) => Err(ApiError::UnsupportedFhirVersion {
+            version,
+            header: "Accept",
+        }),
+        (None, None) => Err(ApiError::NotAcceptable(accept.to_string())),
     }
 }
 
@@ -287,6 +400,29 @@ pub async fn fhir_layer(
     }
     let (mut parts, body) = res.into_parts();
     let status = parts.status;
+    // Under /cds-services every answer is CDS Hooks JSON, errors of the layers included.
+    if super::cds_hooks::is_cds_path(&path)
+        && (status.is_client_error() || status.is_server_error())
+    {
+        let error = match parts.extensions.remove::<Failed>() {
+            Some(Failed(err)) => err.to_string(),
+            None => ApiError::from_status(
+                status,
+                &method,
+                &path,
+                state.max_body_bytes,
+                state.timeout.as_secs(),
+            )
+            .to_string(),
+        };
+        let mut res = super::cds_hooks::error_response(status, error);
+        for (name, value) in parts.headers.iter() {
+            if name != CONTENT_TYPE && name != CONTENT_LENGTH {
+                res.headers_mut().append(name.clone(), value.clone());
+            }
+        }
+        return res;
+    }
     let resource = if let Some(Failed(err)) = parts.extensions.remove::<Failed>() {
         err.answer(&rules.site).body
     } else if let Some(Resource(value)) = parts.extensions.remove::<Resource>() {
@@ -304,19 +440,25 @@ pub async fn fhir_layer(
         // Not FHIR (the Prometheus text of /metrics).
         return Response::from_parts(parts, body);
     };
-    let format = match wanted {
-        Ok(w) => w
-            .or_else(|| parts.extensions.get::<SentFormat>().map(|s| s.0))
-            .or(declared)
-            .unwrap_or(Format::Json),
+    let wanted = match wanted {
+        Ok(w) => w.unwrap_or_else(|| {
+            Wanted::fhir(
+                parts
+                    .extensions
+                    .get::<SentFormat>()
+                    .map(|s| s.0)
+                    .or(declared)
+                    .unwrap_or(Format::Json),
+            )
+        }),
         Err(e) => {
             // Nothing the caller accepts: say so, in JSON.
             let answer = e.answer(&rules.site);
             parts.status = e.status();
-            return write(parts, answer.body, Format::Json, false).await;
+            return write(parts, answer.body, Wanted::fhir(Format::Json), false).await;
         }
     };
-    write(parts, resource, format, pretty).await
+    write(parts, resource, wanted, pretty).await
 }
 
 /// Whether XML 1.0 can carry `c` at all (its `Char` production).
@@ -345,18 +487,19 @@ pub fn xml_safe(value: &mut Value) {
 async fn write(
     mut parts: axum::http::response::Parts,
     resource: Value,
-    format: Format,
+    wanted: Wanted,
     pretty: bool,
 ) -> Response {
     parts.headers.remove(CONTENT_LENGTH);
-    let (bytes, content_type) = match format {
+    let content_type = wanted.content_type();
+    let (bytes, content_type) = match wanted.format {
         Format::Json => {
             let bytes = if pretty {
                 serde_json::to_vec_pretty(&resource)
             } else {
                 serde_json::to_vec(&resource)
             };
-            (bytes.unwrap_or_default(), FHIR_JSON)
+            (bytes.unwrap_or_default(), content_type)
         }
         Format::Xml => {
             // fhirbolt is CPU-bound on large Bundles.
@@ -367,7 +510,7 @@ async fn write(
             })
             .await;
             match converted {
-                Ok(Ok(xml)) => (xml.into_bytes(), FHIR_XML),
+                Ok(Ok(xml)) => (xml.into_bytes(), content_type),
                 other => {
                     let why = match other {
                         Ok(Err(e)) => e.message,
@@ -384,14 +527,18 @@ async fn write(
                             "details": { "text": "The answer could not be written as FHIR XML; ask for JSON (_format=json)." }
                         }]
                     });
-                    (serde_json::to_vec(&oo).unwrap_or_default(), FHIR_JSON)
+                    (
+                        serde_json::to_vec(&oo).unwrap_or_default(),
+                        FHIR_JSON.to_string(),
+                    )
                 }
             }
         }
     };
-    parts
-        .headers
-        .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    parts.headers.insert(
+        CONTENT_TYPE,
+        HeaderValue::from_str(&content_type).unwrap_or(HeaderValue::from_static(FHIR_JSON)),
+    );
     Response::from_parts(parts, Body::from(bytes))
 }
 
@@ -433,16 +580,15 @@ mod tests {
     #[test]
     fn format_parameter_then_accept() {
         let none = HeaderMap::new();
+        let format =
+            |q: Option<&str>, h: &HeaderMap| wanted_format(q, h).ok().map(|w| w.map(|w| w.format));
+        assert_eq!(format(Some("_format=xml"), &none), Some(Some(Format::Xml)));
         assert_eq!(
-            wanted_format(Some("_format=xml"), &none).ok(),
+            format(Some("a=1&_format=application/fhir%2Bxml"), &none),
             Some(Some(Format::Xml))
         );
         assert_eq!(
-            wanted_format(Some("a=1&_format=application/fhir%2Bxml"), &none).ok(),
-            Some(Some(Format::Xml))
-        );
-        assert_eq!(
-            wanted_format(Some("_format=application/fhir+json"), &none).ok(),
+            format(Some("_format=application/fhir+json"), &none),
             Some(Some(Format::Json))
         );
         assert!(matches!(
@@ -450,20 +596,79 @@ mod tests {
             Err(ApiError::NotAcceptable(_))
         ));
         let xml = headers(&[("accept", "application/fhir+xml")]);
-        assert_eq!(wanted_format(None, &xml).ok(), Some(Some(Format::Xml)));
-        assert_eq!(
-            wanted_format(Some("_format=json"), &xml).ok(),
-            Some(Some(Format::Json))
-        );
+        assert_eq!(format(None, &xml), Some(Some(Format::Xml)));
+        assert_eq!(format(Some("_format=json"), &xml), Some(Some(Format::Json)));
         let q = headers(&[(
             "accept",
             "application/fhir+xml;q=0.5, application/fhir+json;q=0.9",
         )]);
-        assert_eq!(wanted_format(None, &q).ok(), Some(Some(Format::Json)));
+        assert_eq!(format(None, &q), Some(Some(Format::Json)));
         let browser = headers(&[("accept", "text/html,application/xhtml+xml,*/*;q=0.8")]);
-        assert_eq!(wanted_format(None, &browser).ok(), Some(None));
+        assert_eq!(format(None, &browser), Some(None));
         let bad = headers(&[("accept", "text/plain")]);
         assert!(wanted_format(None, &bad).is_err());
+    }
+
+    /// R4 http.html §mime-type: a generic type asked for is the type answered.
+    #[test]
+    fn the_media_type_asked_for_is_the_one_answered() {
+        let ct = |accept: &str| {
+            wanted_format(None, &headers(&[("accept", accept)]))
+                .ok()
+                .flatten()
+                .map(|w| w.content_type())
+        };
+        assert_eq!(
+            ct("application/json").as_deref(),
+            Some("application/json; charset=utf-8")
+        );
+        assert_eq!(ct("text/xml").as_deref(), Some("text/xml; charset=utf-8"));
+        assert_eq!(
+            ct("application/fhir+json; fhirVersion=4.0").as_deref(),
+            Some("application/fhir+json; fhirVersion=4.0; charset=utf-8")
+        );
+        assert_eq!(
+            wanted_format(Some("_format=json"), &HeaderMap::new())
+                .ok()
+                .flatten()
+                .map(|w| w.content_type())
+                .as_deref(),
+            Some("application/fhir+json; charset=utf-8")
+        );
+    }
+
+    /// R4 http.html §version-parameter: another FHIR version is refused, 415 sent, 406 asked.
+    #[test]
+    fn other_fhir_versions_are_refused() {
+        let sent = request_format(&headers(&[(
+            "content-type",
+            "application/fhir+json; fhirVersion=3.0",
+        )]));
+        assert!(matches!(sent, Err(ref e) if e.status() == StatusCode::UNSUPPORTED_MEDIA_TYPE));
+        let asked = wanted_format(
+            None,
+            &headers(&[("accept", "application/fhir+json; fhirVersion=3.0")]),
+        );
+        assert!(matches!(asked, Err(ref e) if e.status() == StatusCode::NOT_ACCEPTABLE));
+        // Another acceptable type listed beside it is used.
+        let either = wanted_format(
+            None,
+            &headers(&[(
+                "accept",
+                "application/fhir+json; fhirVersion=3.0, application/fhir+xml; fhirVersion=4.0",
+            )]),
+        );
+        assert_eq!(either.ok().flatten().map(|w| w.format), Some(Format::Xml));
+        for ok in [
+            "application/json+fhir",
+            "text/xml",
+            "text/json; fhirVersion=4.0.1",
+        ] {
+            assert!(
+                request_format(&headers(&[("content-type", ok)])).is_ok(),
+                "{ok}"
+            );
+        }
     }
 
     /// Found by fuzzing: a roxmltree message quoted a control character from the request, and

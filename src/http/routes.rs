@@ -4,57 +4,64 @@
 //! blocking thread with the rules loaded at the start of the request, checks that the resource
 //! type suits the endpoint, and replies with the engine's answer.
 
+use super::body_limit;
 use super::capability::{capability_statement, CONFORMANCE_TYPES};
 use super::error::ApiError;
 use super::metrics::{self, Decided};
-use super::negotiate::{self, CurrentRules, FhirBody, Reply, SentFormat};
+use super::negotiate::{self, query_params, CurrentRules, FhirBody, Reply, SentFormat};
+use super::validate::{self, ValidateParams};
 use super::AppState;
 use crate::engine;
-use crate::outcome::response::{answer, unusable_answer, validate_answer, Answer};
+use crate::outcome::response::{answer, outcome_answer, unusable_answer, validate_answer, Answer};
 use crate::parse::{Input, InputKind};
 use axum::body::Body;
-use axum::extract::{DefaultBodyLimit, Path, Query, State};
-use axum::http::header::CONTENT_TYPE;
-use axum::http::{Request, StatusCode, Uri};
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::http::header::{CONTENT_TYPE, ETAG, HOST, IF_NONE_MATCH, LAST_MODIFIED, LOCATION};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, Request, StatusCode, Uri};
 use axum::middleware::from_fn_with_state;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Router};
-use serde_json::json;
+use serde_json::{json, Value};
+use std::hash::{Hash, Hasher};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::time::Duration;
 use tower::ServiceBuilder;
 use tower_http::catch_panic::{CatchPanicLayer, ResponseForPanic};
-use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::cors::{AllowHeaders, Any, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::{DefaultOnFailure, DefaultOnResponse, TraceLayer};
 use tower_http::LatencyUnit;
 use tracing::Level;
 
-/// Interactions on `ServiceRequest` (CapabilityStatement `rest.resource.interaction`).
-pub const TYPE_INTERACTIONS: [(&str, &str); 1] = [(
-    "create",
-    "POST /ServiceRequest: the request is checked, not stored. Accepted: 200 + OperationOutcome; redirected: 200 + the redirected ServiceRequest; rejected: 422 + OperationOutcome.",
-)];
+/// What `POST /ServiceRequest` does (CapabilityStatement `rest.resource.documentation`). It is
+/// not the FHIR `create` interaction: nothing is created (contract §7: `create` is declared
+/// when an upstream server is configured).
+pub const SERVICE_REQUEST_POST: &str = "POST /ServiceRequest decides on the ServiceRequest and stores nothing (so no FHIR create interaction is declared): accepted, 200 + OperationOutcome; redirected, 200 + the redirected ServiceRequest (with Prefer: return=OperationOutcome, the decision OperationOutcome); rejected, 422 + OperationOutcome. GET /ServiceRequest/{id} answers 404 (nothing is stored); PUT, PATCH and DELETE answer 405.";
 
 /// System interactions (CapabilityStatement `rest.interaction`).
 pub const SYSTEM_INTERACTIONS: [(&str, &str); 2] = [
     (
         "batch",
-        "POST / with a batch Bundle: 200 + batch-response, one entry per request entry.",
+        "POST / with a batch (or collection) Bundle: 200 + batch-response, one entry per entry. An entry POSTing a ServiceRequest is decided; context resources (POST or PUT) are read, not stored; any other method (GET, DELETE, PATCH, a PUT of a ServiceRequest) is answered 405 in its entry.",
     ),
     (
         "transaction",
-        "POST / with a transaction Bundle: all or nothing; any rejected entry gives 422 + one OperationOutcome naming Bundle.entry[i].",
+        "POST / with a transaction Bundle: all or nothing; any rejected entry gives 422 + one OperationOutcome naming Bundle.entry[i] (400 when an entry is invalid or asks for a method the gateway does not perform).",
     ),
 ];
 
-/// `$validate`, at type and system level.
+/// `$validate` on ServiceRequest, at type and instance level: HL7's own definition.
 pub const VALIDATE_OPERATION: (&str, &str) = (
     "validate",
     "http://hl7.org/fhir/OperationDefinition/Resource-validate",
 );
+
+/// The id of the gateway's OperationDefinition of `POST /$validate` (system level), in
+/// `profiles/`: HL7's `Resource-validate` is defined at type and instance level only.
+pub const SYSTEM_VALIDATE_ID: &str = "validate";
 
 /// What a POST endpoint takes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,8 +70,10 @@ enum Endpoint {
     Create,
     /// `POST /`
     System,
-    /// `POST /$validate`, `POST /ServiceRequest/$validate`, with the `profile` asked for
-    Validate(Option<String>),
+    /// `POST /$validate`, `POST /ServiceRequest/$validate`, with the parameters asked for
+    Validate(ValidateParams),
+    /// `POST /ServiceRequest/{id}/$validate`: one ServiceRequest, of that id if it has one
+    ValidateInstance(String, ValidateParams),
 }
 
 impl Endpoint {
@@ -81,6 +90,22 @@ impl Endpoint {
             Endpoint::Create => ("POST /ServiceRequest", "ServiceRequest"),
             Endpoint::System => ("POST /", "Bundle"),
             Endpoint::Validate(_) => return Ok(()),
+            Endpoint::ValidateInstance(id, _) => {
+                if input.kind != InputKind::ServiceRequest {
+                    return Err(ApiError::WrongResourceType {
+                        endpoint: "POST /ServiceRequest/{id}/$validate",
+                        expected: "a ServiceRequest (or a Parameters holding one)",
+                        found: found.to_string(),
+                    });
+                }
+                return match input.root.get("id").and_then(Value::as_str) {
+                    Some(own) if own != id => Err(ApiError::IdMismatch {
+                        url_id: id.clone(),
+                        resource_id: own.to_string(),
+                    }),
+                    _ => Ok(()),
+                };
+            }
         };
         if found == expected {
             Ok(())
@@ -97,8 +122,29 @@ impl Endpoint {
     }
 }
 
+/// Whether the request says `Prefer: return=OperationOutcome` (RFC 7240; FHIR http.html
+/// §ops). `return=minimal` and `return=representation` change nothing without an upstream
+/// server (contract §4): every answer of the gateway already is its representation.
+fn prefers_outcome(headers: &HeaderMap) -> bool {
+    headers.get_all("prefer").iter().any(|v| {
+        v.to_str().unwrap_or("").split([',', ';']).any(|p| {
+            p.split_once('=').is_some_and(|(k, v)| {
+                k.trim().eq_ignore_ascii_case("return")
+                    && v.trim()
+                        .trim_matches('"')
+                        .eq_ignore_ascii_case("OperationOutcome")
+            })
+        })
+    })
+}
+
 /// Runs the engine on the body and answers as the endpoint does.
-async fn decide(endpoint: Endpoint, body: FhirBody, state: &AppState) -> Response {
+async fn decide(
+    endpoint: Endpoint,
+    body: FhirBody,
+    state: &AppState,
+    prefer_outcome: bool,
+) -> Response {
     let limits = state.limits;
     // Wait for a free engine slot; the permit travels with the blocking task.
     let permit = match state.engine_slots.clone().acquire_owned().await {
@@ -116,17 +162,22 @@ async fn decide(endpoint: Endpoint, body: FhirBody, state: &AppState) -> Respons
     let done =
         tokio::task::spawn_blocking(move || -> Result<(Answer, Option<Decided>), ApiError> {
             let _permit = permit;
-            let asked: Vec<String> = match &endpoint {
-                Endpoint::Validate(Some(url)) => vec![url.clone()],
-                _ => Vec::new(),
+            let asked: &[String] = match &endpoint {
+                Endpoint::Validate(p) | Endpoint::ValidateInstance(_, p) => &p.profiles,
+                _ => &[],
             };
-            match engine::check_with_profiles(&rules, &bytes, format, &limits, &asked) {
+            match engine::check_with_profiles(&rules, &bytes, format, &limits, asked) {
                 Err(unusable) => Ok((unusable_answer(&unusable, &rules.site), None)),
                 Ok(checked) => {
                     endpoint.check(&checked.input)?;
                     let site = &rules.site;
                     let answer = match endpoint {
-                        Endpoint::Validate(_) => validate_answer(&checked, site),
+                        Endpoint::Validate(_) | Endpoint::ValidateInstance(..) => {
+                            validate_answer(&checked, site)
+                        }
+                        Endpoint::Create | Endpoint::System if prefer_outcome => {
+                            outcome_answer(&checked, site)
+                        }
                         Endpoint::Create | Endpoint::System => answer(&checked, site),
                     };
                     Ok((answer, Some(Decided::of(&checked))))
@@ -145,6 +196,12 @@ async fn decide(endpoint: Endpoint, body: FhirBody, state: &AppState) -> Respons
             if let Some(d) = decided {
                 res.extensions_mut().insert(d);
             }
+            if prefer_outcome && res.status().is_success() {
+                res.headers_mut().insert(
+                    HeaderName::from_static("preference-applied"),
+                    HeaderValue::from_static("return=OperationOutcome"),
+                );
+            }
             res
         }
         Ok(Err(e)) => e.into_response(),
@@ -154,83 +211,206 @@ async fn decide(endpoint: Endpoint, body: FhirBody, state: &AppState) -> Respons
     res
 }
 
-async fn create(State(state): State<Arc<AppState>>, body: FhirBody) -> Response {
-    decide(Endpoint::Create, body, &state).await
-}
-
-async fn system(State(state): State<Arc<AppState>>, body: FhirBody) -> Response {
-    decide(Endpoint::System, body, &state).await
-}
-
-/// `$validate`; `?profile=URL` checks against that profile as well as the enforced ones.
-async fn validate(
+async fn create(
     State(state): State<Arc<AppState>>,
-    Query(params): Query<ValidateParams>,
+    headers: HeaderMap,
     body: FhirBody,
 ) -> Response {
-    if let Some(url) = &params.profile {
-        if body.rules.conformance.profile(url).is_none() {
-            return ApiError::UnknownProfile(url.clone()).into_response();
-        }
+    decide(Endpoint::Create, body, &state, prefers_outcome(&headers)).await
+}
+
+async fn system(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: FhirBody,
+) -> Response {
+    decide(Endpoint::System, body, &state, prefers_outcome(&headers)).await
+}
+
+/// `$validate` at type or system level: `profile` and `mode` from the query or the Parameters.
+async fn validate(State(state): State<Arc<AppState>>, uri: Uri, body: FhirBody) -> Response {
+    match validate::read(uri.query(), &body.bytes, body.format, &body.rules) {
+        Ok(params) => decide(Endpoint::Validate(params), body, &state, false).await,
+        Err(e) => e.into_response(),
     }
-    decide(Endpoint::Validate(params.profile), body, &state).await
 }
 
-#[derive(Debug, serde::Deserialize)]
-struct ValidateParams {
-    profile: Option<String>,
+/// `$validate` at instance level: the ServiceRequest sent, which must have the URL's id if it
+/// has one. Nothing is stored, so there is no stored instance to compare it with.
+async fn validate_instance(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    uri: Uri,
+    body: FhirBody,
+) -> Response {
+    match validate::read(uri.query(), &body.bytes, body.format, &body.rules) {
+        Ok(params) => decide(Endpoint::ValidateInstance(id, params), body, &state, false).await,
+        Err(e) => e.into_response(),
+    }
 }
 
-/// `GET /{type}/{id}`: a conformance resource of the profiles folder.
+/// `GET /ServiceRequest/{id}`: the gateway stores nothing, so there is nothing to read.
+async fn service_request_read(Path(id): Path<String>) -> ApiError {
+    ApiError::NotStored {
+        resource_type: "ServiceRequest",
+        id,
+    }
+}
+
+/// A weak ETag of a conformance resource: a hash of its content, so that it changes when a
+/// reload changes the resource and only then. (The resources carry no `meta.versionId`.)
+fn etag_of(resource: &Value) -> String {
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    resource.to_string().hash(&mut hasher);
+    format!("W/\"{:016x}\"", hasher.finish())
+}
+
+/// `GET /{type}/{id}`: a conformance resource of the profiles folder, with `ETag` and
+/// `Last-Modified` (R4 http.html §read: SHOULD); `If-None-Match` with the same ETag gets 304.
 async fn conformance_read(
     resource_type: &'static str,
     id: String,
+    headers: HeaderMap,
     Extension(CurrentRules(rules)): Extension<CurrentRules>,
 ) -> Response {
-    match rules.conformance.resource(resource_type, &id) {
-        Some(r) => Reply {
-            status: StatusCode::OK,
-            body: r.resource.clone(),
-        }
-        .into_response(),
-        None => ApiError::UnknownResource {
+    let Some(r) = rules.conformance.resource(resource_type, &id) else {
+        return ApiError::UnknownResource {
             resource_type: resource_type.to_string(),
             id,
         }
-        .into_response(),
+        .into_response();
+    };
+    let etag = etag_of(&r.resource);
+    let modified = httpdate::fmt_http_date(rules.loaded);
+    let matched = headers
+        .get_all(IF_NONE_MATCH)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|t| {
+            let t = t.trim();
+            t == "*" || t.trim_start_matches("W/") == etag.trim_start_matches("W/")
+        });
+    let mut res = if matched {
+        StatusCode::NOT_MODIFIED.into_response()
+    } else {
+        Reply {
+            status: StatusCode::OK,
+            body: r.resource.clone(),
+        }
+        .into_response()
+    };
+    if let Ok(v) = HeaderValue::from_str(&etag) {
+        res.headers_mut().insert(ETAG, v);
     }
+    if let Ok(v) = HeaderValue::from_str(&modified) {
+        res.headers_mut().insert(LAST_MODIFIED, v);
+    }
+    res
 }
 
-/// `GET /{type}`: every conformance resource of that type, as a searchset Bundle
-/// (`?url=` narrows it to one canonical URL).
+/// The search parameters of the conformance types (CapabilityStatement
+/// `rest.resource.searchParam`): name, type, HL7 definition.
+pub const CONFORMANCE_SEARCH_PARAMS: [(&str, &str, &str); 2] = [
+    (
+        "_id",
+        "token",
+        "http://hl7.org/fhir/SearchParameter/Resource-id",
+    ),
+    (
+        "url",
+        "uri",
+        "http://hl7.org/fhir/SearchParameter/conformance-url",
+    ),
+];
+
+/// Parameters of every search that are not search parameters (R4 search.html §common).
+const RESULT_PARAMS: [&str; 2] = ["_format", "_pretty"];
+
+/// The base URL the request was sent to, for absolute links (`Bundle.link`).
+fn request_base(headers: &HeaderMap) -> String {
+    let host = headers
+        .get(HOST)
+        .and_then(|h| h.to_str().ok())
+        .filter(|h| !h.is_empty())
+        .unwrap_or("localhost");
+    format!("http://{host}")
+}
+
+/// `GET /{type}`: the conformance resources of that type as a searchset Bundle, narrowed by
+/// `_id` and `url` (each may list values separated by commas: any of them matches). Other
+/// parameters are ignored and left out of the `self` link (R4 search.html §errors), unless the
+/// request says `Prefer: handling=strict` (400).
 async fn conformance_search(
     resource_type: &'static str,
-    Query(params): Query<SearchParams>,
+    uri: Uri,
+    headers: HeaderMap,
     Extension(CurrentRules(rules)): Extension<CurrentRules>,
 ) -> Response {
+    let strict = headers.get_all("prefer").iter().any(|v| {
+        v.to_str()
+            .unwrap_or("")
+            .replace(' ', "")
+            .eq_ignore_ascii_case("handling=strict")
+    });
+    let mut used: Vec<(String, String)> = Vec::new();
+    for (name, value) in query_params(uri.query()) {
+        if CONFORMANCE_SEARCH_PARAMS.iter().any(|(n, _, _)| *n == name) {
+            used.push((name, value));
+        } else if strict && !RESULT_PARAMS.contains(&name.as_str()) {
+            return ApiError::InvalidParameter(format!(
+                "{resource_type} has no search parameter '{name}' here: the gateway searches its conformance resources by _id and url."
+            ))
+            .into_response();
+        }
+    }
+    let matches = |r: &crate::profile::ConformanceResource| {
+        used.iter().all(|(name, value)| {
+            let field = match name.as_str() {
+                "_id" => Some(r.id.as_str()),
+                _ => r.url.as_deref(),
+            };
+            value.split(',').any(|v| Some(v) == field)
+        })
+    };
     let entries: Vec<_> = rules
         .conformance
         .resources
         .iter()
-        .filter(|r| r.resource_type == resource_type)
-        .filter(|r| params.url.is_none() || r.url == params.url)
-        .map(|r| json!({"fullUrl": r.url, "resource": r.resource, "search": {"mode": "match"}}))
+        .filter(|r| r.resource_type == resource_type && matches(r))
+        .map(|r| {
+            json!({
+                "fullUrl": format!("{}/{resource_type}/{}", request_base(&headers), r.id),
+                "resource": r.resource,
+                "search": {"mode": "match"},
+            })
+        })
         .collect();
+    let mut own = format!("{}/{resource_type}", request_base(&headers));
+    if !used.is_empty() {
+        own.push('?');
+        own.push_str(
+            &form_urlencoded::Serializer::new(String::new())
+                .extend_pairs(&used)
+                .finish(),
+        );
+    }
+    let mut bundle = json!({
+        "resourceType": "Bundle",
+        "id": uuid::Uuid::new_v4().to_string(),
+        "type": "searchset",
+        "total": entries.len(),
+        "link": [{"relation": "self", "url": own}],
+    });
+    // An empty array is not valid FHIR JSON: no matches, no `entry`.
+    if !entries.is_empty() {
+        bundle["entry"] = Value::Array(entries);
+    }
     Reply {
         status: StatusCode::OK,
-        body: json!({
-            "resourceType": "Bundle",
-            "type": "searchset",
-            "total": entries.len(),
-            "entry": entries,
-        }),
+        body: bundle,
     }
     .into_response()
-}
-
-#[derive(Debug, serde::Deserialize)]
-struct SearchParams {
-    url: Option<String>,
 }
 
 async fn metadata(State(state): State<Arc<AppState>>) -> Reply {
@@ -319,9 +499,31 @@ fn make_span(req: &Request<Body>) -> tracing::Span {
     )
 }
 
+/// Response headers a script in a browser may read (CORS): where a resource is, its version,
+/// and the ids to quote when reporting a problem.
+const EXPOSED_HEADERS: [HeaderName; 4] = [
+    LOCATION,
+    ETAG,
+    HeaderName::from_static("x-request-id"),
+    HeaderName::from_static("x-consult-id"),
+];
+
+/// CORS on every endpoint (R4 http.html §cors: servers SHOULD; the CDS Hooks sandbox and
+/// browser-based FHIR clients call from other origins). Any origin, no credentials (a bearer
+/// token is a header, which preflights allow); preflights are answered here, before routing.
+fn cors() -> CorsLayer {
+    CorsLayer::new()
+        .allow_origin(Any)
+        .allow_methods([Method::GET, Method::POST])
+        .allow_headers(AllowHeaders::mirror_request())
+        .expose_headers(EXPOSED_HEADERS)
+        .max_age(Duration::from_secs(600))
+}
+
 /// The router with every layer, outermost first: request id (set, then echoed), trace span and
-/// response log, metrics, the FHIR layer (rules, negotiation, OperationOutcomes), panic
-/// catcher, body limit, timeout (which covers reading the body).
+/// response log, metrics, CORS, the FHIR layer (rules, negotiation, OperationOutcomes), panic
+/// catcher, body limit (which reads out a refused body before answering), timeout (which
+/// covers reading the body).
 pub fn with_layers(routes: Router<Arc<AppState>>, state: Arc<AppState>) -> Router {
     let layers = ServiceBuilder::new()
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
@@ -338,9 +540,10 @@ pub fn with_layers(routes: Router<Arc<AppState>>, state: Arc<AppState>) -> Route
                 .on_failure(DefaultOnFailure::new().level(Level::ERROR)),
         )
         .layer(from_fn_with_state(state.clone(), metrics::track))
+        .layer(cors())
         .layer(from_fn_with_state(state.clone(), negotiate::fhir_layer))
         .layer(CatchPanicLayer::custom(PanicAnswer))
-        .layer(RequestBodyLimitLayer::new(state.max_body_bytes))
+        .layer(from_fn_with_state(state.clone(), body_limit::limit_body))
         .layer(DefaultBodyLimit::disable())
         .layer(TimeoutLayer::with_status_code(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -355,6 +558,9 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/ServiceRequest", post(create))
         .route("/", post(system))
         .route("/ServiceRequest/$validate", post(validate))
+        .route("/ServiceRequest/{id}/$validate", post(validate_instance))
+        // Read answers 404 (nothing is stored); PUT, PATCH and DELETE 405 with `Allow`.
+        .route("/ServiceRequest/{id}", get(service_request_read))
         .route("/$validate", post(validate))
         .route("/metadata", get(metadata))
         .route("/health", get(health))
@@ -363,8 +569,9 @@ pub fn router(state: Arc<AppState>) -> Router {
         .fallback(not_found);
     // One route per conformance type, so that other types stay 404 whatever the method.
     for ty in CONFORMANCE_TYPES {
-        let search = move |q, rules| conformance_search(ty, q, rules);
-        let read = move |Path(id): Path<String>, rules| conformance_read(ty, id, rules);
+        let search = move |uri, headers, rules| conformance_search(ty, uri, headers, rules);
+        let read =
+            move |Path(id): Path<String>, headers, rules| conformance_read(ty, id, headers, rules);
         routes = routes
             .route(&format!("/{ty}"), get(search))
             .route(&format!("/{ty}/{{id}}"), get(read));

@@ -18,9 +18,20 @@ fn status_line(status: u16) -> &'static str {
     match status {
         200 => "200 OK",
         400 => "400 Bad Request",
+        405 => "405 Method Not Allowed",
         422 => "422 Unprocessable Entity",
         _ => "500 Internal Server Error",
     }
+}
+
+/// The finding of a Bundle entry whose method the gateway does not perform.
+fn not_performed(path: &crate::fhirpath::FhirPath, method: &str) -> Finding {
+    Finding::new(
+        Severity::Error,
+        "not-supported",
+        format!("This gateway does not perform {method} in a Bundle: it decides on ServiceRequests sent with POST (context resources may be sent with POST or PUT) and stores nothing, so there is nothing to read, update, patch or delete."),
+    )
+    .at(path.clone())
 }
 
 /// HTTP status of one decision.
@@ -74,6 +85,32 @@ pub fn answer(checked: &Checked, site: &Site) -> Answer {
     }
 }
 
+/// The answer under `Prefer: return=OperationOutcome` (contract §4, R4 http.html §ops): a
+/// ServiceRequest's answer is its decision OperationOutcome, a redirect's too; the entries of a
+/// batch- or transaction-response carry their outcome (`response.outcome`) and not the
+/// redirected ServiceRequest. Errors are answered as without the preference.
+pub fn outcome_answer(checked: &Checked, site: &Site) -> Answer {
+    let mut answer = answer(checked, site);
+    match checked.input.kind {
+        InputKind::ServiceRequest => {
+            if let Some(r) = checked.requests().next() {
+                answer.body = request_outcome(r, site);
+            }
+        }
+        InputKind::Bundle(_) => {
+            if answer.body["resourceType"] == "Bundle" {
+                for entry in answer.body["entry"].as_array_mut().into_iter().flatten() {
+                    if let Value::Object(e) = entry {
+                        e.remove("resource");
+                        e.remove("fullUrl");
+                    }
+                }
+            }
+        }
+    }
+    answer
+}
+
 fn response_entry(e: &EntryResult, site: &Site) -> Value {
     match e {
         EntryResult::Request(r) => {
@@ -102,6 +139,12 @@ fn response_entry(e: &EntryResult, site: &Site) -> Value {
             }
             json!({ "response": { "status": status_line(if invalid { 400 } else { 200 }), "outcome": plain_outcome(&all, site) } })
         }
+        EntryResult::NotPerformed { path, method } => json!({
+            "response": {
+                "status": status_line(405),
+                "outcome": plain_outcome(&[not_performed(path, method)], site),
+            }
+        }),
     }
 }
 
@@ -130,21 +173,26 @@ fn response_bundle(checked: &Checked, site: &Site, bundle_type: &str) -> Value {
 }
 
 fn transaction_answer(checked: &Checked, site: &Site) -> Answer {
-    let mut failed = Vec::new();
+    let mut failed = 0;
     let mut any_invalid = false;
     for e in &checked.entries {
         match e {
             EntryResult::Request(r) if r.decision == Decision::Rejected => {
                 any_invalid |= r.invalid;
-                failed.push(r);
+                failed += 1;
             }
             EntryResult::Context { findings, .. } if findings.iter().any(Finding::is_error) => {
-                any_invalid = true
+                any_invalid = true;
+                failed += 1;
+            }
+            EntryResult::NotPerformed { .. } => {
+                any_invalid = true;
+                failed += 1;
             }
             _ => {}
         }
     }
-    if failed.is_empty() && !any_invalid {
+    if failed == 0 {
         return Answer {
             status: 200,
             body: response_bundle(checked, site, "transaction-response"),
@@ -156,7 +204,7 @@ fn transaction_answer(checked: &Checked, site: &Site) -> Answer {
         "code": "processing",
         "details": {
             "coding": [super::operation_outcome::decision_coding(Decision::Rejected, site)],
-            "text": format!("Transaction rejected: {} of its entries cannot go ahead, so none of them does.", failed.len().max(1))
+            "text": format!("Transaction rejected: {} of its entries cannot go ahead, so none of them does.", failed)
         },
     })];
     for e in &checked.entries {
@@ -169,6 +217,14 @@ fn transaction_answer(checked: &Checked, site: &Site) -> Answer {
                 let bad: Vec<Finding> = findings.iter().filter(|f| f.is_error()).cloned().collect();
                 issues.extend(
                     plain_outcome(&bad, site)["issue"]
+                        .as_array()
+                        .cloned()
+                        .unwrap_or_default(),
+                );
+            }
+            EntryResult::NotPerformed { path, method } => {
+                issues.extend(
+                    plain_outcome(&[not_performed(path, method)], site)["issue"]
                         .as_array()
                         .cloned()
                         .unwrap_or_default(),
@@ -190,6 +246,9 @@ pub fn validate_answer(checked: &Checked, site: &Site) -> Answer {
         let oo = match e {
             EntryResult::Request(r) => request_outcome(r, site),
             EntryResult::Context { findings, .. } => plain_outcome(findings, site),
+            EntryResult::NotPerformed { path, method } => {
+                plain_outcome(&[not_performed(path, method)], site)
+            }
         };
         issues.extend(oo["issue"].as_array().cloned().unwrap_or_default());
     }

@@ -90,11 +90,13 @@ pub enum BundleType {
 }
 
 impl BundleType {
+    /// The type of the Bundle that answers it. A `collection` is answered as a batch
+    /// (contract §1): a `collection` Bundle may not carry `entry.response` (bdl-4), so its
+    /// answer is a `batch-response`.
     pub fn response_type(self) -> &'static str {
         match self {
-            BundleType::Batch => "batch-response",
+            BundleType::Batch | BundleType::Collection => "batch-response",
             BundleType::Transaction => "transaction-response",
-            BundleType::Collection => "collection",
         }
     }
 }
@@ -108,6 +110,9 @@ pub struct Entry {
     pub index: Option<usize>,
     pub full_url: Option<String>,
     pub resource_type: String,
+    /// `request.method` of a batch or transaction entry (what the sender asks the server to
+    /// do with it); `None` for a collection, a lone resource, or an entry without one.
+    pub method: Option<String>,
     /// Structure errors in this resource (the entry is unusable when any is an error).
     pub findings: Vec<Finding>,
 }
@@ -515,6 +520,7 @@ fn from_resource(
             index: None,
             full_url: None,
             resource_type: "ServiceRequest".into(),
+            method: None,
             findings,
         };
         return Ok(Input {
@@ -591,51 +597,43 @@ fn from_resource(
             .get("fullUrl")
             .and_then(Value::as_str)
             .map(str::to_string);
+        let method = (bundle_type != BundleType::Collection)
+            .then(|| item.pointer("/request/method").and_then(Value::as_str))
+            .flatten()
+            .map(str::to_string);
         // Every entry gets a result, in order, so that every entry gets its response entry:
-        // one without a resource is an error of its own, never silently left out.
+        // one without a resource is an error of its own, never silently left out — unless its
+        // method carries none (GET, DELETE, ...): the engine answers for the method.
         let Some(resource) = item.get("resource") else {
             let at = root.field("entry").index(i);
+            let carries_resource = matches!(method.as_deref(), None | Some("POST" | "PUT"));
             entries.push(Entry {
                 path: at.clone(),
                 index: Some(i),
                 full_url,
                 resource_type: String::new(),
-                findings: vec![Finding::new(
+                method,
+                findings: if !carries_resource {
+                    Vec::new()
+                } else {
+                    vec![Finding::new(
                     Severity::Error,
                     "required",
                     "This Bundle entry has no resource: each entry sent to the gateway carries the ServiceRequest to check, or a resource it refers to.",
                 )
-                .at(at)],
+                .at(at)]
+                },
             });
             continue;
         };
         let rt = resource_type(resource).unwrap_or("").to_string();
-        let mut f = structure::check_resource(resource, &path);
-        if bundle_type != BundleType::Collection && rt == "ServiceRequest" {
-            if let Some(m) = item.pointer("/request/method").and_then(Value::as_str) {
-                if m != "POST" && m != "PUT" {
-                    f.push(
-                        Finding::new(
-                            Severity::Error,
-                            "not-supported",
-                            format!(
-                                "Only POST or PUT of a ServiceRequest can be checked, not {m}."
-                            ),
-                        )
-                        .at(root
-                            .field("entry")
-                            .index(i)
-                            .field("request")
-                            .field("method")),
-                    );
-                }
-            }
-        }
+        let f = structure::check_resource(resource, &path);
         entries.push(Entry {
             path,
             index: Some(i),
             full_url,
             resource_type: rt,
+            method,
             findings: f,
         });
     }

@@ -46,9 +46,13 @@ fn model_checks(resource: &Value, at: &FhirPath, findings: &mut Vec<Finding>) {
         rounds += 1;
         let steps = localise(&working, &msg);
         let path = steps_to_path(at, &steps);
-        // An element FHIR does not define has no valid FHIRPath: point at its parent.
+        // An element FHIR does not define has no valid FHIRPath: point at its parent. A
+        // missing element is named itself (`ServiceRequest.subject`), as the profile's
+        // findings name it; its line and column are those of its parent (`source_path`).
         let expression = if msg.starts_with("unknown field") {
             path.parent().unwrap_or_else(|| path.clone())
+        } else if let Some(name) = missing_field(&msg) {
+            path.field(name)
         } else {
             path.clone()
         };
@@ -125,6 +129,11 @@ fn localise(resource: &Value, message: &str) -> Vec<Step> {
                         }
                         Some(_) => {}
                     }
+                }
+                // A required element missing from this object is not inside a sibling whose
+                // removal only raised "missing field" for that sibling itself: the error is here.
+                if missing_field(message).is_some_and(|m| !map.contains_key(m)) {
+                    suspect = None;
                 }
                 culprit.or(suspect).map(|k| Step::Field(k.clone()))
             }
@@ -205,6 +214,13 @@ fn steps_to_path(at: &FhirPath, steps: &[Step]) -> FhirPath {
         Step::Field(k) => p.field(k),
         Step::Index(i) => p.index(*i),
     })
+}
+
+/// The element a fhirbolt "missing field `x`" message names.
+fn missing_field(message: &str) -> Option<&str> {
+    message
+        .strip_prefix("missing field `")
+        .and_then(|rest| rest.split('`').next())
 }
 
 fn code_for(message: &str) -> &'static str {
@@ -423,18 +439,23 @@ fn own_checks(resource: &Value, at: &FhirPath, out: &mut Vec<Finding>) {
     if let Some(req) = REQUIRED.iter().find(|r| r.resource == resource_type) {
         for element in req.elements {
             let quoted = format!("'{element}'");
+            let missing = at.field(element);
             let reported = out.iter().any(|f| {
-                f.code == "required" && f.text.contains(&quoted) && f.expression.first() == Some(at)
+                f.code == "required"
+                    && f.text.contains(&quoted)
+                    && f.expression.first() == Some(&missing)
             });
             if !map.contains_key(*element) && !reported {
-                out.push(
-                    Finding::new(
+                out.push(Finding {
+                    // Line and column of the resource: the element itself is not there.
+                    source_path: Some(at.clone()),
+                    ..Finding::new(
                         Severity::Error,
                         "required",
                         format!("Required element '{element}' of {resource_type} is missing (cardinality 1..1)."),
                     )
-                    .at(at.clone()),
-                );
+                    .at(missing)
+                });
             }
         }
         for (element, allowed) in req.bindings {

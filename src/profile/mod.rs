@@ -175,7 +175,11 @@ impl Conformance {
             };
             if !matches!(
                 resource_type.as_str(),
-                "StructureDefinition" | "ValueSet" | "CodeSystem" | "ConceptMap"
+                "StructureDefinition"
+                    | "ValueSet"
+                    | "CodeSystem"
+                    | "ConceptMap"
+                    | "OperationDefinition"
             ) {
                 errors.push(error(
                     file,

@@ -41,6 +41,8 @@ pub struct RuleSet {
     pub conformance: Conformance,
     /// The folder the rules came from (examples are found beside it).
     pub dir: PathBuf,
+    /// When this rule set was loaded: the `Last-Modified` of the conformance resources.
+    pub loaded: std::time::SystemTime,
 }
 
 fn toml_error(file: &str, text: &str, e: &toml::de::Error) -> LoadError {
@@ -271,6 +273,7 @@ impl RuleSet {
                 rules,
                 conformance,
                 dir: dir.to_path_buf(),
+                loaded: std::time::SystemTime::now(),
             }),
             _ => Err(errors),
         }

@@ -76,7 +76,7 @@ pub fn code_systems(rules: &RuleSet) -> Vec<(String, Value)> {
         .site
         .pathways
         .iter()
-        .map(|p| json!({"code": p.id, "display": p.name, "definition": format!("{} ({})", p.booking, p.contact)}))
+        .map(|p| json!({"code": p.id, "display": p.name, "definition": format!("{}.", p.booking_with_contact())}))
         .collect();
     let override_reasons = CDS_OVERRIDE_REASONS
         .iter()

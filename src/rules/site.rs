@@ -61,6 +61,23 @@ pub struct SiteList {
     pub ods_codes: Vec<String>,
 }
 
+impl Pathway {
+    /// How to book, with the contact added unless the booking already gives it (a booking such
+    /// as "Refer directly to the DVT clinic (ext 5378)" names its contact already, and saying
+    /// "(ext 5378) (ext 5378)" helps nobody).
+    pub fn booking_with_contact(&self) -> String {
+        let booking = self.booking.trim().trim_end_matches('.');
+        let contact = self.contact.trim();
+        // "via e-RS (urology)" is given by a booking "... in urology via e-RS".
+        let route = contact.split(" (").next().unwrap_or(contact).trim();
+        if contact.is_empty() || booking.contains(contact) || booking.contains(route) {
+            booking.to_string()
+        } else {
+            format!("{booking} ({contact})")
+        }
+    }
+}
+
 impl Site {
     pub fn pathway(&self, id: &str) -> Option<&Pathway> {
         self.pathways.iter().find(|p| p.id == id)
@@ -77,5 +94,39 @@ impl Site {
             "To discuss this request, contact the {} (ext {}, {}).",
             d.name, d.extension, d.hours
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Pathway;
+
+    fn pathway(contact: &str, booking: &str) -> Pathway {
+        Pathway {
+            id: "p".into(),
+            name: "P".into(),
+            contact: contact.into(),
+            booking: booking.into(),
+            hours: String::new(),
+        }
+    }
+
+    #[test]
+    fn the_contact_is_said_once() {
+        let dvt = pathway("ext 5378", "Refer directly to the DVT clinic (ext 5378).");
+        assert_eq!(
+            dvt.booking_with_contact(),
+            "Refer directly to the DVT clinic (ext 5378)"
+        );
+        let urology = pathway("via e-RS", "Refer to urology");
+        assert_eq!(
+            urology.booking_with_contact(),
+            "Refer to urology (via e-RS)"
+        );
+        let haematuria = pathway("via e-RS (urology)", "Refer to the clinic via e-RS");
+        assert_eq!(
+            haematuria.booking_with_contact(),
+            "Refer to the clinic via e-RS"
+        );
     }
 }

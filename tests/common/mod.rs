@@ -1,6 +1,7 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
+pub mod harness;
 pub mod server;
 
 use referral_gateway::engine::{self, Checked, RequestResult};

@@ -55,10 +55,12 @@ fn quote(text: &str) -> String {
         .join("\n")
 }
 
+/// The card's source. No `url`: the canonical URL of the guidance-rule CodeSystem is an
+/// identifier, not a page anyone can open (CDS Hooks 2.0 `source.url`: "an absolute URL to load
+/// to find out more"); the rule is named by `topic`.
 fn source(rule: &Rule, site: &Site) -> Value {
     json!({
         "label": format!("Referral guidance: {}", rule.def.section),
-        "url": site.code_system("guidance-rule"),
         "topic": {
             "system": site.code_system("guidance-rule"),
             "code": rule.def.id,
@@ -379,10 +381,9 @@ fn redirect_card(
     let mut detail = guidance_detail(rule, matched, label, None);
     if let Some(p) = pathway {
         detail.push_str(&format!(
-            "\n\n**Refer to:** {} — {} ({}).",
+            "\n\n**Refer to:** {} — {}.",
             p.name,
-            p.booking.trim_end_matches('.'),
-            p.contact
+            p.booking_with_contact()
         ));
     }
     let suggestion = redirected.map(|redirected| {
@@ -447,6 +448,13 @@ fn missing_context_card(
         detail.push_str(&format!(
             "\n\nThe EHR did not send these prefetch keys of the discovery document: `{}`. Send them, or record the information in the order.",
             not_sent.join("`, `")
+        ));
+    }
+    let failed = request.prefetch_failed();
+    if !failed.is_empty() {
+        detail.push_str(&format!(
+            "\n\nThe EHR reported that it could not prefetch: `{}`. Record the information in the order, or try again when it is available.",
+            failed.join("`, `")
         ));
     }
     detail.push_str(&format!("\n\nOrder: {label}"));

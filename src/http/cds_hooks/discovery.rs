@@ -34,7 +34,7 @@ pub const SERVICES: [Service; 2] = [
         id: "imaging-referral-order-select",
         hook: Hook::OrderSelect,
         title: "Imaging referral guidance (order-select)",
-        description: "Checks the imaging ServiceRequests just selected (context.selections, else every draft ServiceRequest) against the hospital's referral guidance: cards for requests the guidance rejects, and a one-click replacement for requests it redirects to another pathway.",
+        description: "Checks the imaging ServiceRequests just selected (context.selections) against the hospital's referral guidance: cards for requests the guidance rejects, and a one-click replacement for requests it redirects to another pathway.",
     },
     Service {
         id: "imaging-referral-order-sign",

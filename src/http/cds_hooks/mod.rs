@@ -25,7 +25,7 @@ use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
 use axum::http::header::{ALLOW, CONTENT_TYPE};
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, MethodRouter};
 use axum::{Extension, Router};
@@ -34,7 +34,6 @@ use feedback::IssuedCards;
 use request::HookRequest;
 use serde_json::{json, Value};
 use std::sync::Arc;
-use tower_http::cors::{Any, CorsLayer};
 
 /// Every way a CDS Hooks call can fail, each a JSON body with its status.
 #[derive(Debug, Clone, PartialEq)]
@@ -115,8 +114,8 @@ fn answer(value: Value) -> Response {
 }
 
 /// The CDS Hooks routes, merged into the gateway's router (and so behind its layers: request
-/// id, trace, metrics, body limit, timeout). Browser-based clients such as the CDS Hooks
-/// sandbox call from another origin, hence CORS on these routes only.
+/// id, trace, metrics, CORS for browser-based clients such as the CDS Hooks sandbox, body
+/// limit, timeout).
 pub fn router() -> Router<Arc<AppState>> {
     let issued = Arc::new(IssuedCards::default());
     let only = |allow: &'static str, route: MethodRouter<Arc<AppState>>| {
@@ -130,12 +129,17 @@ pub fn router() -> Router<Arc<AppState>> {
             only("POST", post(receive_feedback)),
         )
         .layer(Extension(issued))
-        .layer(
-            CorsLayer::new()
-                .allow_origin(Any)
-                .allow_methods([Method::GET, Method::POST])
-                .allow_headers([CONTENT_TYPE, axum::http::header::AUTHORIZATION]),
-        )
+}
+
+/// Whether `path` is under the CDS Hooks service: its errors are CDS Hooks JSON, not FHIR.
+pub fn is_cds_path(path: &str) -> bool {
+    path == "/cds-services" || path.starts_with("/cds-services/")
+}
+
+/// The CDS Hooks error JSON of a failure the service's handlers did not answer themselves (an
+/// unknown sub-path, a body over the limit, a timeout): `{"error": ...}` with its status.
+pub fn error_response(status: StatusCode, error: String) -> Response {
+    json_response(status, &json!({ "error": error }))
 }
 
 async fn discover() -> Response {

@@ -22,13 +22,40 @@ const ENGINE_TYPES: [&str; 7] = [
 ];
 
 /// A prefetch key as the specification defines its states: absent ("not sent": the client
-/// chose not to, or failed to, prefetch it), `null` ("no data": the client found nothing), or
-/// the data (a resource, or the resources of a search Bundle).
+/// chose not to, or failed to, prefetch it), `null` ("no data": the client found nothing), an
+/// OperationOutcome ("failed": CDS Hooks 2.0 §prefetch, the client says why it could not
+/// prefetch it), or the data (a resource, or the resources of a search Bundle).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Prefetched {
     NotSent,
     NoData,
+    /// The client sent an OperationOutcome (or a Bundle of nothing else): the data is not
+    /// available, as if it had not been sent; the call goes on without it.
+    Failed,
     Resources(Vec<Value>),
+}
+
+/// Whether a prefetch value is the client's report that the prefetch failed: an
+/// OperationOutcome, or a Bundle whose only resources are OperationOutcomes (a search that
+/// failed, `search.mode` `outcome`).
+fn is_prefetch_failure(v: &Value) -> bool {
+    match v.get("resourceType").and_then(Value::as_str) {
+        Some("OperationOutcome") => true,
+        Some("Bundle") => {
+            let resources: Vec<&Value> = v
+                .get("entry")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(|e| e.get("resource"))
+                .collect();
+            !resources.is_empty()
+                && resources.iter().all(|r| {
+                    r.get("resourceType").and_then(Value::as_str) == Some("OperationOutcome")
+                })
+        }
+        _ => false,
+    }
 }
 
 /// One entry of `context.draftOrders`.
@@ -256,6 +283,7 @@ impl HookRequest {
                     let value = match p.get(key) {
                         None => Prefetched::NotSent,
                         Some(Value::Null) => Prefetched::NoData,
+                        Some(v) if is_prefetch_failure(v) => Prefetched::Failed,
                         Some(v) => {
                             let resources = prefetch_resources(key, v, &mut problems);
                             if !resources.is_empty()
@@ -307,9 +335,18 @@ impl HookRequest {
 
     /// The prefetch keys of the discovery document the client did not send.
     pub fn prefetch_not_sent(&self) -> Vec<&'static str> {
+        self.prefetch_in(&Prefetched::NotSent)
+    }
+
+    /// The prefetch keys the client could not prefetch (it sent an OperationOutcome).
+    pub fn prefetch_failed(&self) -> Vec<&'static str> {
+        self.prefetch_in(&Prefetched::Failed)
+    }
+
+    fn prefetch_in(&self, state: &Prefetched) -> Vec<&'static str> {
         self.prefetch
             .iter()
-            .filter(|(_, p)| *p == Prefetched::NotSent)
+            .filter(|(_, p)| p == state)
             .map(|(k, _)| *k)
             .collect()
     }
@@ -431,11 +468,20 @@ fn read_draft_orders(v: Option<&Value>, problems: &mut Vec<String>) -> Vec<Draft
     out
 }
 
+/// `context.selections` of `order-select`: REQUIRED (CDS Hooks order-select 1.0 context),
+/// one reference or more.
 fn read_selections(v: Option<&Value>, problems: &mut Vec<String>) -> Option<Vec<String>> {
-    let list = match v? {
+    let Some(v) = v else {
+        problems.push(
+            "context.selections is required for order-select: the references (Type/id) of the orders just selected"
+                .into(),
+        );
+        return None;
+    };
+    let list = match v {
         Value::Array(list) if !list.is_empty() => list,
         Value::Array(_) => {
-            problems.push("context.selections is empty: omit it, or name the orders chosen".into());
+            problems.push("context.selections is empty: name the orders just selected".into());
             return None;
         }
         other => {
