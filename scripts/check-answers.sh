@@ -56,7 +56,13 @@ json.dump({"resourceType": "Bundle", "type": "batch", "entry": [
 PY
 post "$out/mixed-batch.json" mixed-batch
 
-bash "$checkers/check.sh" profiles/*.json "$out"/answer-*.json "$out"/outcome-*.json "$out"/http-*.json > "$out/verdicts.txt" || {
+# The schema checker's fhir.schema.json is that of R4 4.0.0: its fhirVersion list stops at
+# 4.0.0, and the contract's CapabilityStatement says 4.0.1. The four checkers read a copy that
+# says 4.0.0; the invariants below read the answer itself.
+python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); d["fhirVersion"]="4.0.0"; json.dump(d, open(sys.argv[2],"w"))' \
+  "$out/http-metadata.json" "$out/metadata-for-schema-4.0.0.json"
+bash "$checkers/check.sh" profiles/*.json "$out"/answer-*.json "$out"/outcome-*.json \
+  "$out"/metadata-for-schema-4.0.0.json $(ls "$out"/http-*.json | grep -v http-metadata.json) > "$out/verdicts.txt" || {
   grep -v '^PASS   PASS   PASS   PASS' "$out/verdicts.txt"; exit 1; }
 tail -1 "$out/verdicts.txt"
 NODE_PATH="${FHIR_CHECKERS_HOME:-$HOME/.cache/fhir-checkers}/node_modules" \
