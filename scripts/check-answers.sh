@@ -65,8 +65,19 @@ bash "$checkers/check.sh" profiles/*.json "$out"/answer-*.json "$out"/outcome-*.
   "$out"/metadata-for-schema-4.0.0.json $(ls "$out"/http-*.json | grep -v http-metadata.json) > "$out/verdicts.txt" || {
   grep -v '^PASS   PASS   PASS   PASS' "$out/verdicts.txt"; exit 1; }
 tail -1 "$out/verdicts.txt"
-NODE_PATH="${FHIR_CHECKERS_HOME:-$HOME/.cache/fhir-checkers}/node_modules" \
-  node scripts/fhir-invariants.js profiles/*.json "$out"/answer-*.json "$out"/outcome-*.json "$out"/http-*.json \
+export NODE_PATH="${FHIR_CHECKERS_HOME:-$HOME/.cache/fhir-checkers}/node_modules"
+# The invariant checker must be able to fail: a collection with entry.response (bdl-4), a
+# CapabilityStatement of kind instance without implementation (cpb-14), an unreferenced
+# contained resource (dom-3).
+echo '{"resourceType":"Bundle","type":"collection","entry":[{"response":{"status":"200"}}]}' > "$out/bad-bdl.json"
+echo '{"resourceType":"CapabilityStatement","status":"active","date":"2026","kind":"instance","software":{"name":"x"},"fhirVersion":"4.0.1","format":["json"],"rest":[{"mode":"server"}]}' > "$out/bad-cpb.json"
+echo '{"resourceType":"ServiceRequest","contained":[{"resourceType":"Patient","id":"p"}],"status":"active","intent":"order","subject":{"reference":"Patient/1"}}' > "$out/bad-dom.json"
+for bad in bdl cpb dom; do
+  if node scripts/fhir-invariants.js "$out/bad-$bad.json" > /dev/null; then
+    echo "scripts/fhir-invariants.js passed a $bad-* violation"; exit 1
+  fi
+done
+node scripts/fhir-invariants.js profiles/*.json "$out"/answer-*.json "$out"/outcome-*.json "$out"/http-*.json \
   > "$out/invariants.txt" || { grep -v '^PASS ' "$out/invariants.txt"; exit 1; }
 tail -1 "$out/invariants.txt"
 [ "$bad_paths" -eq 0 ]
