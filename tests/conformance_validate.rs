@@ -41,6 +41,10 @@ fn an_unknown_profile_is_an_error_in_the_parameters_as_in_the_query() {
         assert_outcome(&oo, "not-supported");
         let (status, _) = post(&format!("{path}?profile={unknown}"), &example(ACCEPTED));
         assert_eq!(status, 400, "{path}?profile=");
+        // The same Parameters as FHIR XML.
+        let xml = fhir_codec::json_to_xml(&body).expect("XML");
+        let res = server().post(path, Some("application/fhir+xml"), xml);
+        assert_eq!(res.status().as_u16(), 400, "{path}, XML");
         // A profile the gateway has is checked: the answer is the validation outcome.
         let known = parameters(
             example(ACCEPTED),
