@@ -36,8 +36,23 @@ serve_pid=$!
 trap 'kill "$serve_pid" 2>/dev/null; rm -rf "$out"' EXIT
 for _ in $(seq 100); do grep -q '^listening on ' "$out/serve.out" 2>/dev/null && break; sleep 0.1; done
 base="http://$(sed -n 's/^listening on //p' "$out/serve.out")"
-get() { curl -sS -H 'Accept: application/fhir+json' "$base$1" > "$out/http-$2.json"; }
-post() { curl -sS -H 'Content-Type: application/fhir+json' --data-binary "@$1" "$base/" > "$out/http-$2.json"; }
+# python3 (already needed here) rather than curl: the answer body whatever the status.
+http() {
+  python3 - "$@" <<'PY'
+import sys, urllib.request, urllib.error
+url, out = sys.argv[1], sys.argv[2]
+data = open(sys.argv[3], "rb").read() if len(sys.argv) > 3 else None
+req = urllib.request.Request(url, data=data, headers={
+    "Accept": "application/fhir+json", "Content-Type": "application/fhir+json"})
+try:
+    body = urllib.request.urlopen(req).read()
+except urllib.error.HTTPError as e:
+    body = e.read()
+open(out, "wb").write(body)
+PY
+}
+get() { http "$base$1" "$out/http-$2.json"; }
+post() { http "$base/" "$out/http-$2.json" "$1"; }
 get /metadata metadata
 get /CodeSystem codesystems
 get '/CodeSystem?_id=guidance-rule' codesystem-by-id
