@@ -101,7 +101,8 @@ pub fn check_with_profiles(
     limits: &Limits,
     asked: &[String],
 ) -> Result<Checked, Unusable> {
-    let input = parse::parse(bytes, format, limits)?;
+    // With the base R4 checks on every element (bindings, formats, reference targets, narrative).
+    let input = parse::parse_and_check(bytes, format, limits, &crate::profile::base::check_input)?;
     if input.findings.iter().any(Finding::is_error) {
         return Err(Unusable::Malformed(input.findings));
     }

@@ -527,7 +527,9 @@ fn references_that_loop_or_point_nowhere_are_answered() {
     looped["requester"] = json!({ "reference": "#r1" });
     looped["subject"] = json!({ "reference": "#p1" });
     let a = post(&s, "/ServiceRequest", Some(FHIR_JSON), looped.to_string());
-    assert!(matches!(a.status, 200 | 422), "{}", a.body);
+    // PractitionerRole.organization may point only at an Organization (FHIR R4): the loop through
+    // PractitionerRoles is refused as invalid (400); the Patient's loop through link is valid.
+    assert!(matches!(a.status, 200 | 400 | 422), "{}", a.body);
     assert!(a.took < QUICK);
 
     let mut nested = example(ACCEPTED);

@@ -4,8 +4,10 @@
 //! `Parameters` with a `resource` part, in JSON or XML. XML is read by fhirbolt and carried on
 //! as FHIR JSON, so every later stage sees one form.
 
+pub mod bundle;
 pub mod position;
 pub mod structure;
+pub mod xml;
 
 use crate::fhirpath::FhirPath;
 use crate::outcome::finding::{Finding, Severity};
@@ -154,6 +156,47 @@ impl Input {
 
 /// Reads `bytes` of the given format into an [`Input`].
 pub fn parse(bytes: &[u8], format: Format, limits: &Limits) -> Result<Input, Unusable> {
+    parse_and_check(bytes, format, limits, &|_| {})
+}
+
+/// [`parse`], with `more_checks` run on the parsed input before its findings are located in the
+/// text (line and column), so that the findings of later checks get positions too.
+pub fn parse_and_check(
+    bytes: &[u8],
+    format: Format,
+    limits: &Limits,
+    more_checks: &dyn Fn(&mut Input),
+) -> Result<Input, Unusable> {
+    parse_inner(bytes, format, limits, more_checks, Intake::Referrals)
+}
+
+/// [`parse_and_check`] of any FHIR R4 resource, not only what the gateway decides on: a Bundle
+/// of any type, a Parameters as it is, any other resource as one entry. For measuring the
+/// gateway's FHIR validation against other validators (tests/reference_cases.rs).
+pub fn parse_any_resource(
+    bytes: &[u8],
+    format: Format,
+    limits: &Limits,
+    more_checks: &dyn Fn(&mut Input),
+) -> Result<Input, Unusable> {
+    parse_inner(bytes, format, limits, more_checks, Intake::AnyResource)
+}
+
+/// Which resources an input may be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Intake {
+    /// ServiceRequest, Bundle (batch, transaction, collection) or Parameters carrying one.
+    Referrals,
+    AnyResource,
+}
+
+fn parse_inner(
+    bytes: &[u8],
+    format: Format,
+    limits: &Limits,
+    more_checks: &dyn Fn(&mut Input),
+    intake: Intake,
+) -> Result<Input, Unusable> {
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     let text = std::str::from_utf8(bytes).map_err(|e| {
         let (line, col) = position::line_col(
@@ -171,7 +214,8 @@ pub fn parse(bytes: &[u8], format: Format, limits: &Limits) -> Result<Input, Unu
         Format::Json => (parse_json_text(text, limits)?, Original::Json(text)),
         Format::Xml => (parse_xml_text(text, limits)?, Original::Xml(text)),
     };
-    let mut input = build(value, format, limits)?;
+    let mut input = build(value, format, limits, intake)?;
+    more_checks(&mut input);
     locate(&mut input, original);
     Ok(input)
 }
@@ -378,8 +422,9 @@ fn parse_xml_text(text: &str, limits: &Limits) -> Result<Value, Unusable> {
             ),
         )]));
     }
+    let canonical = xml::canonicalise(text, &doc).map_err(Unusable::Malformed)?;
     drop(doc);
-    fhir_codec::xml_to_json(text).map_err(|e| {
+    let mut value = fhir_codec::xml_to_json(&canonical.xml).map_err(|e| {
         let short = e
             .message
             .split(", expected one of")
@@ -400,7 +445,9 @@ fn parse_xml_text(text: &str, limits: &Limits) -> Result<Value, Unusable> {
             }
         }
         Unusable::Malformed(vec![f])
-    })
+    })?;
+    canonical.restore_narratives(&mut value);
+    Ok(value)
 }
 
 fn malformed(text: impl Into<String>, code: &'static str, at: Option<FhirPath>) -> Unusable {
@@ -423,7 +470,7 @@ fn resource_type(v: &Value) -> Option<&str> {
     v.get("resourceType").and_then(Value::as_str)
 }
 
-fn build(value: Value, format: Format, limits: &Limits) -> Result<Input, Unusable> {
+fn build(value: Value, format: Format, limits: &Limits, intake: Intake) -> Result<Input, Unusable> {
     if !value.is_object() {
         return Err(malformed(
             "The body must be one FHIR resource (a JSON object).",
@@ -450,8 +497,12 @@ fn build(value: Value, format: Format, limits: &Limits) -> Result<Input, Unusabl
         ));
     };
     match rt.as_str() {
+        _ if intake == Intake::AnyResource && rt != "Bundle" => {
+            Ok(single_resource(value, FhirPath::root(&rt), &rt, format))
+        }
         "Parameters" => unwrap_parameters(value, format, limits),
-        "ServiceRequest" | "Bundle" => from_resource(value, FhirPath::root(&rt), format, limits),
+        "ServiceRequest" => Ok(single_resource(value, FhirPath::root(&rt), &rt, format)),
+        "Bundle" => from_resource(value, FhirPath::root(&rt), format, limits, intake),
         other => Err(malformed(
             format!("A {other} cannot be checked: send a ServiceRequest, a Bundle of ServiceRequests (batch, transaction or collection) or a Parameters with a 'resource' part."),
             "not-supported",
@@ -483,12 +534,12 @@ fn unwrap_parameters(value: Value, format: Format, limits: &Limits) -> Result<In
     let at = root.field("parameter").index(i).field("resource");
     match resource_type(&inner) {
         Some("ServiceRequest") | Some("Bundle") => {
-            let mut input = from_resource(
-                inner,
-                FhirPath::root(resource_type_of(&p["resource"])),
-                format,
-                limits,
-            )?;
+            let root = FhirPath::root(resource_type_of(&p["resource"]));
+            let mut input = if resource_type(&inner) == Some("Bundle") {
+                from_resource(inner, root, format, limits, Intake::Referrals)?
+            } else {
+                single_resource(inner, root, "ServiceRequest", format)
+            };
             input.root_path = at;
             Ok(input)
         }
@@ -507,35 +558,40 @@ fn resource_type_of(v: &Value) -> &str {
     resource_type(v).unwrap_or("Resource")
 }
 
+/// An input of one resource (a ServiceRequest; any resource when the intake allows it).
+fn single_resource(value: Value, root: FhirPath, resource_type: &str, format: Format) -> Input {
+    let findings = structure::check_resource(&value, &root);
+    let entry = Entry {
+        path: root.clone(),
+        index: None,
+        full_url: None,
+        resource_type: resource_type.into(),
+        method: None,
+        findings,
+    };
+    Input {
+        kind: InputKind::ServiceRequest,
+        root: value,
+        root_path: root,
+        entries: vec![entry],
+        findings: Vec::new(),
+        format,
+    }
+}
+
 fn from_resource(
     value: Value,
     root: FhirPath,
     format: Format,
     limits: &Limits,
+    intake: Intake,
 ) -> Result<Input, Unusable> {
-    if resource_type(&value) == Some("ServiceRequest") {
-        let findings = structure::check_resource(&value, &root);
-        let entry = Entry {
-            path: root.clone(),
-            index: None,
-            full_url: None,
-            resource_type: "ServiceRequest".into(),
-            method: None,
-            findings,
-        };
-        return Ok(Input {
-            kind: InputKind::ServiceRequest,
-            root: value,
-            root_path: root,
-            entries: vec![entry],
-            findings: Vec::new(),
-            format,
-        });
-    }
     let bundle_type = match value.get("type").and_then(Value::as_str) {
         Some("batch") => BundleType::Batch,
         Some("transaction") => BundleType::Transaction,
         Some("collection") => BundleType::Collection,
+        // Read as a collection: no entry is decided on.
+        _ if intake == Intake::AnyResource => BundleType::Collection,
         other => {
             return Err(malformed(
                 format!(
@@ -589,7 +645,8 @@ fn from_resource(
         ),
         other => other.clone(),
     };
-    let findings = structure::check_shell(&value, &shell, &root);
+    let mut findings = structure::check_shell(&value, &shell, &root);
+    findings.extend(bundle::check_entries(&value, &root));
     let mut entries = Vec::with_capacity(items.len());
     for (i, item) in items.iter().enumerate() {
         let path = root.field("entry").index(i).field("resource");

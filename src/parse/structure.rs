@@ -1,7 +1,7 @@
 //! Is a resource well-formed FHIR R4? fhirbolt (through `fhir-codec`) knows the R4 model but
 //! stops at the first error and says neither where nor why in FHIR terms; this module finds
 //! every error, locates each one as FHIRPath, and adds the checks fhirbolt 0.4.0 does not make
-//! (primitive formats, required elements and bindings, empty values, single-for-array).
+//! (required elements, empty values, single-for-array; bindings and formats: `profile::base`).
 
 use crate::fhirpath::{FhirPath, Step};
 use crate::outcome::finding::{Finding, Severity};
@@ -305,109 +305,12 @@ fn compare_shapes(input: &Value, back: &Value, at: &FhirPath, out: &mut Vec<Find
     }
 }
 
-/// Element names whose values are FHIR date, dateTime or instant.
-const DATE_ELEMENTS: &[&str] = &[
-    "birthDate",
-    "authoredOn",
-    "occurrenceDateTime",
-    "effectiveDateTime",
-    "effectiveInstant",
-    "issued",
-    "lastUpdated",
-    "start",
-    "end",
-    "date",
-    "recordedDate",
-    "onsetDateTime",
-    "abatementDateTime",
-    "deceasedDateTime",
-    "timestamp",
-    "valueDate",
-    "valueDateTime",
-    "valueInstant",
-];
-
-/// Required elements and required bindings the gateway relies on, per resource type.
-struct Required {
-    resource: &'static str,
-    elements: &'static [&'static str],
-    bindings: &'static [(&'static str, &'static [&'static str])],
-}
-
-const REQUIRED: &[Required] = &[
-    Required {
-        resource: "ServiceRequest",
-        elements: &["status", "intent", "subject"],
-        bindings: &[
-            (
-                "status",
-                &[
-                    "draft",
-                    "active",
-                    "on-hold",
-                    "revoked",
-                    "completed",
-                    "entered-in-error",
-                    "unknown",
-                ],
-            ),
-            (
-                "intent",
-                &[
-                    "proposal",
-                    "plan",
-                    "directive",
-                    "order",
-                    "original-order",
-                    "reflex-order",
-                    "filler-order",
-                    "instance-order",
-                    "option",
-                ],
-            ),
-            ("priority", &["routine", "urgent", "asap", "stat"]),
-        ],
-    },
-    Required {
-        resource: "Bundle",
-        elements: &["type"],
-        bindings: &[(
-            "type",
-            &[
-                "document",
-                "message",
-                "transaction",
-                "transaction-response",
-                "batch",
-                "batch-response",
-                "history",
-                "searchset",
-                "collection",
-            ],
-        )],
-    },
-    Required {
-        resource: "Observation",
-        elements: &["status", "code"],
-        bindings: &[(
-            "status",
-            &[
-                "registered",
-                "preliminary",
-                "final",
-                "amended",
-                "corrected",
-                "cancelled",
-                "entered-in-error",
-                "unknown",
-            ],
-        )],
-    },
-    Required {
-        resource: "Patient",
-        elements: &[],
-        bindings: &[("gender", &["male", "female", "other", "unknown"])],
-    },
+/// Required elements the gateway relies on, per resource type (required bindings and primitive
+/// formats are checked on every element from the R4 definitions: `profile::base`).
+const REQUIRED: &[(&str, &[&str])] = &[
+    ("ServiceRequest", &["status", "intent", "subject"]),
+    ("Bundle", &["type"]),
+    ("Observation", &["status", "code"]),
 ];
 
 fn own_checks(resource: &Value, at: &FhirPath, out: &mut Vec<Finding>) {
@@ -436,8 +339,8 @@ fn own_checks(resource: &Value, at: &FhirPath, out: &mut Vec<Finding>) {
             ""
         }
     };
-    if let Some(req) = REQUIRED.iter().find(|r| r.resource == resource_type) {
-        for element in req.elements {
+    if let Some((_, elements)) = REQUIRED.iter().find(|(r, _)| *r == resource_type) {
+        for element in *elements {
             let quoted = format!("'{element}'");
             let missing = at.field(element);
             let reported = out.iter().any(|f| {
@@ -456,20 +359,6 @@ fn own_checks(resource: &Value, at: &FhirPath, out: &mut Vec<Finding>) {
                     )
                     .at(missing)
                 });
-            }
-        }
-        for (element, allowed) in req.bindings {
-            if let Some(Value::String(code)) = map.get(*element) {
-                if !allowed.contains(&code.as_str()) {
-                    out.push(
-                        Finding::new(
-                            Severity::Error,
-                            "code-invalid",
-                            format!("'{code}' is not a valid {resource_type}.{element}: the required value set allows {}.", allowed.join(", ")),
-                        )
-                        .at(at.field(element)),
-                    );
-                }
             }
         }
     }
@@ -541,14 +430,6 @@ fn check_value(key: &str, value: &Value, here: &FhirPath, out: &mut Vec<Finding>
             Finding::new(Severity::Error, "invalid", format!("Element '{key}' is an empty string: FHIR strings must have content; leave the element out instead."))
                 .at(here.clone()),
         ),
-        Value::String(s) if DATE_ELEMENTS.contains(&key) => {
-            if let Err(why) = crate::dates::parse_fhir_datetime(s) {
-                out.push(
-                    Finding::new(Severity::Error, "invalid", format!("Element '{key}' is not a valid FHIR date/dateTime: {why}."))
-                        .at(here.clone()),
-                );
-            }
-        }
         Value::Array(items) => {
             if items.is_empty() {
                 out.push(
@@ -622,18 +503,13 @@ mod tests {
     }
 
     #[test]
-    fn single_object_for_array_and_bad_dates_and_bindings() {
+    fn single_object_for_array() {
+        // Dates and bindings are checked from the R4 definitions (profile::base).
         let f = check_resource(
-            &sr(json!({"category": {"text": "x"}, "authoredOn": "2024-13-45", "intent": "wish"})),
+            &sr(json!({"category": {"text": "x"}})),
             &FhirPath::root("ServiceRequest"),
         );
-        let p = paths(&f);
-        assert!(p.contains(&"ServiceRequest.category".to_string()), "{p:?}");
-        assert!(
-            p.contains(&"ServiceRequest.authoredOn".to_string()),
-            "{p:?}"
-        );
-        assert!(p.contains(&"ServiceRequest.intent".to_string()), "{p:?}");
+        assert_eq!(paths(&f), vec!["ServiceRequest.category"]);
     }
 
     #[test]

@@ -8,8 +8,10 @@
 //! FHIRPath invariants ([`invariant`]). The files are the source of truth: editing a `min` in
 //! the JSON changes the gateway's answers, with no Rust.
 
+pub mod base;
 pub mod definition;
 pub mod invariant;
+pub mod narrative;
 pub mod validate;
 pub mod valueset;
 

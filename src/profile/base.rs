@@ -1,0 +1,706 @@
+//! The checks of the base FHIR R4 specification that every resource of an input gets, on every
+//! element, driven by the R4 definitions (`r4/definitions.json`, generated from the
+//! specification) rather than a list of elements written by hand:
+//!
+//! - required bindings on `code`, `Coding` and `CodeableConcept` elements;
+//! - the formats of the primitive types (base64Binary, code, id, oid, uuid, uri, date,
+//!   dateTime, instant, time, integer ranges, ...);
+//! - reference target types: a Reference must point at a resource of a type the element allows,
+//!   checked on the resource it resolves to in the input (contained, Bundle entry) or on the type
+//!   its `Type/id` form names;
+//! - the narrative (txt-1, txt-2, see [`super::narrative`]).
+//!
+//! Elements the R4 model does not define are fhirbolt's to report (`parse::structure`).
+
+use super::narrative;
+use crate::context::Resolver;
+use crate::fhirpath::FhirPath;
+use crate::outcome::finding::{Finding, Severity};
+use crate::parse::Input;
+use serde::Deserialize;
+use serde_json::Value;
+use std::collections::{HashMap, HashSet};
+use std::sync::OnceLock;
+
+#[derive(Debug, Deserialize)]
+struct ElementDef {
+    /// The type code (`code`, `Coding`, `BackboneElement`) or `#Path` for a content reference.
+    t: String,
+    /// The value set of a required binding.
+    b: Option<String>,
+    /// The resource types a Reference may point at.
+    #[serde(default)]
+    r: Vec<String>,
+    /// The elements of a backbone element.
+    e: Option<HashMap<String, ElementDef>>,
+}
+
+#[derive(Debug, Deserialize)]
+struct TypeDef {
+    kind: Option<String>,
+    e: HashMap<String, ElementDef>,
+}
+
+/// The R4 definitions the checks are driven by.
+#[derive(Debug, Deserialize)]
+pub struct Definitions {
+    types: HashMap<String, TypeDef>,
+    #[serde(rename = "valueSets")]
+    value_sets: HashMap<String, HashMap<String, HashSet<String>>>,
+}
+
+impl Definitions {
+    pub fn r4() -> &'static Definitions {
+        static DEFS: OnceLock<Definitions> = OnceLock::new();
+        DEFS.get_or_init(|| {
+            serde_json::from_str(include_str!("r4/definitions.json"))
+                .expect("the generated R4 definitions parse")
+        })
+    }
+
+    pub fn is_resource_type(&self, name: &str) -> bool {
+        !matches!(name, "Resource" | "DomainResource")
+            && self
+                .types
+                .get(name)
+                .is_some_and(|t| t.kind.as_deref() == Some("resource"))
+    }
+
+    /// The elements of a backbone element named by a content reference (`#Bundle.link`).
+    fn content_reference(&self, reference: &str) -> Option<&HashMap<String, ElementDef>> {
+        let mut parts = reference.trim_start_matches('#').split('.');
+        let mut elements = &self.types.get(parts.next()?)?.e;
+        for p in parts {
+            elements = elements.get(p)?.e.as_ref()?;
+        }
+        Some(elements)
+    }
+
+    /// Whether `system|code` is in the value set; `None` when the value set is not held.
+    fn contains(&self, vs: &str, system: Option<&str>, code: &str) -> Option<bool> {
+        let systems = self.value_sets.get(vs)?;
+        Some(match system {
+            Some(s) => systems.get(s).is_some_and(|codes| codes.contains(code)),
+            None => systems.values().any(|codes| codes.contains(code)),
+        })
+    }
+
+    fn codes_of(&self, vs: &str) -> Vec<&str> {
+        let mut codes: Vec<&str> = self
+            .value_sets
+            .get(vs)
+            .into_iter()
+            .flat_map(|s| s.values().flatten().map(String::as_str))
+            .collect();
+        codes.sort_unstable();
+        codes
+    }
+}
+
+/// The short name of a value set for messages (`request-status`).
+fn vs_name(vs: &str) -> &str {
+    vs.rsplit('/').next().unwrap_or(vs)
+}
+
+/// Checks every resource of `input` and adds the findings to its entries (or, for the Bundle
+/// itself, to the input's own findings).
+pub fn check_input(input: &mut Input) {
+    let defs = Definitions::r4();
+    let resolver = Resolver::new(input);
+    let mut per_entry: Vec<Vec<Finding>> = Vec::with_capacity(input.entries.len());
+    for entry in &input.entries {
+        let mut out = Vec::new();
+        if let Some(resource) = input.resource(entry) {
+            let mut walker = Walker {
+                defs,
+                resolver: Some(&resolver),
+                top: resource,
+                top_path: &entry.path,
+                out: &mut out,
+            };
+            walker.resource(resource, &entry.path);
+        }
+        per_entry.push(out);
+    }
+    let mut bundle_findings = Vec::new();
+    if input.root.get("resourceType").and_then(Value::as_str) == Some("Bundle") {
+        let root = FhirPath::root("Bundle");
+        let mut walker = Walker {
+            defs,
+            resolver: None,
+            top: &input.root,
+            top_path: &root,
+            out: &mut bundle_findings,
+        };
+        walker.resource(&input.root, &root);
+    }
+    drop(resolver);
+    for (entry, found) in input.entries.iter_mut().zip(per_entry) {
+        add_new(&mut entry.findings, found);
+    }
+    add_new(&mut input.findings, bundle_findings);
+}
+
+/// Adds findings that are not already there (the parse stage may have said the same).
+fn add_new(to: &mut Vec<Finding>, found: Vec<Finding>) {
+    for f in found {
+        let said = to
+            .iter()
+            .any(|g| g.expression == f.expression && g.code == f.code && g.text == f.text);
+        if !said {
+            to.push(f);
+        }
+    }
+}
+
+/// Checks one resource on its own (no Bundle to resolve references in).
+pub fn check_resource(resource: &Value, at: &FhirPath) -> Vec<Finding> {
+    let mut out = Vec::new();
+    let mut walker = Walker {
+        defs: Definitions::r4(),
+        resolver: None,
+        top: resource,
+        top_path: at,
+        out: &mut out,
+    };
+    walker.resource(resource, at);
+    out
+}
+
+struct Walker<'a, 'o> {
+    defs: &'static Definitions,
+    resolver: Option<&'a Resolver<'a>>,
+    /// The resource being checked (contained resources are resolved in it).
+    top: &'a Value,
+    top_path: &'a FhirPath,
+    out: &'o mut Vec<Finding>,
+}
+
+impl<'a> Walker<'a, '_> {
+    fn resource(&mut self, resource: &'a Value, at: &FhirPath) {
+        let Some(rt) = resource.get("resourceType").and_then(Value::as_str) else {
+            return;
+        };
+        let Some(def) = self.defs.types.get(rt) else {
+            return;
+        };
+        if let Value::Object(map) = resource {
+            self.object(map, &def.e, at);
+        }
+    }
+
+    fn object(
+        &mut self,
+        map: &'a serde_json::Map<String, Value>,
+        elements: &'static HashMap<String, ElementDef>,
+        at: &FhirPath,
+    ) {
+        for (key, value) in map {
+            if key == "resourceType" {
+                continue;
+            }
+            // `_name` carries a primitive's id and extensions.
+            if let Some(name) = key.strip_prefix('_') {
+                if let Some(element) = self.defs.types.get("Element") {
+                    for (v, p) in items(value, &at.field(name)) {
+                        if let Value::Object(m) = v {
+                            self.object(m, &element.e, &p);
+                        }
+                    }
+                }
+                continue;
+            }
+            let Some(def) = elements.get(key) else {
+                continue;
+            };
+            for (v, p) in items(value, &at.field(key)) {
+                self.element(def, v, &p);
+            }
+        }
+    }
+
+    fn element(&mut self, def: &'static ElementDef, value: &'a Value, at: &FhirPath) {
+        let t = def.t.as_str();
+        if let Some(reference) = t.strip_prefix('#') {
+            if let (Some(elements), Value::Object(m)) =
+                (self.defs.content_reference(reference), value)
+            {
+                self.object(m, elements, at);
+            }
+            return;
+        }
+        if let Some(elements) = &def.e {
+            if let Value::Object(m) = value {
+                self.object(m, elements, at);
+            }
+            return;
+        }
+        match t {
+            // A nested resource: contained resources are part of this one; Bundle entries and
+            // Parameters resources are checked as entries of their own.
+            "Resource" => {
+                if at
+                    .steps()
+                    .iter()
+                    .any(|s| matches!(s, crate::fhirpath::Step::Field(f) if f == "contained"))
+                {
+                    self.resource(value, at);
+                }
+            }
+            "xhtml" => {
+                if let Value::String(div) = value {
+                    narrative::check(div, at, self.out);
+                }
+            }
+            "code" => {
+                if let Value::String(code) = value {
+                    primitive(t, value, at, self.out);
+                    if let Some(vs) = &def.b {
+                        self.binding(vs, None, code, at);
+                    }
+                }
+            }
+            _ if t.starts_with(|c: char| c.is_ascii_lowercase()) => {
+                primitive(t, value, at, self.out)
+            }
+            _ => {
+                if let Some(vs) = &def.b {
+                    self.complex_binding(t, vs, value, at);
+                }
+                if t == "Reference" && !def.r.is_empty() {
+                    self.reference_target(&def.r, value, at);
+                }
+                if let (Some(td), Value::Object(m)) = (self.defs.types.get(t), value) {
+                    self.object(m, &td.e, at);
+                }
+            }
+        }
+    }
+
+    fn binding(&mut self, vs: &str, system: Option<&str>, code: &str, at: &FhirPath) {
+        if self.defs.contains(vs, system, code) == Some(false) {
+            let allowed = self.defs.codes_of(vs);
+            let list = if allowed.len() <= 12 {
+                format!(": it allows {}", allowed.join(", "))
+            } else {
+                String::new()
+            };
+            let shown = match system {
+                Some(s) => format!("{s}|{code}"),
+                None => code.to_string(),
+            };
+            self.out.push(
+                Finding::new(
+                    Severity::Error,
+                    "code-invalid",
+                    format!(
+                        "'{shown}' is not in the value set {} that FHIR R4 requires here{list}.",
+                        vs_name(vs)
+                    ),
+                )
+                .at(at.clone())
+                .with_diagnostics(format!("required binding to {vs}")),
+            );
+        }
+    }
+
+    fn complex_binding(&mut self, t: &str, vs: &str, value: &'a Value, at: &FhirPath) {
+        let coding = |c: &'a Value| {
+            Some((
+                c.get("system").and_then(Value::as_str),
+                c.get("code").and_then(Value::as_str)?,
+            ))
+        };
+        match t {
+            "Coding" => {
+                if let Some((system, code)) = coding(value) {
+                    self.binding(vs, system, code, &at.field("code"));
+                }
+            }
+            "CodeableConcept" => {
+                let codings: Vec<(Option<&str>, &str)> = value
+                    .get("coding")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .filter_map(coding)
+                    .collect();
+                let known = codings
+                    .iter()
+                    .map(|(s, c)| self.defs.contains(vs, *s, c))
+                    .collect::<Option<Vec<bool>>>();
+                if let Some(known) = known {
+                    if !known.iter().any(|k| *k) {
+                        self.out.push(
+                            Finding::new(
+                                Severity::Error,
+                                "code-invalid",
+                                format!(
+                                    "None of the codes here is in the value set {} that FHIR R4 requires (a code from it is needed, not only text).",
+                                    vs_name(vs)
+                                ),
+                            )
+                            .at(at.clone())
+                            .with_diagnostics(format!("required binding to {vs}")),
+                        );
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// The type of the resource a reference points at, when it can be told.
+    fn referenced_type(&self, reference: &str) -> Option<String> {
+        let type_of = |v: &Value| v.get("resourceType")?.as_str().map(str::to_string);
+        if reference == "#" {
+            return type_of(self.top);
+        }
+        if let Some(local) = reference.strip_prefix('#') {
+            let contained = self.top.get("contained")?.as_array()?;
+            return contained
+                .iter()
+                .find(|c| c.get("id").and_then(Value::as_str) == Some(local))
+                .and_then(type_of);
+        }
+        if let Some(resolver) = self.resolver {
+            if let Some((r, _)) = resolver.resolve(reference, self.top, self.top_path) {
+                return type_of(r);
+            }
+        }
+        if reference.starts_with("urn:") {
+            return None;
+        }
+        let trimmed = reference.split("/_history/").next().unwrap_or(reference);
+        let trimmed = trimmed.split(['?', '#']).next().unwrap_or(trimmed);
+        let mut parts = trimmed.rsplit('/');
+        let _id = parts.next()?;
+        let ty = parts.next()?;
+        self.defs.is_resource_type(ty).then(|| ty.to_string())
+    }
+
+    fn reference_target(&mut self, targets: &[String], value: &Value, at: &FhirPath) {
+        if targets.iter().any(|t| t == "Resource") {
+            return;
+        }
+        let declared = value.get("type").and_then(Value::as_str);
+        let found = value
+            .get("reference")
+            .and_then(Value::as_str)
+            .and_then(|r| self.referenced_type(r));
+        let allowed = targets.join(", ");
+        if let (Some(d), Some(f)) = (declared, &found) {
+            if d != f {
+                self.out.push(
+                    Finding::new(
+                        Severity::Error,
+                        "structure",
+                        format!("The reference says its target is a {d} (Reference.type) but it points at a {f}."),
+                    )
+                    .at(at.field("type")),
+                );
+                return;
+            }
+        }
+        if let Some(ty) = found.as_deref().or(declared) {
+            if !targets.iter().any(|t| t == ty) {
+                let at = if found.is_some() {
+                    at.field("reference")
+                } else {
+                    at.field("type")
+                };
+                self.out.push(
+                    Finding::new(
+                        Severity::Error,
+                        "structure",
+                        format!("This reference points at a {ty}, but FHIR R4 allows only {allowed} here."),
+                    )
+                    .at(at),
+                );
+            }
+        }
+    }
+}
+
+/// The items of an element with their paths: each item of an array, or the one value.
+fn items<'v>(value: &'v Value, at: &FhirPath) -> Vec<(&'v Value, FhirPath)> {
+    match value {
+        Value::Array(list) => list
+            .iter()
+            .enumerate()
+            .map(|(i, v)| (v, at.index(i)))
+            .collect(),
+        v => vec![(v, at.clone())],
+    }
+}
+
+fn format_error(at: &FhirPath, t: &str, why: String) -> Finding {
+    Finding::new(
+        Severity::Error,
+        "invalid",
+        format!("This value is not a valid FHIR {t}: {why}."),
+    )
+    .at(at.clone())
+}
+
+fn is_base64(s: &str) -> bool {
+    let compact: Vec<u8> = s.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
+    if compact.len() % 4 != 0 {
+        return false;
+    }
+    let body_end = compact
+        .iter()
+        .rposition(|b| *b != b'=')
+        .map_or(0, |i| i + 1);
+    let padding = compact.len() - body_end;
+    padding <= 2
+        && compact[..body_end]
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || *b == b'+' || *b == b'/')
+}
+
+fn is_code(s: &str) -> bool {
+    !s.is_empty()
+        && !s.starts_with(char::is_whitespace)
+        && !s.ends_with(char::is_whitespace)
+        && !s.contains("  ")
+        && !s.chars().any(|c| c.is_whitespace() && c != ' ')
+}
+
+fn is_oid(s: &str) -> bool {
+    let Some(rest) = s.strip_prefix("urn:oid:") else {
+        return false;
+    };
+    let arcs: Vec<&str> = rest.split('.').collect();
+    arcs.len() >= 2
+        && matches!(arcs[0], "0" | "1" | "2")
+        && arcs.iter().all(|a| {
+            !a.is_empty()
+                && a.bytes().all(|b| b.is_ascii_digit())
+                && (a.len() == 1 || !a.starts_with('0'))
+        })
+}
+
+/// `urn:uuid:` and a UUID in lower case (R4 uuid regex).
+pub fn is_urn_uuid(s: &str) -> bool {
+    let Some(u) = s.strip_prefix("urn:uuid:") else {
+        return false;
+    };
+    u.len() == 36
+        && u.char_indices().all(|(i, c)| match i {
+            8 | 13 | 18 | 23 => c == '-',
+            _ => c.is_ascii_digit() || ('a'..='f').contains(&c),
+        })
+}
+
+fn is_time(s: &str) -> bool {
+    let (clock, fraction) = match s.split_once('.') {
+        Some((c, f)) => (c, Some(f)),
+        None => (s, None),
+    };
+    let parts: Vec<&str> = clock.split(':').collect();
+    parts.len() == 3
+        && parts
+            .iter()
+            .zip([24u32, 60, 61])
+            .all(|(p, max)| p.len() == 2 && p.parse::<u32>().is_ok_and(|n| n < max))
+        && fraction.is_none_or(|f| !f.is_empty() && f.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// Checks a primitive value of type `t`. JSON types (string, number, boolean) are fhirbolt's.
+fn primitive(t: &str, value: &Value, at: &FhirPath, out: &mut Vec<Finding>) {
+    let err = |why: &str| format_error(at, t, why.to_string());
+    match (t, value) {
+        ("base64Binary", Value::String(s)) if !is_base64(s) => out.push(err(
+            "base64 is groups of four characters from A-Z, a-z, 0-9, '+' and '/', with '=' padding at the end",
+        )),
+        ("code", Value::String(s)) if !is_code(s) => out.push(err(
+            "a code has no leading or trailing whitespace and single spaces only",
+        )),
+        ("id", Value::String(s))
+            if !(1..=64).contains(&s.len())
+                || !s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.') =>
+        {
+            out.push(err("an id is 1 to 64 letters, digits, '-' or '.'"))
+        }
+        ("uri" | "url" | "canonical", Value::String(s)) if s.chars().any(char::is_whitespace) => {
+            out.push(err("a URI has no whitespace"))
+        }
+        // A URI in the OID or UUID form must be a valid one.
+        ("uri" | "url" | "canonical", Value::String(s))
+            if s.starts_with("urn:oid:") && !is_oid(s) =>
+        {
+            out.push(err("an urn:oid: URI is followed by numbers separated by dots"))
+        }
+        ("uri" | "url" | "canonical", Value::String(s))
+            if s.starts_with("urn:uuid:") && !is_urn_uuid(&s.to_ascii_lowercase()) =>
+        {
+            out.push(err("an urn:uuid: URI is followed by a UUID (8-4-4-4-12 hexadecimal digits)"))
+        }
+        ("oid", Value::String(s)) if !is_oid(s) => {
+            out.push(err("an oid is urn:oid: followed by numbers separated by dots"))
+        }
+        ("uuid", Value::String(s)) if !is_urn_uuid(s) => {
+            out.push(err("a uuid is urn:uuid: followed by a UUID in lower case"))
+        }
+        ("date", Value::String(s)) => {
+            let r = if s.contains('T') {
+                Err("a date has no time".to_string())
+            } else {
+                crate::dates::parse_fhir_datetime(s).map(|_| ())
+            };
+            if let Err(why) = r {
+                out.push(format_error(at, t, why));
+            }
+        }
+        ("dateTime", Value::String(s)) => {
+            if let Err(why) = crate::dates::parse_fhir_datetime(s) {
+                out.push(format_error(at, t, why));
+            }
+        }
+        ("instant", Value::String(s)) => {
+            let r = if s.contains('T') {
+                crate::dates::parse_fhir_datetime(s).map(|_| ())
+            } else {
+                Err("an instant is a full date and time with seconds and a time zone".to_string())
+            };
+            if let Err(why) = r {
+                out.push(format_error(at, t, why));
+            }
+        }
+        ("time", Value::String(s)) if !is_time(s) => out.push(err("a time is hh:mm:ss")),
+        ("integer", Value::Number(n))
+            if n.as_i64().is_none_or(|i| i32::try_from(i).is_err()) =>
+        {
+            out.push(err("an integer is a whole number from -2147483648 to 2147483647"))
+        }
+        ("positiveInt", Value::Number(n))
+            if n.as_i64().is_none_or(|i| !(1..=i64::from(i32::MAX)).contains(&i)) =>
+        {
+            out.push(err("a positiveInt is a whole number from 1 to 2147483647"))
+        }
+        ("unsignedInt", Value::Number(n))
+            if n.as_i64().is_none_or(|i| !(0..=i64::from(i32::MAX)).contains(&i)) =>
+        {
+            out.push(err("an unsignedInt is a whole number from 0 to 2147483647"))
+        }
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn paths(v: &Value) -> Vec<String> {
+        let rt = v["resourceType"].as_str().expect("type");
+        let mut p: Vec<String> = check_resource(v, &FhirPath::root(rt))
+            .iter()
+            .flat_map(|f| f.expression.iter().map(|p| p.to_string()))
+            .collect();
+        p.sort();
+        p
+    }
+
+    #[test]
+    fn the_definitions_cover_every_r4_resource() {
+        let d = Definitions::r4();
+        for rt in [
+            "ServiceRequest",
+            "Patient",
+            "Immunization",
+            "Observation",
+            "Bundle",
+            "Parameters",
+            "Condition",
+            "Practitioner",
+        ] {
+            assert!(d.is_resource_type(rt), "{rt}");
+        }
+        assert!(d.types.len() > 180);
+        assert!(
+            d.contains(
+                "http://hl7.org/fhir/ValueSet/request-status",
+                None,
+                "active"
+            ) == Some(true)
+        );
+    }
+
+    #[test]
+    fn required_bindings_on_any_resource() {
+        let imm = json!({"resourceType": "Immunization", "status": "given", "vaccineCode": {"text": "flu"}, "patient": {"reference": "Patient/1"}, "occurrenceDateTime": "2020-01-01"});
+        assert_eq!(paths(&imm), vec!["Immunization.status"]);
+        let obs = json!({"resourceType": "Observation", "status": "final", "code": {"text": "x"}, "valueQuantity": {"value": 1, "comparator": "=="}});
+        assert_eq!(paths(&obs), vec!["Observation.valueQuantity.comparator"]);
+        let pat = json!({"resourceType": "Patient", "gender": "M", "telecom": [{"system": "phone", "value": "1"}, {"system": "beeper", "value": "2"}], "name": [{"use": "official", "family": "X"}]});
+        assert_eq!(
+            paths(&pat),
+            vec!["Patient.gender", "Patient.telecom[1].system"]
+        );
+    }
+
+    #[test]
+    fn primitive_formats() {
+        let v = json!({"resourceType": "Patient", "photo": [{"data": "aGVsbG8="}, {"data": "not base64!"}, {"data": "aGVs\nbG8="}],
+            "birthDate": "2020-02-30", "deceasedDateTime": "2020-01-01T10:00", "meta": {"lastUpdated": "2020-01-01"},
+            "identifier": [{"system": "urn:oid:1.2.3"}, {"system": "has space"}],
+            "multipleBirthInteger": 3000000000i64, "language": " en"});
+        assert_eq!(
+            paths(&v),
+            vec![
+                "Patient.birthDate",
+                "Patient.deceasedDateTime",
+                "Patient.identifier[1].system",
+                "Patient.language",
+                "Patient.meta.lastUpdated",
+                "Patient.multipleBirthInteger",
+                "Patient.photo[1].data",
+            ]
+        );
+        assert!(is_oid("urn:oid:2.16.840.1.113883"));
+        assert!(!is_oid("urn:oid:3.1"));
+        assert!(is_urn_uuid("urn:uuid:0b8f7c9e-8f5a-4c39-9d1e-3f1f3c2d9a11"));
+        assert!(!is_urn_uuid(
+            "urn:uuid:0B8F7C9E-8f5a-4c39-9d1e-3f1f3c2d9a11"
+        ));
+        assert!(is_time("10:00:00.5") && !is_time("24:00:00") && !is_time("10:00"));
+    }
+
+    #[test]
+    fn contained_resources_and_content_references_are_walked() {
+        let v = json!({"resourceType": "ServiceRequest", "status": "active", "intent": "order", "subject": {"reference": "#p"},
+            "contained": [{"resourceType": "Patient", "id": "p", "gender": "x"}]});
+        assert_eq!(paths(&v), vec!["ServiceRequest.contained[0].gender"]);
+        let b = json!({"resourceType": "Bundle", "type": "collection", "link": [{"relation": "self", "url": "a b"}]});
+        assert_eq!(paths(&b), vec!["Bundle.link[0].url"]);
+    }
+
+    #[test]
+    fn reference_target_types() {
+        let v = json!({"resourceType": "ServiceRequest", "status": "active", "intent": "order", "subject": {"reference": "#o"},
+            "requester": {"reference": "Observation/1"}, "performer": [{"reference": "https://x.org/fhir/Practitioner/1/_history/2"}],
+            "contained": [{"resourceType": "Observation", "id": "o", "status": "final", "code": {"text": "x"}}]});
+        assert_eq!(
+            paths(&v),
+            vec![
+                "ServiceRequest.requester.reference",
+                "ServiceRequest.subject.reference"
+            ]
+        );
+        let v = json!({"resourceType": "ServiceRequest", "status": "active", "intent": "order", "subject": {"reference": "#o", "type": "Patient"},
+            "contained": [{"resourceType": "Observation", "id": "o", "status": "final", "code": {"text": "x"}}]});
+        assert_eq!(paths(&v), vec!["ServiceRequest.subject.type"]);
+        let v = json!({"resourceType": "ServiceRequest", "status": "active", "intent": "order", "subject": {"type": "Practitioner", "identifier": {"value": "1"}}});
+        assert_eq!(paths(&v), vec!["ServiceRequest.subject.type"]);
+    }
+
+    #[test]
+    fn narratives_are_checked_wherever_they_are() {
+        let v = json!({"resourceType": "Patient", "text": {"status": "generated", "div": "<div xmlns=\"http://www.w3.org/1999/xhtml\"><script>x</script>y</div>"}});
+        assert_eq!(paths(&v), vec!["Patient.text.div"]);
+        let v = json!({"resourceType": "Patient", "text": {"status": "made-up", "div": "<div xmlns=\"http://www.w3.org/1999/xhtml\">ok</div>"}});
+        assert_eq!(paths(&v), vec!["Patient.text.status"]);
+    }
+}
