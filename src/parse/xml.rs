@@ -175,10 +175,8 @@ impl Writer<'_, '_> {
                         ns => self.error(*child, &child_at, format!("Element '{child_name}' is in {}: FHIR elements are in the namespace '{FHIR_NS}' (only the narrative 'div' is XHTML).", describe_ns(ns))),
                     }
                 }
-                NodeType::Text => {
-                    if !child.text().unwrap_or("").trim().is_empty() {
-                        self.error(*child, at, format!("Text is not allowed in the FHIR element '{name}': FHIR XML carries values in the 'value' attribute."));
-                    }
+                NodeType::Text if !child.text().unwrap_or("").trim().is_empty() => {
+                    self.error(*child, at, format!("Text is not allowed in the FHIR element '{name}': FHIR XML carries values in the 'value' attribute."));
                 }
                 NodeType::PI => self.error(
                     *child,

@@ -445,7 +445,7 @@ fn format_error(at: &FhirPath, t: &str, why: String) -> Finding {
 
 fn is_base64(s: &str) -> bool {
     let compact: Vec<u8> = s.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
-    if compact.len() % 4 != 0 {
+    if !compact.len().is_multiple_of(4) {
         return false;
     }
     let body_end = compact
