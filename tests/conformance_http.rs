@@ -236,7 +236,7 @@ fn conformance_resource_search_honours_id_and_has_a_self_link() {
     let res = s
         .client
         .get(s.url("/ValueSet?name=x"))
-        .header("prefer", "handling=strict")
+        .header("prefer", "return=representation, handling=strict")
         .send()
         .expect("GET");
     let (status, _, body) = read(res);

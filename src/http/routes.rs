@@ -350,8 +350,8 @@ async fn conformance_search(
     let strict = headers.get_all("prefer").iter().any(|v| {
         v.to_str()
             .unwrap_or("")
-            .replace(' ', "")
-            .eq_ignore_ascii_case("handling=strict")
+            .split([',', ';'])
+            .any(|p| p.replace(' ', "").eq_ignore_ascii_case("handling=strict"))
     });
     let mut used: Vec<(String, String)> = Vec::new();
     for (name, value) in query_params(uri.query()) {
