@@ -2,7 +2,9 @@
 
 use clap::Parser;
 use referral_gateway::cli::{check, rules_cmd, Cli, Command};
+use referral_gateway::engine::Engine;
 use referral_gateway::http;
+use referral_gateway::parse::Limits;
 use std::process::ExitCode;
 
 /// See Cargo.toml: the engine is allocation-bound, and mimalloc halves that cost.
@@ -13,7 +15,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     if let Command::Serve { serve, rules } = &cli.command {
         // `serve` sets up its own logging (info level, text or JSON).
-        return ExitCode::from(http::serve(serve, rules));
+        return ExitCode::from(http::serve(&serve.config(), &rules.source()));
     }
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -28,7 +30,10 @@ fn main() -> ExitCode {
             validate,
             rules,
         } => match rules.load() {
-            Ok(set) => check::run(&set, &files, format, validate),
+            Ok(set) => {
+                let engine = Engine::new(set, rules.source(), Limits::default(), 1);
+                check::run(&engine, &files, format, validate)
+            }
             Err(errors) => {
                 for e in errors {
                     eprintln!("error: {e}");

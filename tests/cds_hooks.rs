@@ -12,7 +12,7 @@ mod common;
 
 use common::server::Server;
 use common::{repo, rules};
-use referral_gateway::outcome::finding::Decision;
+use referral_gateway::finding::Decision;
 use reqwest::blocking::Response;
 use serde_json::{json, Map, Value};
 use std::sync::OnceLock;

@@ -81,7 +81,7 @@ fn stdin_is_sniffed_json_or_xml() {
         ("examples/us/us05-neck-pain-only-coded.json", 1),
         (
             // Read as XML, and rejected by the imaging profile: an ECG is not imaging.
-            "../shared/fhir-examples/uk-core/xml/UKCore-ServiceRequest-ECG-Example.xml",
+            "tests/data/fhir-examples/uk-core/xml/UKCore-ServiceRequest-ECG-Example.xml",
             1,
         ),
     ] {

@@ -4,7 +4,7 @@ mod common;
 
 use common::*;
 use referral_gateway::cli::rules_cmd::run_examples;
-use referral_gateway::outcome::finding::Decision;
+use referral_gateway::finding::Decision;
 use serde_json::{json, Value};
 
 /// The requests built here test the guidance rules: give them what the profile requires.

@@ -8,7 +8,7 @@ mod common;
 
 use common::*;
 use referral_gateway::engine::{Checked, EntryResult};
-use referral_gateway::outcome::finding::{Decision, Finding};
+use referral_gateway::finding::{Decision, Finding};
 use referral_gateway::parse::Unusable;
 use serde_json::{json, Value};
 

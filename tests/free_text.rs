@@ -3,7 +3,7 @@
 mod common;
 
 use common::*;
-use referral_gateway::outcome::finding::Decision;
+use referral_gateway::finding::Decision;
 use serde::Deserialize;
 use serde_json::json;
 

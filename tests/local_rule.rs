@@ -6,7 +6,7 @@ mod common;
 
 use common::{as_referral, copy_dir};
 use referral_gateway::engine;
-use referral_gateway::outcome::finding::Decision;
+use referral_gateway::finding::Decision;
 use referral_gateway::parse::{Format, Limits};
 use referral_gateway::rules::RuleSet;
 use serde_json::{json, Value};

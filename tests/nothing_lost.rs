@@ -8,7 +8,7 @@ mod common;
 use common::{check_json, repo, rules};
 use proptest::prelude::*;
 use referral_gateway::engine::EntryResult;
-use referral_gateway::outcome::finding::Decision;
+use referral_gateway::finding::Decision;
 use referral_gateway::outcome::response::{answer, Answer};
 use serde_json::{json, Value};
 

@@ -4,7 +4,7 @@
 mod common;
 
 use common::*;
-use referral_gateway::outcome::finding::Finding;
+use referral_gateway::finding::Finding;
 use referral_gateway::outcome::response::unusable_answer;
 use referral_gateway::parse::Unusable;
 

@@ -7,7 +7,7 @@ mod common;
 
 use common::*;
 use referral_gateway::engine::{self, RequestResult};
-use referral_gateway::outcome::finding::{Decision, Severity};
+use referral_gateway::finding::{Decision, Severity};
 use referral_gateway::parse::{Format, Limits};
 use referral_gateway::rules::RuleSet;
 use serde_json::{json, Value};
@@ -46,7 +46,7 @@ fn profile_issues(r: &RequestResult) -> Vec<(Severity, &'static str, String)> {
         .map(|f| {
             (
                 f.severity,
-                f.code,
+                f.code.as_str(),
                 f.expression
                     .first()
                     .map(|e| e.to_string())
@@ -94,7 +94,7 @@ fn cardinality_min() {
     let r = decide(&example("profile/profile-missing-priority.json"));
     assert_eq!(r.decision, Decision::Rejected);
     assert!(!r.invalid, "valid FHIR: rejected (422), not unusable (400)");
-    assert_eq!(r.decision_code, "required");
+    assert_eq!(r.decision_code.as_str(), "required");
     assert!(
         has(&r, "required", "ServiceRequest.priority"),
         "{:?}",

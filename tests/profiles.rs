@@ -71,8 +71,8 @@ fn the_embedded_rules_are_the_shipped_rules() {
     };
     assert_eq!(ids(&embedded), ids(rules()));
     assert_eq!(
-        referral_gateway::rules::embedded_files(),
-        referral_gateway::rules::read_dir_files(&repo().join("rules")).expect("reads"),
+        referral_gateway::load::embedded_rule_files(),
+        referral_gateway::load::read_rule_files(&repo().join("rules")).expect("reads"),
         "the binary embeds the rules/ folder as it is"
     );
 }

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 fn real_files() -> Vec<PathBuf> {
     let mut files = Vec::new();
     for dir in ["hl7-r4-core", "us-core", "uk-core"] {
-        let d = shared().join("fhir-examples").join(dir);
+        let d = fhir_examples().join(dir);
         for e in std::fs::read_dir(&d).unwrap_or_else(|e| panic!("{}: {e}", d.display())) {
             let p = e.expect("entry").path();
             if p.extension().is_some_and(|x| x == "json") {
@@ -24,7 +24,7 @@ fn real_files() -> Vec<PathBuf> {
 #[test]
 fn every_real_file_parses_and_gets_a_decision() {
     let files = real_files();
-    assert_eq!(files.len(), 40, "the shared set holds 40 files");
+    assert_eq!(files.len(), 40, "the set holds 40 files");
     let mut requests = 0;
     for f in &files {
         let c = check_file(f)
@@ -40,15 +40,14 @@ fn every_real_file_parses_and_gets_a_decision() {
 
 #[test]
 fn bundles_find_their_service_request_entry() {
-    let c =
-        check_file(&shared().join("fhir-examples/hl7-r4-core/Bundle-micro.json")).expect("parses");
+    let c = check_file(&fhir_examples().join("hl7-r4-core/Bundle-micro.json")).expect("parses");
     let r = only(&c);
     assert_eq!(r.path.to_string(), "Bundle.entry[26].resource");
 }
 
 #[test]
 fn uk_core_xml_and_json_agree() {
-    let dir = shared().join("fhir-examples/uk-core");
+    let dir = fhir_examples().join("uk-core");
     let mut compared = 0;
     for e in std::fs::read_dir(dir.join("xml")).expect("xml dir") {
         let xml = e.expect("entry").path();
@@ -69,13 +68,10 @@ fn uk_core_xml_and_json_agree() {
 fn non_imaging_requests_fail_the_imaging_profile() {
     // HL7's lipid panel order: not imaging, no priority, no authoredOn. The gateway's profile
     // requires all three; the unknown procedure code is only a warning (extensible binding).
-    let c = check_file(&shared().join("fhir-examples/hl7-r4-core/ServiceRequest-lipid.json"))
-        .expect("parses");
+    let c =
+        check_file(&fhir_examples().join("hl7-r4-core/ServiceRequest-lipid.json")).expect("parses");
     let r = only(&c);
-    assert_eq!(
-        r.decision,
-        referral_gateway::outcome::finding::Decision::Rejected
-    );
+    assert_eq!(r.decision, referral_gateway::finding::Decision::Rejected);
     assert!(
         !r.invalid,
         "valid FHIR, rejected by the profile: 422, not 400"
@@ -84,7 +80,7 @@ fn non_imaging_requests_fail_the_imaging_profile() {
         .findings
         .iter()
         .filter(|f| f.is_error())
-        .map(|f| (f.code, f.expression[0].to_string()))
+        .map(|f| (f.code.as_str(), f.expression[0].to_string()))
         .collect();
     for element in ["category", "priority", "authoredOn"] {
         assert!(
@@ -97,9 +93,6 @@ fn non_imaging_requests_fail_the_imaging_profile() {
         .iter()
         .find(|f| f.code == "code-invalid" && f.expression[0].to_string() == "ServiceRequest.code")
         .expect("binding warning");
-    assert_eq!(
-        w.severity,
-        referral_gateway::outcome::finding::Severity::Warning
-    );
+    assert_eq!(w.severity, referral_gateway::finding::Severity::Warning);
     assert!(w.text.contains("LIPID") && w.text.contains("guidance could not be applied"));
 }

@@ -7,7 +7,7 @@ mod common;
 
 use common::*;
 use referral_gateway::engine::Checked;
-use referral_gateway::outcome::finding::Decision;
+use referral_gateway::finding::Decision;
 use referral_gateway::parse::{Format, Unusable};
 
 fn referral() -> String {

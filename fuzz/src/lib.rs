@@ -9,7 +9,7 @@
 
 use referral_gateway::cli::check::{text_report, FileResult};
 use referral_gateway::engine::{self, Checked, EntryResult};
-use referral_gateway::outcome::finding::Decision;
+use referral_gateway::finding::Decision;
 use referral_gateway::outcome::response::{answer, unusable_answer, validate_answer, Answer};
 use referral_gateway::parse::{BundleType, Format, InputKind, Limits};
 use referral_gateway::rules::RuleSet;
@@ -151,7 +151,7 @@ pub fn rule_files(data: &[u8]) {
         return;
     };
     let (name, body) = text.split_once('\n').unwrap_or((text, ""));
-    let mut files = referral_gateway::rules::embedded_files();
+    let mut files = referral_gateway::load::embedded_rule_files();
     match files.iter_mut().find(|(n, _)| n == name) {
         Some(f) => f.1 = body.to_string(),
         None => files.push((name.to_string(), body.to_string())),

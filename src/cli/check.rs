@@ -1,13 +1,14 @@
 //! `referral-gateway check FILE...`
 
 use super::OutputFormat;
-use crate::engine::{self, Checked, EntryResult};
-use crate::outcome::finding::{Decision, Severity};
+use crate::engine::{Answered, Call, Caller, Checked, Engine, EntryResult};
+use crate::finding::{Decision, Finding, IssueType, Severity};
 use crate::outcome::response::{answer, unusable_answer, validate_answer, Answer};
-use crate::parse::{Format, Limits, Unusable};
+use crate::parse::{Format, Unusable};
 use crate::rules::RuleSet;
 use serde_json::{json, Value};
 use std::io::Read;
+use std::sync::Arc;
 
 /// Exit status of one decision (contract §5).
 pub fn exit_code(decision: Decision, invalid: bool) -> i32 {
@@ -55,50 +56,93 @@ fn read_input(name: &str) -> Result<(Vec<u8>, Option<Format>), String> {
     }
 }
 
-/// Checks one file (or stdin).
-pub fn check_file(rules: &RuleSet, name: &str, validate: bool) -> FileResult {
+/// Checks one file (or stdin): one call of the engine service, as every front end makes.
+pub fn check_file(engine: &Engine, name: &str, validate: bool) -> FileResult {
+    let rules = engine.rules();
     let site = &rules.site;
-    let outcome = match read_input(name) {
+    let (bytes, format) = match read_input(name) {
         Ok((bytes, format)) => {
             let format = format
                 .or_else(|| Format::sniff(&bytes))
                 .unwrap_or(Format::Json);
-            engine::check(rules, &bytes, format, &Limits::default())
+            (bytes, format)
         }
-        Err(e) => Err(Unusable::Malformed(vec![
-            crate::outcome::finding::Finding::new(Severity::Fatal, "not-found", e),
-        ])),
+        Err(e) => {
+            let unusable =
+                Unusable::Malformed(vec![Finding::new(Severity::Fatal, IssueType::NotFound, e)]);
+            return FileResult {
+                name: name.to_string(),
+                answer: unusable_answer(&unusable, site),
+                outcome: Err(unusable),
+                exit: 2,
+            };
+        }
     };
-    let (answer, exit) = match &outcome {
-        Ok(c) => {
-            let exit = c
-                .requests()
-                .map(|r| exit_code(r.decision, r.invalid))
-                .fold(0, worst);
-            (
-                if validate {
+    let call = Call {
+        caller: Caller::Cli,
+        bytes: bytes.into(),
+        format,
+        profiles: Vec::new(),
+        rules: rules.clone(),
+    };
+    let translate = |result: Result<&Checked, &Unusable>, rules: &RuleSet| {
+        let site = &rules.site;
+        Ok::<_, std::convert::Infallible>(match result {
+            Ok(c) => {
+                let exit = c
+                    .requests()
+                    .map(|r| exit_code(r.decision, r.invalid))
+                    .fold(0, worst);
+                let answer = if validate {
                     validate_answer(c, site)
                 } else {
                     answer(c, site)
-                },
-                exit,
-            )
-        }
-        Err(u) => (unusable_answer(u, site), 2),
+                };
+                (answer, exit, None)
+            }
+            Err(u) => (unusable_answer(u, site), 2, Some(u.clone())),
+        })
     };
-    FileResult {
-        name: name.to_string(),
-        outcome,
-        answer,
-        exit,
+    match engine.decide_blocking(call, translate) {
+        Ok(Answered {
+            answer: (answer, exit, unusable),
+            record,
+        }) => {
+            let outcome = match (unusable, record) {
+                (Some(u), _) => Err(u),
+                (None, Some(r)) => Ok(Arc::try_unwrap(r)
+                    .map(|r| r.checked)
+                    .unwrap_or_else(|r| r.checked.clone())),
+                (None, None) => Err(Unusable::Malformed(Vec::new())),
+            };
+            FileResult {
+                name: name.to_string(),
+                outcome,
+                answer,
+                exit,
+            }
+        }
+        Err(e) => {
+            let unusable = Unusable::Malformed(vec![Finding::new(
+                Severity::Fatal,
+                IssueType::Exception,
+                e.to_string(),
+            )]);
+            FileResult {
+                name: name.to_string(),
+                answer: unusable_answer(&unusable, site),
+                outcome: Err(unusable),
+                exit: 2,
+            }
+        }
     }
 }
 
 /// Runs `check` and returns the exit status.
-pub fn run(rules: &RuleSet, files: &[String], format: OutputFormat, validate: bool) -> i32 {
+pub fn run(engine: &Engine, files: &[String], format: OutputFormat, validate: bool) -> i32 {
     let results: Vec<FileResult> = files
         .iter()
-        .map(|f| check_file(rules, f, validate))
+        .map(|f| check_file(engine, f, validate))
         .collect();
     let exit = results.iter().map(|r| r.exit).fold(0, worst);
     match format {

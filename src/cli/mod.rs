@@ -3,6 +3,8 @@
 pub mod check;
 pub mod rules_cmd;
 
+use crate::http;
+use crate::load::RuleSource;
 use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
@@ -29,43 +31,108 @@ pub struct RulesArg {
 }
 
 impl RulesArg {
+    /// Where the rules come from, as the lower layers take it.
+    pub fn source(&self) -> RuleSource {
+        RuleSource {
+            rules: self.rules.clone(),
+            profiles: self.profiles.clone(),
+        }
+    }
+
     pub fn dir(&self) -> PathBuf {
-        self.rules.clone().unwrap_or_else(default_rules_dir)
+        self.source().dir()
     }
 
     /// Loads the chosen rules: `--rules DIR`, else the repository's rules/ folder when it is
     /// on this machine (so that edits and reloads need no rebuild), else the copy built into
     /// the binary; with `--profiles DIR` or the profiles that go with them.
-    pub fn load(&self) -> Result<crate::rules::RuleSet, Vec<crate::rules::LoadError>> {
-        use crate::rules::RuleSet;
-        let profiles = self.profiles.as_deref();
-        match &self.rules {
-            Some(dir) => RuleSet::load_with_profiles(dir, profiles),
-            None if default_rules_dir().is_dir() => {
-                RuleSet::load_with_profiles(&default_rules_dir(), profiles)
-            }
-            None => RuleSet::embedded_with_profiles(profiles),
-        }
+    pub fn load(&self) -> Result<crate::rules::RuleSet, Vec<crate::load::LoadError>> {
+        crate::rules::RuleSet::from_source(&self.source())
     }
 }
 
 impl std::fmt::Display for RulesArg {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match &self.rules {
-            Some(dir) => write!(f, "{}", dir.display())?,
-            None if default_rules_dir().is_dir() => write!(f, "{}", default_rules_dir().display())?,
-            None => f.write_str("(built into the binary)")?,
-        }
-        if let Some(p) = &self.profiles {
-            write!(f, " with profiles from {}", p.display())?;
-        }
-        Ok(())
+        self.source().fmt(f)
     }
 }
 
-/// The rules shipped in the repository.
-pub fn default_rules_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("rules")
+/// Options of `serve`; every flag has an environment variable of the same meaning.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ServeArgs {
+    /// Address and port to listen on (`ADDR:PORT`; port 0 picks a free port, printed at start).
+    #[arg(
+        long,
+        env = "REFERRAL_GATEWAY_LISTEN",
+        default_value = "127.0.0.1:8080"
+    )]
+    pub listen: String,
+    /// Log lines as plain text or as JSON objects (on stderr).
+    #[arg(long, value_enum, env = "REFERRAL_GATEWAY_LOG_FORMAT", default_value_t = LogFormatArg::Text)]
+    pub log_format: LogFormatArg,
+    /// Largest request body accepted, in bytes (413 above).
+    #[arg(long, env = "REFERRAL_GATEWAY_MAX_BODY_BYTES", default_value_t = http::Config::default().max_body_bytes)]
+    pub max_body_bytes: usize,
+    /// Most entries accepted in one Bundle (413 above).
+    #[arg(long, env = "REFERRAL_GATEWAY_MAX_BUNDLE_ENTRIES", default_value_t = http::Config::default().max_bundle_entries)]
+    pub max_bundle_entries: usize,
+    /// Deepest nesting of JSON objects and arrays accepted (413 above).
+    #[arg(long, env = "REFERRAL_GATEWAY_MAX_DEPTH", default_value_t = http::Config::default().max_depth)]
+    pub max_depth: usize,
+    /// Time allowed for one request, body upload included (503 after it).
+    #[arg(
+        long,
+        env = "REFERRAL_GATEWAY_REQUEST_TIMEOUT_SECS",
+        default_value_t = http::Config::default().request_timeout_secs
+    )]
+    pub request_timeout_secs: u64,
+    /// Time allowed to send a request's head (request line and headers); the connection is
+    /// closed after it.
+    #[arg(
+        long,
+        env = "REFERRAL_GATEWAY_HEADER_TIMEOUT_SECS",
+        default_value_t = http::Config::default().header_timeout_secs
+    )]
+    pub header_timeout_secs: u64,
+    /// Time allowed to receive the request body, from the end of the headers (408 after it).
+    /// Keep it under the request timeout: a stalled upload is the client's fault (4xx), not the
+    /// gateway's (503).
+    #[arg(long, env = "REFERRAL_GATEWAY_BODY_TIMEOUT_SECS", default_value_t = http::Config::default().body_timeout_secs)]
+    pub body_timeout_secs: u64,
+    /// Most decisions computed at once; more requests wait (within the timeout). 0: four per
+    /// core.
+    #[arg(
+        long,
+        env = "REFERRAL_GATEWAY_MAX_CONCURRENT_CHECKS",
+        default_value_t = http::Config::default().max_concurrent_checks
+    )]
+    pub max_concurrent_checks: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormatArg {
+    Text,
+    Json,
+}
+
+impl ServeArgs {
+    /// The server's configuration: `serve` takes its flags, the server plain values.
+    pub fn config(&self) -> http::Config {
+        http::Config {
+            listen: self.listen.clone(),
+            log_format: match self.log_format {
+                LogFormatArg::Text => http::LogFormat::Text,
+                LogFormatArg::Json => http::LogFormat::Json,
+            },
+            max_body_bytes: self.max_body_bytes,
+            max_bundle_entries: self.max_bundle_entries,
+            max_depth: self.max_depth,
+            request_timeout_secs: self.request_timeout_secs,
+            header_timeout_secs: self.header_timeout_secs,
+            body_timeout_secs: self.body_timeout_secs,
+            max_concurrent_checks: self.max_concurrent_checks,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -103,7 +170,7 @@ pub enum Command {
     /// Run the FHIR HTTP gateway (contract §4) until SIGTERM or Ctrl-C; SIGHUP reloads the rules.
     Serve {
         #[command(flatten)]
-        serve: crate::http::ServeArgs,
+        serve: ServeArgs,
         #[command(flatten)]
         rules: RulesArg,
     },

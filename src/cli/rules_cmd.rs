@@ -2,7 +2,7 @@
 
 use super::{RulesAction, RulesArg};
 use crate::engine;
-use crate::outcome::finding::Decision;
+use crate::finding::Decision;
 use crate::parse::{Format, Limits};
 use crate::rules::RuleSet;
 

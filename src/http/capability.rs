@@ -1,17 +1,55 @@
 //! `GET /metadata`: the CapabilityStatement, generated from what the server supports: the
-//! endpoints of [`super::routes`], the formats of [`super::negotiate`], and the conformance
+//! endpoints of [`super::routes`] (described here, beside the statement that publishes them), the formats of [`super::negotiate`], and the conformance
 //! resources of the profiles folder (loaded with the rules). It claims exactly what the gateway
 //! does: no `create` (nothing is stored), `$validate` on ServiceRequest by HL7's definition and
 //! at system level by the gateway's own, read and search (`_id`, `url`) of the conformance
 //! resources, batch and transaction, CORS; with a generated narrative.
 
 use super::negotiate::CAPABILITY_FORMATS;
-use super::routes::{
-    CONFORMANCE_SEARCH_PARAMS, SERVICE_REQUEST_POST, SYSTEM_INTERACTIONS, SYSTEM_VALIDATE_ID,
-    VALIDATE_OPERATION,
-};
 use super::AppState;
 use serde_json::{json, Value};
+
+/// What `POST /ServiceRequest` does (CapabilityStatement `rest.resource.documentation`). It is
+/// not the FHIR `create` interaction: nothing is created (contract §7: `create` is declared
+/// when an upstream server is configured).
+pub const SERVICE_REQUEST_POST: &str = "POST /ServiceRequest decides on the ServiceRequest and stores nothing (so no FHIR create interaction is declared): accepted, 200 + OperationOutcome; redirected, 200 + the redirected ServiceRequest (with Prefer: return=OperationOutcome, the decision OperationOutcome); rejected, 422 + OperationOutcome. GET /ServiceRequest/{id} answers 404 (nothing is stored); PUT, PATCH and DELETE answer 405.";
+
+/// System interactions (CapabilityStatement `rest.interaction`).
+pub const SYSTEM_INTERACTIONS: [(&str, &str); 2] = [
+    (
+        "batch",
+        "POST / with a batch (or collection) Bundle: 200 + batch-response, one entry per entry. An entry POSTing a ServiceRequest is decided; context resources (POST or PUT) are read, not stored; any other method (GET, DELETE, PATCH, a PUT of a ServiceRequest) is answered 405 in its entry.",
+    ),
+    (
+        "transaction",
+        "POST / with a transaction Bundle: all or nothing; any rejected entry gives 422 + one OperationOutcome naming Bundle.entry[i] (400 when an entry is invalid or asks for a method the gateway does not perform).",
+    ),
+];
+
+/// `$validate` on ServiceRequest, at type and instance level: HL7's own definition.
+pub const VALIDATE_OPERATION: (&str, &str) = (
+    "validate",
+    "http://hl7.org/fhir/OperationDefinition/Resource-validate",
+);
+
+/// The id of the gateway's OperationDefinition of `POST /$validate` (system level), in
+/// `profiles/`: HL7's `Resource-validate` is defined at type and instance level only.
+pub const SYSTEM_VALIDATE_ID: &str = "validate";
+
+/// The search parameters of the conformance types (CapabilityStatement
+/// `rest.resource.searchParam`): name, type, HL7 definition.
+pub const CONFORMANCE_SEARCH_PARAMS: [(&str, &str, &str); 2] = [
+    (
+        "_id",
+        "token",
+        "http://hl7.org/fhir/SearchParameter/Resource-id",
+    ),
+    (
+        "url",
+        "uri",
+        "http://hl7.org/fhir/SearchParameter/conformance-url",
+    ),
+];
 
 /// The conformance resources served from the profiles folder.
 pub const CONFORMANCE_TYPES: [&str; 5] = [
@@ -64,7 +102,7 @@ fn narrative(rest: &Value) -> Value {
 
 /// The CapabilityStatement of this server.
 pub fn capability_statement(state: &AppState) -> Value {
-    let rules = state.rules.load();
+    let rules = state.engine.rules();
     let conformance = &rules.conformance;
     let profiles_of = |ty: &str| -> Vec<&str> {
         conformance

@@ -7,11 +7,11 @@
 //! site's code systems, in the format the caller asked for. That layer is always present.
 
 use crate::fhirpath::FhirPath;
-use crate::outcome::finding::{Finding, Severity};
+use crate::finding::{Finding, IssueType, Severity};
 use crate::outcome::operation_outcome::plain_outcome;
 use crate::outcome::response::{unusable_answer, Answer};
 use crate::parse::Unusable;
-use crate::rules::site::Site;
+use crate::site::Site;
 use axum::extract::rejection::BytesRejection;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -75,6 +75,10 @@ pub enum ApiError {
     Internal(String),
     #[error("shutting down")]
     ShuttingDown,
+    /// A decision sink (e.g. the consult store) could not take the decision, so the answer is
+    /// not given.
+    #[error("the decision could not be recorded: {0}")]
+    NotRecorded(String),
     /// A bare error status from a layer that none of the above describes.
     #[error("HTTP {0}")]
     Status(u16),
@@ -111,7 +115,9 @@ impl ApiError {
                 StatusCode::BAD_REQUEST
             }
             ApiError::BodyTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
-            ApiError::Timeout { .. } | ApiError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Timeout { .. } | ApiError::ShuttingDown | ApiError::NotRecorded(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             ApiError::Status(s) => {
                 StatusCode::from_u16(*s).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
@@ -154,71 +160,71 @@ impl ApiError {
     /// The OperationOutcome of this error, with the status it goes out with.
     pub fn answer(&self, site: &Site) -> Answer {
         let status = self.status().as_u16();
-        let plain = |code: &'static str, text: String| Answer {
+        let plain = |code: IssueType, text: String| Answer {
             status,
             body: plain_outcome(&[Finding::new(Severity::Error, code, text)], site),
         };
         match self {
             ApiError::NotFound { path } => plain(
-                "not-found",
+                IssueType::NotFound,
                 format!(
                     "There is nothing at {path}. This gateway serves POST /ServiceRequest, POST / (batch or transaction Bundle), POST /ServiceRequest/$validate, POST /ServiceRequest/{{id}}/$validate, POST /$validate, GET /metadata, GET /health, GET /metrics, the conformance resources (GET /StructureDefinition, /CodeSystem, /ValueSet, /ConceptMap, /OperationDefinition and /{{type}}/{{id}}) and the CDS Hooks services under /cds-services."
                 ),
             ),
             ApiError::UnknownResource { resource_type, id } => plain(
-                "not-found",
+                IssueType::NotFound,
                 format!("This gateway has no {resource_type} with id '{id}'. GET /{resource_type} lists the ones it has."),
             ),
             ApiError::NotStored { resource_type, id } => plain(
-                "not-found",
+                IssueType::NotFound,
                 format!("There is no {resource_type}/{id} here: this gateway decides on each {resource_type} sent to it and stores none, so none can be read back."),
             ),
             ApiError::UnknownProfile(url) => plain(
-                "not-supported",
+                IssueType::NotSupported,
                 format!("The profile {url} is not one this gateway has, so it cannot validate against it. GET /StructureDefinition lists the profiles it has."),
             ),
-            ApiError::InvalidParameter(why) => plain("invalid", why.clone()),
+            ApiError::InvalidParameter(why) => plain(IssueType::Invalid, why.clone()),
             ApiError::ModeNotSupported(mode) => plain(
-                "not-supported",
+                IssueType::NotSupported,
                 format!("$validate cannot answer mode '{mode}': this gateway performs no update or delete (it decides on requests and stores nothing), so it cannot say whether one would succeed. Use mode create (the default) or profile."),
             ),
             ApiError::IdMismatch { url_id, resource_id } => plain(
-                "invalid",
+                IssueType::Invalid,
                 format!("The ServiceRequest has the id '{resource_id}', but the URL names ServiceRequest/{url_id}: they must be the same."),
             ),
             ApiError::MethodNotAllowed { method, path } => plain(
-                "not-supported",
+                IssueType::NotSupported,
                 format!("{method} is not supported on {path}; the Allow header lists the methods that are."),
             ),
             ApiError::UnsupportedMediaType(ct) => plain(
-                "not-supported",
+                IssueType::NotSupported,
                 format!(
                     "The Content-Type{} is not supported: send application/fhir+json or application/fhir+xml (application/json, application/xml, text/json, text/xml and the older application/json+fhir and application/xml+fhir are accepted too).",
                     if ct.is_empty() { String::new() } else { format!(" '{ct}'") }
                 ),
             ),
             ApiError::UnsupportedCharset(cs) => plain(
-                "not-supported",
+                IssueType::NotSupported,
                 format!("The charset '{cs}' is not supported: FHIR JSON and XML are sent in UTF-8."),
             ),
             ApiError::NotAcceptable(asked) => plain(
-                "not-supported",
+                IssueType::NotSupported,
                 format!("This gateway cannot answer as '{asked}': ask for application/fhir+json or application/fhir+xml (_format json or xml)."),
             ),
             ApiError::UnsupportedFhirVersion { version, header } => plain(
-                "not-supported",
+                IssueType::NotSupported,
                 format!("{header} names FHIR version '{version}': this gateway reads and writes FHIR R4 only (fhirVersion=4.0)."),
             ),
             ApiError::PayloadTooLarge { limit } => unusable_answer(
                 &Unusable::TooCostly(vec![Finding::new(
                     Severity::Error,
-                    "too-costly",
+                    IssueType::TooCostly,
                     format!("The body is larger than this gateway accepts ({limit} bytes). Send fewer or smaller resources; split large Bundles."),
                 )]),
                 site,
             ),
             ApiError::BodyUnreadable => plain(
-                "incomplete",
+                IssueType::Incomplete,
                 "The request body could not be read to its end.".into(),
             ),
             ApiError::WrongResourceType {
@@ -228,33 +234,44 @@ impl ApiError {
             } => unusable_answer(
                 &Unusable::Malformed(vec![Finding::new(
                     Severity::Error,
-                    "invalid",
+                    IssueType::Invalid,
                     format!("{endpoint} takes {expected}, not a {found}. Send a ServiceRequest to POST /ServiceRequest, a batch or transaction Bundle to POST /, and anything to check without a decision to POST /$validate."),
                 )
                 .at(FhirPath::root(found))]),
                 site,
             ),
             ApiError::Timeout { secs } => plain(
-                "timeout",
+                IssueType::Timeout,
                 format!("The request was not finished within {secs} s. Try again; send large Bundles in smaller parts."),
             ),
             ApiError::BodyTimeout { secs } => plain(
-                "timeout",
+                IssueType::Timeout,
                 format!("The request body was not received within {secs} s. Send the whole body at once; the connection is closed."),
             ),
             ApiError::Internal(_) => plain(
-                "exception",
+                IssueType::Exception,
                 "The gateway failed on this request. It has been logged under the X-Request-Id of this response; please report that id.".into(),
             ),
             ApiError::ShuttingDown => Answer {
                 status,
                 body: plain_outcome(
-                    &[Finding::new(Severity::Error, "transient", "The gateway is shutting down.")],
+                    &[Finding::new(Severity::Error, IssueType::Transient, "The gateway is shutting down.")],
+                    site,
+                ),
+            },
+            ApiError::NotRecorded(_) => Answer {
+                status,
+                body: plain_outcome(
+                    &[Finding::new(
+                        Severity::Error,
+                        IssueType::Transient,
+                        "The decision could not be recorded, so it is not given. Try again; if it goes on, report the X-Request-Id of this response.",
+                    )],
                     site,
                 ),
             },
             ApiError::Status(s) => plain(
-                "processing",
+                IssueType::Processing,
                 format!(
                     "The request failed: HTTP {s} {}.",
                     self.status().canonical_reason().unwrap_or("")
@@ -267,8 +284,10 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
-        if let ApiError::Internal(why) = &self {
-            tracing::error!(error = %why, "internal error");
+        match &self {
+            ApiError::Internal(why) => tracing::error!(error = %why, "internal error"),
+            ApiError::NotRecorded(why) => tracing::error!(error = %why, "decision not recorded"),
+            _ => {}
         }
         let mut res = status.into_response();
         res.extensions_mut().insert(Failed(Arc::new(self)));

@@ -7,8 +7,8 @@
 //! decisions three codes, rule ids those of the rule files.
 
 use super::AppState;
-use crate::engine::Checked;
-use crate::outcome::finding::Decision;
+use crate::engine::{Checked, DecisionRecord, DecisionSink, SinkFuture};
+use crate::finding::Decision;
 use crate::outcome::response::status_of;
 use axum::extract::{MatchedPath, Request, State};
 use axum::middleware::Next;
@@ -18,6 +18,19 @@ use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
+
+/// The metrics are the engine's first decision sink: every decided call is counted by route,
+/// decision and rule, whichever front end made it. Counting cannot fail.
+impl DecisionSink for Metrics {
+    fn name(&self) -> &'static str {
+        "metrics"
+    }
+
+    fn record<'a>(&'a self, record: &'a DecisionRecord) -> SinkFuture<'a> {
+        self.record_decisions(record.caller.route(), &Decided::of(&record.checked));
+        Box::pin(std::future::ready(Ok(())))
+    }
+}
 
 /// Upper bounds of the latency buckets, in seconds.
 const BUCKETS: [f64; 13] = [
@@ -116,14 +129,8 @@ impl Metrics {
         self.counts.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    pub fn record(
-        &self,
-        method: &str,
-        route: &str,
-        status: u16,
-        seconds: f64,
-        decided: Option<&Decided>,
-    ) {
+    /// One HTTP request, with its latency.
+    pub fn record_request(&self, method: &str, route: &str, status: u16, seconds: f64) {
         let mut c = self.counts();
         *c.requests
             .entry((method.to_string(), route.to_string(), status))
@@ -132,18 +139,21 @@ impl Metrics {
             .entry(route.to_string())
             .or_default()
             .observe(seconds);
-        if let Some(d) = decided {
-            for (decision, status) in &d.decisions {
-                *c.decisions
-                    .entry((route.to_string(), decision.code(), *status))
-                    .or_default() += 1;
-            }
-            for id in &d.rules {
-                match c.rule_hits.get_mut(id) {
-                    Some(n) => *n += 1,
-                    None => {
-                        c.rule_hits.insert(id.clone(), 1);
-                    }
+    }
+
+    /// The decisions of one call and the rules that fired (as the engine's sink, below).
+    pub fn record_decisions(&self, route: &str, d: &Decided) {
+        let mut c = self.counts();
+        for (decision, status) in &d.decisions {
+            *c.decisions
+                .entry((route.to_string(), decision.code(), *status))
+                .or_default() += 1;
+        }
+        for id in &d.rules {
+            match c.rule_hits.get_mut(id) {
+                Some(n) => *n += 1,
+                None => {
+                    c.rule_hits.insert(id.clone(), 1);
                 }
             }
         }
@@ -316,12 +326,11 @@ pub async fn track(State(state): State<Arc<AppState>>, req: Request, next: Next)
         span.record("decision", d.summary());
         span.record("rules", d.rule_ids());
     }
-    state.metrics.record(
+    state.metrics.record_request(
         method,
         &route,
         res.status().as_u16(),
         start.elapsed().as_secs_f64(),
-        decided,
     );
     res
 }
@@ -337,8 +346,9 @@ mod tests {
             decisions: vec![(Decision::Rejected, 422), (Decision::Accepted, 200)],
             rules: vec!["US05".into(), "US05".into()],
         };
-        m.record("POST", "/", 200, 0.003, Some(&d));
-        m.record("POST", "/", 200, 20.0, None);
+        m.record_request("POST", "/", 200, 0.003);
+        m.record_decisions("/", &d);
+        m.record_request("POST", "/", 200, 20.0);
         let text = m.render();
         assert!(text.contains(
             "referral_gateway_http_requests_total{method=\"POST\",route=\"/\",status=\"200\"} 2"

@@ -1,8 +1,7 @@
 //! The HTTP front end (contract §4): `referral-gateway serve`.
 //!
-//! A thin layer over the decision engine: each endpoint turns a FHIR RESTful request into one
-//! call of [`crate::engine::check`] (on a blocking thread: the engine is CPU-bound) and the
-//! engine's [`crate::outcome::response::Answer`] back into an HTTP response.
+//! A thin layer over the engine service: each endpoint turns a FHIR RESTful request into one
+//! [`crate::engine::Engine::decide`] call and the engine's result back into an HTTP response.
 //!
 //! - [`routes`]: the endpoints and the tower / tower-http layers around them;
 //! - [`negotiate`]: request and response media types, and the one place where FHIR bodies are
@@ -17,6 +16,7 @@ pub mod body_limit;
 pub mod capability;
 pub mod cds_hooks;
 pub mod error;
+pub mod extensions;
 pub mod metrics;
 pub mod negotiate;
 pub mod reload;
@@ -24,121 +24,100 @@ pub mod routes;
 pub mod server;
 pub mod validate;
 
-use crate::cli::RulesArg;
+use crate::engine::Engine;
+use crate::load::RuleSource;
 use crate::parse::Limits;
 use crate::rules::RuleSet;
-use arc_swap::ArcSwap;
 use std::io::Write;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Options of `serve`; every flag has an environment variable of the same meaning.
-#[derive(Debug, Clone, clap::Args)]
-pub struct ServeArgs {
-    /// Address and port to listen on (`ADDR:PORT`; port 0 picks a free port, printed at start).
-    #[arg(
-        long,
-        env = "REFERRAL_GATEWAY_LISTEN",
-        default_value = "127.0.0.1:8080"
-    )]
+/// How the server runs: plain values (the command line's `serve` flags convert into it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// Address and port to listen on (`ADDR:PORT`; port 0 picks a free port).
     pub listen: String,
-    /// Log lines as plain text or as JSON objects (on stderr).
-    #[arg(long, value_enum, env = "REFERRAL_GATEWAY_LOG_FORMAT", default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
     /// Largest request body accepted, in bytes (413 above).
-    #[arg(long, env = "REFERRAL_GATEWAY_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
     pub max_body_bytes: usize,
     /// Most entries accepted in one Bundle (413 above).
-    #[arg(long, env = "REFERRAL_GATEWAY_MAX_BUNDLE_ENTRIES", default_value_t = Limits::default().max_bundle_entries)]
     pub max_bundle_entries: usize,
     /// Deepest nesting of JSON objects and arrays accepted (413 above).
-    #[arg(long, env = "REFERRAL_GATEWAY_MAX_DEPTH", default_value_t = Limits::default().max_depth)]
     pub max_depth: usize,
     /// Time allowed for one request, body upload included (503 after it).
-    #[arg(
-        long,
-        env = "REFERRAL_GATEWAY_REQUEST_TIMEOUT_SECS",
-        default_value_t = 30
-    )]
     pub request_timeout_secs: u64,
-    /// Time allowed to send a request's head (request line and headers); the connection is
-    /// closed after it.
-    #[arg(
-        long,
-        env = "REFERRAL_GATEWAY_HEADER_TIMEOUT_SECS",
-        default_value_t = 10
-    )]
+    /// Time allowed to send a request's head; the connection is closed after it.
     pub header_timeout_secs: u64,
     /// Time allowed to receive the request body, from the end of the headers (408 after it).
-    /// Keep it under the request timeout: a stalled upload is the client's fault (4xx), not the
-    /// gateway's (503).
-    #[arg(long, env = "REFERRAL_GATEWAY_BODY_TIMEOUT_SECS", default_value_t = 10)]
     pub body_timeout_secs: u64,
-    /// Most decisions computed at once; more requests wait (within the timeout). 0: four per
-    /// core.
-    #[arg(
-        long,
-        env = "REFERRAL_GATEWAY_MAX_CONCURRENT_CHECKS",
-        default_value_t = 0
-    )]
+    /// Most decisions computed at once; 0: four per core.
     pub max_concurrent_checks: usize,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8080".into(),
+            log_format: LogFormat::Text,
+            max_body_bytes: 1024 * 1024,
+            max_bundle_entries: Limits::default().max_bundle_entries,
+            max_depth: Limits::default().max_depth,
+            request_timeout_secs: 30,
+            header_timeout_secs: 10,
+            body_timeout_secs: 10,
+            max_concurrent_checks: 0,
+        }
+    }
+}
+
+/// Log lines as plain text or as JSON objects (on stderr).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogFormat {
     Text,
     Json,
 }
 
-/// Where the rules and profiles come from, kept for reloads: the same choice as the other
-/// commands make (see [`RulesArg::load`]).
-pub type RuleSource = RulesArg;
-
-/// What every request shares. The rules are swapped whole on reload: a request loads the
-/// current `Arc<RuleSet>` once, at its start, and finishes on it.
+/// What every request shares. The engine holds the rules, swapped whole on reload: a request
+/// takes the current `Arc<RuleSet>` once, at its start ([`negotiate::fhir_layer`]), and
+/// finishes on it.
 pub struct AppState {
-    pub rules: ArcSwap<RuleSet>,
-    pub rule_source: RuleSource,
-    pub limits: Limits,
+    /// The one engine service; its sinks include [`AppState::metrics`].
+    pub engine: Engine,
     pub max_body_bytes: usize,
     pub timeout: Duration,
     pub body_timeout: Duration,
-    pub metrics: metrics::Metrics,
+    pub metrics: Arc<metrics::Metrics>,
     /// False once shutdown has begun: `/health` then answers 503.
     pub ready: AtomicBool,
     /// The address the server is bound to.
     pub listen: String,
-    /// Decisions running at once are bounded: the engine is CPU-bound, and a flood of large
-    /// Bundles then queues (and times out with 503) instead of taking all memory.
-    pub engine_slots: Arc<tokio::sync::Semaphore>,
     /// When the server started, as a FHIR `dateTime`.
     pub started: String,
 }
 
 impl AppState {
-    pub fn new(rules: RuleSet, rule_source: RuleSource, args: &ServeArgs, listen: String) -> Self {
-        let metrics = metrics::Metrics::default();
+    /// The server's state: an engine on `rules` with the metrics as its last decision sink
+    /// (sinks that must commit, such as a store, go before it: see `engine::service`).
+    pub fn new(rules: RuleSet, rule_source: RuleSource, args: &Config, listen: String) -> Self {
+        let metrics = Arc::new(metrics::Metrics::default());
         metrics.set_rules_loaded(rules.rules.len());
+        let limits = Limits {
+            max_bundle_entries: args.max_bundle_entries,
+            max_depth: args.max_depth,
+        };
+        // Decisions running at once are bounded: the engine is CPU-bound, and a flood of large
+        // Bundles then queues (and times out with 503) instead of taking all memory.
+        let engine = Engine::new(rules, rule_source, limits, args.max_concurrent_checks)
+            .with_sink(metrics.clone());
         Self {
-            rules: ArcSwap::from_pointee(rules),
-            rule_source,
-            limits: Limits {
-                max_bundle_entries: args.max_bundle_entries,
-                max_depth: args.max_depth,
-            },
+            engine,
             max_body_bytes: args.max_body_bytes,
             timeout: Duration::from_secs(args.request_timeout_secs.max(1)),
             body_timeout: Duration::from_secs(args.body_timeout_secs.max(1)),
             metrics,
             ready: AtomicBool::new(true),
             listen,
-            engine_slots: Arc::new(tokio::sync::Semaphore::new(
-                match args.max_concurrent_checks {
-                    0 => 4 * std::thread::available_parallelism().map_or(2, |n| n.get()),
-                    n => n,
-                },
-            )),
             started: fhir_now(),
         }
     }
@@ -179,7 +158,7 @@ fn init_logging(format: LogFormat) {
 }
 
 /// Runs `serve` until SIGTERM or Ctrl-C; returns the process exit status.
-pub fn serve(args: &ServeArgs, rules: &RulesArg) -> u8 {
+pub fn serve(args: &Config, rules: &RuleSource) -> u8 {
     init_logging(args.log_format);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -194,8 +173,8 @@ pub fn serve(args: &ServeArgs, rules: &RulesArg) -> u8 {
     runtime.block_on(run(args, rules.clone()))
 }
 
-async fn run(args: &ServeArgs, source: RuleSource) -> u8 {
-    let rules = match source.load() {
+async fn run(args: &Config, source: RuleSource) -> u8 {
+    let rules = match RuleSet::from_source(&source) {
         Ok(r) => r,
         Err(errors) => {
             for e in &errors {
@@ -235,8 +214,8 @@ async fn run(args: &ServeArgs, source: RuleSource) -> u8 {
     tracing::info!(
         listen = %addr,
         rules = rule_count,
-        rules_from = %state.rule_source,
-        profiles = state.rules.load().conformance.profiles.len(),
+        rules_from = %state.engine.source(),
+        profiles = state.engine.rules().conformance.profiles.len(),
         "referral-gateway serving"
     );
     // The one line on stdout: scripts and tests read the bound address from it.

@@ -280,9 +280,7 @@ pub fn wanted_format(query: Option<&str>, headers: &HeaderMap) -> Result<Option<
     }
 }
 
-/// The rules in force for this request, loaded once at its start by [`fhir_layer`].
-#[derive(Clone)]
-pub struct CurrentRules(pub Arc<RuleSet>);
+pub use super::extensions::{CurrentRules, NotFhir};
 
 /// The format the request body was read in (after sniffing), for the response's default.
 #[derive(Clone, Copy)]
@@ -291,11 +289,6 @@ pub struct SentFormat(pub Format);
 /// A FHIR resource to send: the FHIR layer writes it in the negotiated format.
 #[derive(Clone)]
 pub struct Resource(pub Arc<Value>);
-
-/// Marks a response that is not FHIR (the JSON of the CDS Hooks service): the FHIR layer
-/// passes it through as it is, error statuses included.
-#[derive(Clone, Copy)]
-pub struct NotFhir;
 
 /// A FHIR answer of a handler.
 pub struct Reply {
@@ -382,7 +375,7 @@ pub async fn fhir_layer(
     mut req: Request,
     next: Next,
 ) -> Response {
-    let rules = state.rules.load_full();
+    let rules = state.engine.rules();
     let wanted = wanted_format(req.uri().query(), req.headers());
     let declared = request_format(req.headers()).ok().flatten();
     let pretty = query_param(req.uri().query(), "_pretty").is_some_and(|v| v == "true");

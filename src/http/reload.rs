@@ -52,32 +52,23 @@ impl Signals {
 /// compiled again, to the same result). Returns whether the new rules are
 /// now in force.
 pub async fn reload(state: &Arc<AppState>) -> bool {
-    let source = state.rule_source.clone();
-    let loaded = tokio::task::spawn_blocking(move || source.load()).await;
-    match loaded {
-        Ok(Ok(rules)) => {
-            let count = rules.rules.len();
-            state.rules.store(Arc::new(rules));
+    match state.engine.reload().await {
+        Ok(count) => {
             state.metrics.reloaded(true);
             state.metrics.set_rules_loaded(count);
             tracing::info!(rules = count, "rules reloaded");
             true
         }
-        Ok(Err(errors)) => {
+        Err(errors) => {
             for e in &errors {
                 tracing::error!(error = %e, "rule file error");
             }
             state.metrics.reloaded(false);
             tracing::warn!(
                 problems = errors.len(),
-                rules = state.rules.load().rules.len(),
+                rules = state.engine.rules().rules.len(),
                 "reload failed: still serving the previous rules"
             );
-            false
-        }
-        Err(e) => {
-            state.metrics.reloaded(false);
-            tracing::error!(error = %e, "reload failed: still serving the previous rules");
             false
         }
     }

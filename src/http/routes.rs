@@ -1,21 +1,22 @@
 //! The endpoints (contract §4) and the layers around them.
 //!
-//! Each POST endpoint reads the body in the negotiated format, runs the decision engine on a
-//! blocking thread with the rules loaded at the start of the request, checks that the resource
-//! type suits the endpoint, and replies with the engine's answer.
+//! Each POST endpoint reads the body in the negotiated format and makes one call of the engine
+//! service with the rules loaded at the start of the request; its translation checks that the
+//! resource type suits the endpoint and builds the answer.
 
 use super::body_limit;
-use super::capability::{capability_statement, CONFORMANCE_TYPES};
+use super::capability::{capability_statement, CONFORMANCE_SEARCH_PARAMS, CONFORMANCE_TYPES};
 use super::error::ApiError;
 use super::metrics::{self, Decided};
 use super::negotiate::{self, query_params, CurrentRules, FhirBody, Reply, SentFormat};
 use super::validate::{self, ValidateParams};
 use super::AppState;
-use crate::engine;
-use crate::outcome::response::{answer, outcome_answer, unusable_answer, validate_answer, Answer};
-use crate::parse::{Input, InputKind};
+use crate::engine::{Answered, Call, Caller, Checked, EngineError};
+use crate::outcome::response::{answer, outcome_answer, unusable_answer, validate_answer};
+use crate::parse::{Input, InputKind, Unusable};
+use crate::rules::RuleSet;
 use axum::body::Body;
-use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::extract::{DefaultBodyLimit, MatchedPath, Path, State};
 use axum::http::header::{CONTENT_TYPE, ETAG, HOST, IF_NONE_MATCH, LAST_MODIFIED, LOCATION};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, Request, StatusCode, Uri};
 use axum::middleware::from_fn_with_state;
@@ -35,33 +36,6 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::{DefaultOnFailure, DefaultOnResponse, TraceLayer};
 use tower_http::LatencyUnit;
 use tracing::Level;
-
-/// What `POST /ServiceRequest` does (CapabilityStatement `rest.resource.documentation`). It is
-/// not the FHIR `create` interaction: nothing is created (contract §7: `create` is declared
-/// when an upstream server is configured).
-pub const SERVICE_REQUEST_POST: &str = "POST /ServiceRequest decides on the ServiceRequest and stores nothing (so no FHIR create interaction is declared): accepted, 200 + OperationOutcome; redirected, 200 + the redirected ServiceRequest (with Prefer: return=OperationOutcome, the decision OperationOutcome); rejected, 422 + OperationOutcome. GET /ServiceRequest/{id} answers 404 (nothing is stored); PUT, PATCH and DELETE answer 405.";
-
-/// System interactions (CapabilityStatement `rest.interaction`).
-pub const SYSTEM_INTERACTIONS: [(&str, &str); 2] = [
-    (
-        "batch",
-        "POST / with a batch (or collection) Bundle: 200 + batch-response, one entry per entry. An entry POSTing a ServiceRequest is decided; context resources (POST or PUT) are read, not stored; any other method (GET, DELETE, PATCH, a PUT of a ServiceRequest) is answered 405 in its entry.",
-    ),
-    (
-        "transaction",
-        "POST / with a transaction Bundle: all or nothing; any rejected entry gives 422 + one OperationOutcome naming Bundle.entry[i] (400 when an entry is invalid or asks for a method the gateway does not perform).",
-    ),
-];
-
-/// `$validate` on ServiceRequest, at type and instance level: HL7's own definition.
-pub const VALIDATE_OPERATION: (&str, &str) = (
-    "validate",
-    "http://hl7.org/fhir/OperationDefinition/Resource-validate",
-);
-
-/// The id of the gateway's OperationDefinition of `POST /$validate` (system level), in
-/// `profiles/`: HL7's `Resource-validate` is defined at type and instance level only.
-pub const SYSTEM_VALIDATE_ID: &str = "validate";
 
 /// What a POST endpoint takes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -138,63 +112,60 @@ fn prefers_outcome(headers: &HeaderMap) -> bool {
     })
 }
 
-/// Runs the engine on the body and answers as the endpoint does.
+/// Runs the engine on the body (one call of the engine service) and answers as the endpoint
+/// does.
 async fn decide(
     endpoint: Endpoint,
+    route: MatchedPath,
     body: FhirBody,
     state: &AppState,
     prefer_outcome: bool,
 ) -> Response {
-    let limits = state.limits;
-    // Wait for a free engine slot; the permit travels with the blocking task.
-    let permit = match state.engine_slots.clone().acquire_owned().await {
-        Ok(p) => p,
-        Err(e) => {
-            return ApiError::Internal(format!("the decision engine is closed: {e}"))
-                .into_response()
-        }
-    };
     let FhirBody {
         bytes,
         format,
         rules,
     } = body;
-    let done =
-        tokio::task::spawn_blocking(move || -> Result<(Answer, Option<Decided>), ApiError> {
-            let _permit = permit;
-            let asked: &[String] = match &endpoint {
-                Endpoint::Validate(p) | Endpoint::ValidateInstance(_, p) => &p.profiles,
-                _ => &[],
-            };
-            match engine::check_with_profiles(&rules, &bytes, format, &limits, asked) {
-                Err(unusable) => Ok((unusable_answer(&unusable, &rules.site), None)),
-                Ok(checked) => {
-                    endpoint.check(&checked.input)?;
-                    let site = &rules.site;
-                    let answer = match endpoint {
-                        Endpoint::Validate(_) | Endpoint::ValidateInstance(..) => {
-                            validate_answer(&checked, site)
-                        }
-                        Endpoint::Create | Endpoint::System if prefer_outcome => {
-                            outcome_answer(&checked, site)
-                        }
-                        Endpoint::Create | Endpoint::System => answer(&checked, site),
-                    };
-                    Ok((answer, Some(Decided::of(&checked))))
-                }
+    let call = Call {
+        caller: Caller::Fhir {
+            route: route.as_str().to_string(),
+        },
+        bytes,
+        format,
+        profiles: match &endpoint {
+            Endpoint::Validate(p) | Endpoint::ValidateInstance(_, p) => p.profiles.clone(),
+            _ => Vec::new(),
+        },
+        rules,
+    };
+    let translate = move |result: Result<&Checked, &Unusable>, rules: &RuleSet| {
+        let site = &rules.site;
+        match result {
+            Err(unusable) => Ok(unusable_answer(unusable, site)),
+            Ok(checked) => {
+                endpoint.check(&checked.input)?;
+                Ok(match endpoint {
+                    Endpoint::Validate(_) | Endpoint::ValidateInstance(..) => {
+                        validate_answer(checked, site)
+                    }
+                    Endpoint::Create | Endpoint::System if prefer_outcome => {
+                        outcome_answer(checked, site)
+                    }
+                    Endpoint::Create | Endpoint::System => answer(checked, site),
+                })
             }
-        })
-        .await;
-    let mut res = match done {
-        Ok(Ok((answer, decided))) => {
+        }
+    };
+    let mut res = match state.engine.decide(call, translate).await {
+        Ok(Answered { answer, record }) => {
             let mut res = Reply {
                 status: StatusCode::from_u16(answer.status)
                     .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
                 body: answer.body,
             }
             .into_response();
-            if let Some(d) = decided {
-                res.extensions_mut().insert(d);
+            if let Some(r) = record {
+                res.extensions_mut().insert(Decided::of(&r.checked));
             }
             if prefer_outcome && res.status().is_success() {
                 res.headers_mut().insert(
@@ -204,33 +175,65 @@ async fn decide(
             }
             res
         }
-        Ok(Err(e)) => e.into_response(),
-        Err(e) => ApiError::Internal(format!("the decision engine failed: {e}")).into_response(),
+        Err(e) => engine_error(e).into_response(),
     };
     res.extensions_mut().insert(SentFormat(format));
     res
 }
 
+/// The FHIR answer to a call the engine could not answer.
+fn engine_error(e: EngineError<ApiError>) -> ApiError {
+    match e {
+        EngineError::FrontEnd(e) => e,
+        EngineError::Closed => ApiError::Internal("the decision engine is closed".into()),
+        EngineError::Failed(why) => {
+            ApiError::Internal(format!("the decision engine failed: {why}"))
+        }
+        EngineError::Sink(e) => ApiError::NotRecorded(e.to_string()),
+    }
+}
+
 async fn create(
     State(state): State<Arc<AppState>>,
+    route: MatchedPath,
     headers: HeaderMap,
     body: FhirBody,
 ) -> Response {
-    decide(Endpoint::Create, body, &state, prefers_outcome(&headers)).await
+    decide(
+        Endpoint::Create,
+        route,
+        body,
+        &state,
+        prefers_outcome(&headers),
+    )
+    .await
 }
 
 async fn system(
     State(state): State<Arc<AppState>>,
+    route: MatchedPath,
     headers: HeaderMap,
     body: FhirBody,
 ) -> Response {
-    decide(Endpoint::System, body, &state, prefers_outcome(&headers)).await
+    decide(
+        Endpoint::System,
+        route,
+        body,
+        &state,
+        prefers_outcome(&headers),
+    )
+    .await
 }
 
 /// `$validate` at type or system level: `profile` and `mode` from the query or the Parameters.
-async fn validate(State(state): State<Arc<AppState>>, uri: Uri, body: FhirBody) -> Response {
+async fn validate(
+    State(state): State<Arc<AppState>>,
+    route: MatchedPath,
+    uri: Uri,
+    body: FhirBody,
+) -> Response {
     match validate::read(uri.query(), &body.bytes, body.format, &body.rules) {
-        Ok(params) => decide(Endpoint::Validate(params), body, &state, false).await,
+        Ok(params) => decide(Endpoint::Validate(params), route, body, &state, false).await,
         Err(e) => e.into_response(),
     }
 }
@@ -239,12 +242,22 @@ async fn validate(State(state): State<Arc<AppState>>, uri: Uri, body: FhirBody) 
 /// has one. Nothing is stored, so there is no stored instance to compare it with.
 async fn validate_instance(
     State(state): State<Arc<AppState>>,
+    route: MatchedPath,
     Path(id): Path<String>,
     uri: Uri,
     body: FhirBody,
 ) -> Response {
     match validate::read(uri.query(), &body.bytes, body.format, &body.rules) {
-        Ok(params) => decide(Endpoint::ValidateInstance(id, params), body, &state, false).await,
+        Ok(params) => {
+            decide(
+                Endpoint::ValidateInstance(id, params),
+                route,
+                body,
+                &state,
+                false,
+            )
+            .await
+        }
         Err(e) => e.into_response(),
     }
 }
@@ -308,21 +321,6 @@ async fn conformance_read(
     }
     res
 }
-
-/// The search parameters of the conformance types (CapabilityStatement
-/// `rest.resource.searchParam`): name, type, HL7 definition.
-pub const CONFORMANCE_SEARCH_PARAMS: [(&str, &str, &str); 2] = [
-    (
-        "_id",
-        "token",
-        "http://hl7.org/fhir/SearchParameter/Resource-id",
-    ),
-    (
-        "url",
-        "uri",
-        "http://hl7.org/fhir/SearchParameter/conformance-url",
-    ),
-];
 
 /// Parameters of every search that are not search parameters (R4 search.html §common).
 const RESULT_PARAMS: [&str; 2] = ["_format", "_pretty"];
@@ -582,30 +580,27 @@ pub fn router(state: Arc<AppState>) -> Router {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::http::{LogFormat, RuleSource, ServeArgs};
+    use crate::http::Config;
+    use crate::load::RuleSource;
     use crate::rules::RuleSet;
     use tower::ServiceExt;
 
     fn state() -> Arc<AppState> {
-        let dir = crate::cli::default_rules_dir();
+        let dir = crate::load::default_rules_dir();
         let rules = RuleSet::load(&dir).expect("rules");
-        let args = ServeArgs {
+        let args = Config {
             listen: "127.0.0.1:0".into(),
-            log_format: LogFormat::Text,
             max_body_bytes: 1024,
             max_bundle_entries: 10,
             max_depth: 64,
             request_timeout_secs: 5,
             body_timeout_secs: 5,
             header_timeout_secs: 5,
-            max_concurrent_checks: 0,
+            ..Config::default()
         };
         Arc::new(AppState::new(
             rules,
-            RuleSource {
-                rules: Some(dir),
-                profiles: None,
-            },
+            RuleSource::dir_only(dir),
             &args,
             "test".into(),
         ))

@@ -146,7 +146,7 @@ mod tests {
     use super::*;
 
     fn rules() -> RuleSet {
-        RuleSet::load(&crate::cli::default_rules_dir()).expect("rules")
+        RuleSet::load(&crate::load::default_rules_dir()).expect("rules")
     }
 
     const PROFILE: &str =

@@ -1,7 +1,5 @@
 //! Stage 5: the answer. Findings and the decision become a FHIR OperationOutcome, a redirected
 //! ServiceRequest, or a response Bundle.
 
-pub mod finding;
 pub mod operation_outcome;
-pub mod redirect;
 pub mod response;

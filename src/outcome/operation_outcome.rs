@@ -1,22 +1,13 @@
 //! Findings → FHIR `OperationOutcome`.
 
-use super::finding::{Decision, Finding};
-use crate::rules::site::Site;
+use crate::finding::{Decision, Finding, IssueType};
+use crate::site::Site;
 use serde_json::{json, Map, Value};
 
 pub const LINE_EXTENSION: &str =
     "http://hl7.org/fhir/StructureDefinition/operationoutcome-issue-line";
 pub const COL_EXTENSION: &str =
     "http://hl7.org/fhir/StructureDefinition/operationoutcome-issue-col";
-
-/// The coding of a decision.
-pub fn decision_coding(decision: Decision, site: &Site) -> Value {
-    json!({
-        "system": site.code_system("referral-decision"),
-        "code": decision.code(),
-        "display": decision.display(),
-    })
-}
 
 /// One `OperationOutcome.issue`.
 pub fn issue(f: &Finding, site: &Site) -> Value {
@@ -54,18 +45,18 @@ pub fn issue(f: &Finding, site: &Site) -> Value {
 }
 
 /// The issue that carries a decision (contract §3): `details.coding` is the decision coding.
-pub fn decision_issue(decision: Decision, code: &str, text: &str, site: &Site) -> Value {
+pub fn decision_issue(decision: Decision, code: IssueType, text: &str, site: &Site) -> Value {
     json!({
         "severity": decision.severity().as_str(),
         "code": code,
-        "details": { "coding": [decision_coding(decision, site)], "text": text },
+        "details": { "coding": [site.decision_coding(decision)], "text": text },
     })
 }
 
 /// An OperationOutcome with the decision issue first, then every finding.
 pub fn operation_outcome(
     decision: Decision,
-    decision_code: &str,
+    decision_code: IssueType,
     summary: &str,
     findings: &[Finding],
     site: &Site,

@@ -1,10 +1,10 @@
 //! The answer to a whole input, as the contract's HTTP table and the `check` command give it.
 
-use super::finding::{Decision, Finding, Severity};
 use super::operation_outcome::{operation_outcome, plain_outcome};
 use crate::engine::{Checked, EntryResult, RequestResult};
+use crate::finding::{Decision, Finding, IssueType, Severity};
 use crate::parse::{BundleType, InputKind, Unusable};
-use crate::rules::site::Site;
+use crate::site::Site;
 use serde_json::{json, Value};
 
 /// A FHIR resource with the HTTP status it goes out with.
@@ -28,7 +28,7 @@ fn status_line(status: u16) -> &'static str {
 fn not_performed(path: &crate::fhirpath::FhirPath, method: &str) -> Finding {
     Finding::new(
         Severity::Error,
-        "not-supported",
+        IssueType::NotSupported,
         format!("This gateway does not perform {method} in a Bundle: it decides on ServiceRequests sent with POST (context resources may be sent with POST or PUT) and stores nothing, so there is nothing to read, update, patch or delete."),
     )
     .at(path.clone())
@@ -71,7 +71,7 @@ pub fn answer(checked: &Checked, site: &Site) -> Answer {
             None => unusable_answer(
                 &Unusable::Malformed(vec![Finding::new(
                     Severity::Error,
-                    "required",
+                    IssueType::Required,
                     "No ServiceRequest was found.",
                 )]),
                 site,
@@ -131,7 +131,7 @@ fn response_entry(e: &EntryResult, site: &Site) -> Value {
                 all.push(
                     Finding::new(
                         Severity::Information,
-                        "informational",
+                        IssueType::Informational,
                         "Context for the ServiceRequests of this Bundle: read, not stored.",
                     )
                     .at(path.clone()),
@@ -203,7 +203,7 @@ fn transaction_answer(checked: &Checked, site: &Site) -> Answer {
         "severity": "error",
         "code": "processing",
         "details": {
-            "coding": [super::operation_outcome::decision_coding(Decision::Rejected, site)],
+            "coding": [site.decision_coding(Decision::Rejected)],
             "text": format!("Transaction rejected: {} of its entries cannot go ahead, so none of them does.", failed)
         },
     })];
@@ -264,8 +264,8 @@ pub fn validate_answer(checked: &Checked, site: &Site) -> Answer {
 /// The answer to an input that could not be used at all.
 pub fn unusable_answer(u: &Unusable, site: &Site) -> Answer {
     let (status, code, summary) = match u {
-        Unusable::Malformed(_) => (400, "invalid", "Rejected: the body is not a usable FHIR R4 resource. Correct the errors listed and send it again."),
-        Unusable::TooCostly(_) => (413, "too-costly", "Rejected: the body is over this gateway's limits."),
+        Unusable::Malformed(_) => (400, IssueType::Invalid, "Rejected: the body is not a usable FHIR R4 resource. Correct the errors listed and send it again."),
+        Unusable::TooCostly(_) => (413, IssueType::TooCostly, "Rejected: the body is over this gateway's limits."),
     };
     Answer {
         status,

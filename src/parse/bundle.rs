@@ -7,7 +7,7 @@
 //! error of the Bundle itself, and the Bundle is refused.
 
 use crate::fhirpath::FhirPath;
-use crate::outcome::finding::{Finding, Severity};
+use crate::finding::{Finding, IssueType, Severity};
 use serde_json::Value;
 use std::collections::HashMap;
 
@@ -57,7 +57,7 @@ pub fn check_entries(bundle: &Value, root: &FhirPath) -> Vec<Finding> {
                 out.push(
                     Finding::new(
                         Severity::Error,
-                        "invariant",
+                        IssueType::Invariant,
                         format!(
                             "Entries {first} and {i} have the same fullUrl '{url}': a fullUrl must be unique in a Bundle unless the entries are different versions (meta.versionId) of one resource (FHIR invariant bdl-7). References to it would be ambiguous."
                         ),
@@ -71,7 +71,7 @@ pub fn check_entries(bundle: &Value, root: &FhirPath) -> Vec<Finding> {
             out.push(
                 Finding::new(
                     Severity::Error,
-                    "invariant",
+                    IssueType::Invariant,
                     format!("The fullUrl '{url}' names a version (/_history/): a fullUrl is the version-independent URL of the resource (FHIR invariant bdl-8)."),
                 )
                 .at(at.clone())
@@ -87,7 +87,7 @@ pub fn check_entries(bundle: &Value, root: &FhirPath) -> Vec<Finding> {
             out.push(
                 Finding::new(
                     Severity::Error,
-                    "invalid",
+                    IssueType::Invalid,
                     format!("The fullUrl '{url}' is relative: a fullUrl is an absolute URL (https://server/fhir/Patient/1) or a urn:uuid."),
                 )
                 .at(at.clone()),
@@ -114,7 +114,7 @@ pub fn check_entries(bundle: &Value, root: &FhirPath) -> Vec<Finding> {
             out.push(
                 Finding::new(
                     Severity::Error,
-                    "invalid",
+                    IssueType::Invalid,
                     format!("The fullUrl '{url}' {why}: a RESTful fullUrl must end with the resource's type and id."),
                 )
                 .at(at.clone()),

@@ -10,7 +10,7 @@ pub mod structure;
 pub mod xml;
 
 use crate::fhirpath::FhirPath;
-use crate::outcome::finding::{Finding, Severity};
+use crate::finding::{Finding, IssueType, Severity};
 use serde_json::Value;
 
 /// The wire format of a FHIR resource.
@@ -205,7 +205,7 @@ fn parse_inner(
         );
         Unusable::Malformed(vec![Finding::new(
             Severity::Error,
-            "structure",
+            IssueType::Structure,
             "The body is not valid UTF-8 text: FHIR JSON and XML are UTF-8.",
         )
         .with_position(Some((line, col)))])
@@ -342,7 +342,7 @@ fn parse_json_text(text: &str, limits: &Limits) -> Result<Value, Unusable> {
         if detail == "recursion limit exceeded" {
             return Unusable::TooCostly(vec![Finding::new(
                 Severity::Error,
-                "too-costly",
+                IssueType::TooCostly,
                 format!(
                     "The JSON nests more than 128 levels deep (line {}, column {}); this gateway accepts at most {}.",
                     e.line(),
@@ -360,7 +360,7 @@ fn parse_json_text(text: &str, limits: &Limits) -> Result<Value, Unusable> {
         };
         Unusable::Malformed(vec![Finding::new(
             Severity::Error,
-            "structure",
+            IssueType::Structure,
             format!(
                 "{what}: {detail} (line {}, column {}).",
                 e.line(),
@@ -386,7 +386,7 @@ fn parse_xml_text(text: &str, limits: &Limits) -> Result<Value, Unusable> {
             };
             return Err(Unusable::Malformed(vec![Finding::new(
                 Severity::Error,
-                "structure",
+                IssueType::Structure,
                 text,
             )
             .with_position(Some((pos.row as usize, pos.col as usize)))]));
@@ -415,7 +415,7 @@ fn parse_xml_text(text: &str, limits: &Limits) -> Result<Value, Unusable> {
     if deepest > limits.max_depth {
         return Err(Unusable::TooCostly(vec![Finding::new(
             Severity::Error,
-            "too-costly",
+            IssueType::TooCostly,
             format!(
                 "The XML nests {deepest} elements deep; this gateway accepts at most {}.",
                 limits.max_depth
@@ -432,7 +432,7 @@ fn parse_xml_text(text: &str, limits: &Limits) -> Result<Value, Unusable> {
             .unwrap_or(&e.message);
         let mut f = Finding::new(
             Severity::Error,
-            "structure",
+            IssueType::Structure,
             format!("The XML is not a valid FHIR R4 resource: {short}."),
         );
         // fhirbolt names an unknown element but not where it is: find it in the document.
@@ -450,7 +450,7 @@ fn parse_xml_text(text: &str, limits: &Limits) -> Result<Value, Unusable> {
     Ok(value)
 }
 
-fn malformed(text: impl Into<String>, code: &'static str, at: Option<FhirPath>) -> Unusable {
+fn malformed(text: impl Into<String>, code: IssueType, at: Option<FhirPath>) -> Unusable {
     let mut f = Finding::new(Severity::Error, code, text);
     if let Some(p) = at {
         f = f.at(p);
@@ -474,7 +474,7 @@ fn build(value: Value, format: Format, limits: &Limits, intake: Intake) -> Resul
     if !value.is_object() {
         return Err(malformed(
             "The body must be one FHIR resource (a JSON object).",
-            "structure",
+            IssueType::Structure,
             None,
         ));
     }
@@ -482,7 +482,7 @@ fn build(value: Value, format: Format, limits: &Limits, intake: Intake) -> Resul
     if d > limits.max_depth {
         return Err(Unusable::TooCostly(vec![Finding::new(
             Severity::Error,
-            "too-costly",
+            IssueType::TooCostly,
             format!(
                 "The resource nests {d} levels deep; this gateway accepts at most {}.",
                 limits.max_depth
@@ -492,7 +492,7 @@ fn build(value: Value, format: Format, limits: &Limits, intake: Intake) -> Resul
     let Some(rt) = resource_type(&value).map(str::to_string) else {
         return Err(malformed(
             "The resource has no 'resourceType': send a ServiceRequest, a Bundle or a Parameters resource.",
-            "required",
+            IssueType::Required,
             None,
         ));
     };
@@ -505,7 +505,7 @@ fn build(value: Value, format: Format, limits: &Limits, intake: Intake) -> Resul
         "Bundle" => from_resource(value, FhirPath::root(&rt), format, limits, intake),
         other => Err(malformed(
             format!("A {other} cannot be checked: send a ServiceRequest, a Bundle of ServiceRequests (batch, transaction or collection) or a Parameters with a 'resource' part."),
-            "not-supported",
+            IssueType::NotSupported,
             Some(FhirPath::root(other)),
         )),
     }
@@ -526,7 +526,7 @@ fn unwrap_parameters(value: Value, format: Format, limits: &Limits) -> Result<In
     let Some((i, p)) = found else {
         return Err(malformed(
             "The Parameters has no part named 'resource' holding the resource to check.",
-            "required",
+            IssueType::Required,
             Some(root.field("parameter")),
         ));
     };
@@ -548,7 +548,7 @@ fn unwrap_parameters(value: Value, format: Format, limits: &Limits) -> Result<In
                 "The 'resource' part holds a {}: send a ServiceRequest or a Bundle.",
                 other.unwrap_or("resource without a type")
             ),
-            "not-supported",
+            IssueType::NotSupported,
             Some(at),
         )),
     }
@@ -598,7 +598,7 @@ fn from_resource(
                 "A Bundle of type '{}' cannot be checked: use batch, transaction or collection.",
                 other.unwrap_or("(none)")
             ),
-                "not-supported",
+                IssueType::NotSupported,
                 Some(root.field("type")),
             ))
         }
@@ -611,7 +611,7 @@ fn from_resource(
     if items.len() > limits.max_bundle_entries {
         return Err(Unusable::TooCostly(vec![Finding::new(
             Severity::Error,
-            "too-costly",
+            IssueType::TooCostly,
             format!(
                 "The Bundle has {} entries; this gateway accepts at most {} per Bundle. Split it.",
                 items.len(),
@@ -675,7 +675,7 @@ fn from_resource(
                 } else {
                     vec![Finding::new(
                     Severity::Error,
-                    "required",
+                    IssueType::Required,
                     "This Bundle entry has no resource: each entry sent to the gateway carries the ServiceRequest to check, or a resource it refers to.",
                 )
                 .at(at)]
@@ -725,7 +725,7 @@ mod tests {
         )
         .unwrap_err();
         let f = &err.findings()[0];
-        assert_eq!(f.code, "structure");
+        assert_eq!(f.code, IssueType::Structure);
         assert_eq!(f.position, Some((3, 13)));
     }
 }

@@ -4,7 +4,7 @@
 //! (required elements, empty values, single-for-array; bindings and formats: `profile::base`).
 
 use crate::fhirpath::{FhirPath, Step};
-use crate::outcome::finding::{Finding, Severity};
+use crate::finding::{Finding, IssueType, Severity};
 use serde_json::{Map, Value};
 
 /// At most this many model errors are collected per resource: each costs a few re-parses.
@@ -223,13 +223,13 @@ fn missing_field(message: &str) -> Option<&str> {
         .and_then(|rest| rest.split('`').next())
 }
 
-fn code_for(message: &str) -> &'static str {
+fn code_for(message: &str) -> IssueType {
     if message.starts_with("unknown field") || message.starts_with("unknown variant") {
-        "structure"
+        IssueType::Structure
     } else if message.starts_with("missing field") {
-        "required"
+        IssueType::Required
     } else {
-        "invalid"
+        IssueType::Invalid
     }
 }
 
@@ -279,7 +279,7 @@ fn compare_shapes(input: &Value, back: &Value, at: &FhirPath, out: &mut Vec<Find
                     out.push(
                         Finding::new(
                             Severity::Error,
-                            "structure",
+                            IssueType::Structure,
                             format!("Element '{k}' repeats in FHIR R4 and must be a JSON array, even with one item."),
                         )
                         .at(here),
@@ -296,10 +296,10 @@ fn compare_shapes(input: &Value, back: &Value, at: &FhirPath, out: &mut Vec<Find
         }
         // fhirbolt reads "12.5" as a decimal and "true" as a boolean; FHIR JSON does not.
         (Value::String(_), Value::Number(_)) => out.push(
-            Finding::new(Severity::Error, "invalid", "This element is a FHIR decimal or integer: send it as a JSON number, not a string.").at(at.clone()),
+            Finding::new(Severity::Error, IssueType::Invalid, "This element is a FHIR decimal or integer: send it as a JSON number, not a string.").at(at.clone()),
         ),
         (Value::String(_), Value::Bool(_)) => out.push(
-            Finding::new(Severity::Error, "invalid", "This element is a FHIR boolean: send it as JSON true or false, not a string.").at(at.clone()),
+            Finding::new(Severity::Error, IssueType::Invalid, "This element is a FHIR boolean: send it as JSON true or false, not a string.").at(at.clone()),
         ),
         _ => {}
     }
@@ -318,7 +318,7 @@ fn own_checks(resource: &Value, at: &FhirPath, out: &mut Vec<Finding>) {
         out.push(
             Finding::new(
                 Severity::Error,
-                "structure",
+                IssueType::Structure,
                 "A resource must be a JSON object.",
             )
             .at(at.clone()),
@@ -331,7 +331,7 @@ fn own_checks(resource: &Value, at: &FhirPath, out: &mut Vec<Finding>) {
             out.push(
                 Finding::new(
                     Severity::Error,
-                    "required",
+                    IssueType::Required,
                     "The resource has no 'resourceType': every FHIR JSON resource names its type.",
                 )
                 .at(at.clone()),
@@ -344,7 +344,7 @@ fn own_checks(resource: &Value, at: &FhirPath, out: &mut Vec<Finding>) {
             let quoted = format!("'{element}'");
             let missing = at.field(element);
             let reported = out.iter().any(|f| {
-                f.code == "required"
+                f.code == IssueType::Required
                     && f.text.contains(&quoted)
                     && f.expression.first() == Some(&missing)
             });
@@ -354,7 +354,7 @@ fn own_checks(resource: &Value, at: &FhirPath, out: &mut Vec<Finding>) {
                     source_path: Some(at.clone()),
                     ..Finding::new(
                         Severity::Error,
-                        "required",
+                        IssueType::Required,
                         format!("Required element '{element}' of {resource_type} is missing (cardinality 1..1)."),
                     )
                     .at(missing)
@@ -372,7 +372,7 @@ fn own_checks(resource: &Value, at: &FhirPath, out: &mut Vec<Finding>) {
             out.push(
                 Finding::new(
                     Severity::Error,
-                    "invalid",
+                    IssueType::Invalid,
                     "A resource id is 1 to 64 letters, digits, '-' or '.'.",
                 )
                 .at(at.field("id")),
@@ -385,7 +385,7 @@ fn own_checks(resource: &Value, at: &FhirPath, out: &mut Vec<Finding>) {
 /// Checks every value: no empty strings, arrays or objects, no nulls, dates that exist.
 fn walk_values(map: &Map<String, Value>, at: &FhirPath, is_resource: bool, out: &mut Vec<Finding>) {
     if map.is_empty() {
-        out.push(Finding::new(Severity::Error, "invalid", "An element must have a value or children: empty objects are not allowed in FHIR JSON.").at(at.clone()));
+        out.push(Finding::new(Severity::Error, IssueType::Invalid, "An element must have a value or children: empty objects are not allowed in FHIR JSON.").at(at.clone()));
     }
     for (key, value) in map {
         let here = at.field(key);
@@ -411,7 +411,7 @@ fn own_checks_nested(map: &Map<String, Value>, at: &FhirPath, out: &mut Vec<Find
         out.push(
             Finding::new(
                 Severity::Error,
-                "invariant",
+                IssueType::Invariant,
                 "A contained resource must not contain resources of its own (FHIR invariant dom-2): put them all in the containing resource's 'contained'.",
             )
             .at(at.field("contained")),
@@ -423,17 +423,17 @@ fn own_checks_nested(map: &Map<String, Value>, at: &FhirPath, out: &mut Vec<Find
 fn check_value(key: &str, value: &Value, here: &FhirPath, out: &mut Vec<Finding>) {
     match value {
         Value::Null if !key.starts_with('_') => out.push(
-            Finding::new(Severity::Error, "invalid", format!("Element '{key}' is null: leave an element out instead of sending null."))
+            Finding::new(Severity::Error, IssueType::Invalid, format!("Element '{key}' is null: leave an element out instead of sending null."))
                 .at(here.clone()),
         ),
         Value::String(s) if s.trim().is_empty() => out.push(
-            Finding::new(Severity::Error, "invalid", format!("Element '{key}' is an empty string: FHIR strings must have content; leave the element out instead."))
+            Finding::new(Severity::Error, IssueType::Invalid, format!("Element '{key}' is an empty string: FHIR strings must have content; leave the element out instead."))
                 .at(here.clone()),
         ),
         Value::Array(items) => {
             if items.is_empty() {
                 out.push(
-                    Finding::new(Severity::Error, "invalid", format!("Element '{key}' is an empty array: leave it out instead."))
+                    Finding::new(Severity::Error, IssueType::Invalid, format!("Element '{key}' is an empty array: leave it out instead."))
                         .at(here.clone()),
                 );
             }
@@ -488,7 +488,7 @@ mod tests {
                 "ServiceRequest.reasonCode[0]"
             ]
         );
-        assert!(f.iter().all(|f| f.code == "structure"));
+        assert!(f.iter().all(|f| f.code == IssueType::Structure));
         assert!(f.iter().any(|f| f.text.contains("'foo'")));
     }
 
@@ -499,7 +499,7 @@ mod tests {
             &FhirPath::root("ServiceRequest"),
         );
         assert_eq!(paths(&f), vec!["ServiceRequest.reasonCode[0].text"]);
-        assert_eq!(f[0].code, "invalid");
+        assert_eq!(f[0].code, IssueType::Invalid);
     }
 
     #[test]

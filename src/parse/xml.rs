@@ -11,7 +11,7 @@
 //! fhirbolt has read the rest.
 
 use crate::fhirpath::FhirPath;
-use crate::outcome::finding::{Finding, Severity};
+use crate::finding::{Finding, IssueType, Severity};
 use roxmltree::{Document, Node, NodeType};
 use serde_json::Value;
 
@@ -97,7 +97,7 @@ impl Writer<'_, '_> {
     fn error(&mut self, node: Node<'_, '_>, at: &FhirPath, text: String) {
         let pos = position(self.doc, node);
         self.errors.push(
-            Finding::new(Severity::Error, "structure", text)
+            Finding::new(Severity::Error, IssueType::Structure, text)
                 .at(at.clone())
                 .with_position(Some(pos)),
         );
@@ -204,7 +204,7 @@ impl Writer<'_, '_> {
             self.errors.push(
                 Finding::new(
                     Severity::Error,
-                    "structure",
+                    IssueType::Structure,
                     "Processing instructions are not allowed in FHIR XML.",
                 )
                 .with_position(Some(pos)),
@@ -301,7 +301,7 @@ pub fn canonicalise(text: &str, doc: &Document<'_>) -> Result<Canonical, Vec<Fin
             errors.push(
                 Finding::new(
                     Severity::Error,
-                    "structure",
+                    IssueType::Structure,
                     format!("The XML declares the encoding '{enc}': FHIR XML is UTF-8."),
                 )
                 .with_position(Some((1, 1))),
@@ -328,7 +328,7 @@ pub fn canonicalise(text: &str, doc: &Document<'_>) -> Result<Canonical, Vec<Fin
         writer.errors.push(
             Finding::new(
                 Severity::Error,
-                "structure",
+                IssueType::Structure,
                 "Processing instructions are not allowed in FHIR XML.",
             )
             .with_position(Some(pos)),

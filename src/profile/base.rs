@@ -15,7 +15,7 @@
 use super::narrative;
 use crate::context::Resolver;
 use crate::fhirpath::FhirPath;
-use crate::outcome::finding::{Finding, Severity};
+use crate::finding::{Finding, IssueType, Severity};
 use crate::parse::Input;
 use serde::Deserialize;
 use serde_json::Value;
@@ -292,7 +292,7 @@ impl<'a> Walker<'a, '_> {
             self.out.push(
                 Finding::new(
                     Severity::Error,
-                    "code-invalid",
+                    IssueType::CodeInvalid,
                     format!(
                         "'{shown}' is not in the value set {} that FHIR R4 requires here{list}.",
                         vs_name(vs)
@@ -334,7 +334,7 @@ impl<'a> Walker<'a, '_> {
                         self.out.push(
                             Finding::new(
                                 Severity::Error,
-                                "code-invalid",
+                                IssueType::CodeInvalid,
                                 format!(
                                     "None of the codes here is in the value set {} that FHIR R4 requires (a code from it is needed, not only text).",
                                     vs_name(vs)
@@ -394,7 +394,7 @@ impl<'a> Walker<'a, '_> {
                 self.out.push(
                     Finding::new(
                         Severity::Error,
-                        "structure",
+                        IssueType::Structure,
                         format!("The reference says its target is a {d} (Reference.type) but it points at a {f}."),
                     )
                     .at(at.field("type")),
@@ -412,7 +412,7 @@ impl<'a> Walker<'a, '_> {
                 self.out.push(
                     Finding::new(
                         Severity::Error,
-                        "structure",
+                        IssueType::Structure,
                         format!("This reference points at a {ty}, but FHIR R4 allows only {allowed} here."),
                     )
                     .at(at),
@@ -437,7 +437,7 @@ fn items<'v>(value: &'v Value, at: &FhirPath) -> Vec<(&'v Value, FhirPath)> {
 fn format_error(at: &FhirPath, t: &str, why: String) -> Finding {
     Finding::new(
         Severity::Error,
-        "invalid",
+        IssueType::Invalid,
         format!("This value is not a valid FHIR {t}: {why}."),
     )
     .at(at.clone())

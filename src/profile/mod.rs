@@ -15,7 +15,7 @@ pub mod narrative;
 pub mod validate;
 pub mod valueset;
 
-use crate::rules::LoadError;
+use crate::load::{LoadError, SourceFiles};
 use definition::{Profile, StructureDefinitionDoc};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -42,54 +42,10 @@ pub struct Conformance {
 }
 
 /// The files of a profiles folder as `(file name, text)`, sorted.
-pub type ProfileFiles = Vec<(String, String)>;
-
-/// Reads every `*.json` of `dir`.
-pub fn read_dir_files(dir: &Path) -> Result<ProfileFiles, LoadError> {
-    let io = |e: std::io::Error| LoadError {
-        file: dir.display().to_string(),
-        line: None,
-        message: e.to_string(),
-    };
-    let mut files = Vec::new();
-    for entry in std::fs::read_dir(dir).map_err(io)? {
-        let path = entry.map_err(io)?.path();
-        if path.extension().is_some_and(|x| x == "json") {
-            let name = path
-                .file_name()
-                .map(|n| n.to_string_lossy().to_string())
-                .unwrap_or_default();
-            files.push((name, std::fs::read_to_string(&path).map_err(io)?));
-        }
-    }
-    files.sort();
-    Ok(files)
-}
-
-/// The profiles shipped in the repository, built into the binary.
-static EMBEDDED: include_dir::Dir<'_> = include_dir::include_dir!("$CARGO_MANIFEST_DIR/profiles");
-
-pub fn embedded_files() -> ProfileFiles {
-    let mut files: ProfileFiles = EMBEDDED
-        .files()
-        .filter(|f| f.path().extension().is_some_and(|x| x == "json"))
-        .filter_map(|f| {
-            Some((
-                f.path().to_string_lossy().to_string(),
-                f.contents_utf8()?.to_string(),
-            ))
-        })
-        .collect();
-    files.sort();
-    files
-}
+pub type ProfileFiles = SourceFiles;
 
 fn error(file: &str, line: Option<usize>, message: impl Into<String>) -> LoadError {
-    LoadError {
-        file: format!("profiles/{file}"),
-        line,
-        message: message.into(),
-    }
+    LoadError::new(format!("profiles/{file}"), message).at_line(line)
 }
 
 /// Whether `steps` name an element of `resource_type` in FHIR R4. fhirbolt knows the model: a
@@ -262,11 +218,11 @@ impl Conformance {
     }
 
     pub fn load(dir: &Path) -> Result<Self, Vec<LoadError>> {
-        Self::compile(&read_dir_files(dir).map_err(|e| vec![e])?)
+        Self::compile(&crate::load::read_profile_files(dir).map_err(|e| vec![e])?)
     }
 
     pub fn embedded() -> Result<Self, Vec<LoadError>> {
-        Self::compile(&embedded_files())
+        Self::compile(&crate::load::embedded_profile_files())
     }
 
     pub fn profile(&self, url: &str) -> Option<&Profile> {

@@ -9,7 +9,7 @@
 //! A downstream viewer may render the narrative, so anything active in it is an error.
 
 use crate::fhirpath::FhirPath;
-use crate::outcome::finding::{Finding, Severity};
+use crate::finding::{Finding, IssueType, Severity};
 
 const XHTML_NS: &str = "http://www.w3.org/1999/xhtml";
 const XML_NS: &str = "http://www.w3.org/XML/1998/namespace";
@@ -142,7 +142,7 @@ const ACTIVE: &[&str] = &[
 fn invariant(key: &str, text: String, at: &FhirPath) -> Finding {
     Finding::new(
         Severity::Error,
-        "invariant",
+        IssueType::Invariant,
         format!("{text} (FHIR invariant {key})"),
     )
     .at(at.clone())

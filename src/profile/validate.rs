@@ -6,7 +6,7 @@ use super::definition::{ElementRule, Profile, Strength, ValueConstraint};
 use super::invariant::Holds;
 use super::Conformance;
 use crate::fhirpath::FhirPath;
-use crate::outcome::finding::{Finding, Severity};
+use crate::finding::{Finding, IssueType, Severity};
 use serde_json::Value;
 
 /// The values of the element `steps` below `node`, with their locations. Repeating elements
@@ -162,7 +162,7 @@ impl Conformance {
                         Holds::No => findings.push(
                             Finding::new(
                                 if inv.error { Severity::Error } else { Severity::Warning },
-                                "invariant",
+                                IssueType::Invariant,
                                 format!("{} (invariant {} of the {source}).", inv.human, inv.key),
                             )
                             .at(path)
@@ -171,7 +171,7 @@ impl Conformance {
                         Holds::Unknown(e) => findings.push(
                             Finding::new(
                                 Severity::Warning,
-                                "processing",
+                                IssueType::Processing,
                                 format!(
                                     "Invariant {} of the {source} could not be evaluated, so it was not checked: {e}",
                                     inv.key
@@ -234,7 +234,7 @@ impl Conformance {
                             )
                         };
                         findings.push(
-                            Finding::new(Severity::Error, "required", text)
+                            Finding::new(Severity::Error, IssueType::Required, text)
                                 .at(here.clone())
                                 .with_diagnostics(format!("{}: min {}", rule.element_id, rule.min)),
                         );
@@ -243,7 +243,7 @@ impl Conformance {
                         findings.push(
                             Finding::new(
                                 Severity::Error,
-                                "value",
+                                IssueType::Value,
                                 format!("{what} may occur at most {max} times (the {source}); it occurs {n} times."),
                             )
                             .at(here)
@@ -273,7 +273,7 @@ impl Conformance {
                     findings.push(
                         Finding::new(
                             Severity::Error,
-                            "value",
+                            IssueType::Value,
                             format!(
                                 "{name} must {} {wanted} (the {source}).",
                                 if *exact { "be exactly" } else { "match" }
@@ -293,7 +293,7 @@ impl Conformance {
                         findings.push(
                             Finding::new(
                                 Severity::Error,
-                                "value",
+                                IssueType::Value,
                                 format!(
                                     "{name} must refer to a {} (the {source}); it refers to a {ty}.",
                                     rule.target_types.join(" or ")
@@ -335,7 +335,7 @@ impl Conformance {
             Strength::Required => findings.push(
                 Finding::new(
                     Severity::Error,
-                    "code-invalid",
+                    IssueType::CodeInvalid,
                     format!(
                         "{name} must be coded from the ValueSet \"{}\" (required binding of the {source}){}.",
                         vs.name,
@@ -350,7 +350,7 @@ impl Conformance {
             Strength::Extensible if !listed.is_empty() => findings.push(
                 Finding::new(
                     Severity::Warning,
-                    "code-invalid",
+                    IssueType::CodeInvalid,
                     format!(
                         "{} is not in the ValueSet \"{}\" that the {source} binds {name} to (extensible).",
                         listed.join(", "),

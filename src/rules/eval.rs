@@ -1,9 +1,9 @@
 //! Evaluates a compiled rule against the facts of one request.
 
 use super::rule::{ProcedureSel, ReasonSel, Rule, When};
-use super::site::Site;
 use crate::context::{Context, Missing};
 use crate::fhirpath::FhirPath;
+use crate::site::Site;
 use crate::terminology::mapping::{ConceptMatch, Mapped};
 use crate::terminology::{text, ReasonKind, Terminology};
 use serde_json::Value;

@@ -3,7 +3,7 @@
 //! publish --out profiles` writes them; a test keeps `profiles/` in step with `rules/`.
 
 use super::RuleSet;
-use crate::outcome::finding::Decision;
+use crate::finding::Decision;
 use serde_json::{json, Value};
 
 fn code_system(

@@ -1,5 +1,6 @@
 //! One guidance rule as written in its data file, and compiled.
 
+use crate::finding::IssueType;
 use crate::terminology::{Table, Terminology};
 use jsonpath_rust::parser::model::JpQuery;
 use regex::Regex;
@@ -86,7 +87,7 @@ pub struct WhenDef {
 #[serde(deny_unknown_fields)]
 pub struct ExampleDef {
     pub file: String,
-    pub expect: crate::outcome::finding::Decision,
+    pub expect: crate::finding::Decision,
     pub fires: Option<bool>,
 }
 
@@ -122,28 +123,28 @@ fn default_issue_code() -> String {
     "business-rule".into()
 }
 
-/// FHIR issue-type codes a rule may use.
-pub const ISSUE_CODES: &[&str] = &[
-    "invalid",
-    "structure",
-    "required",
-    "value",
-    "invariant",
-    "security",
-    "processing",
-    "not-supported",
-    "duplicate",
-    "multiple-matches",
-    "not-found",
-    "too-long",
-    "code-invalid",
-    "extension",
-    "too-costly",
-    "business-rule",
-    "conflict",
-    "transient",
-    "informational",
-    "incomplete",
+/// FHIR issue types a rule may use.
+pub const ISSUE_TYPES: &[IssueType] = &[
+    IssueType::Invalid,
+    IssueType::Structure,
+    IssueType::Required,
+    IssueType::Value,
+    IssueType::Invariant,
+    IssueType::Security,
+    IssueType::Processing,
+    IssueType::NotSupported,
+    IssueType::Duplicate,
+    IssueType::MultipleMatches,
+    IssueType::NotFound,
+    IssueType::TooLong,
+    IssueType::CodeInvalid,
+    IssueType::Extension,
+    IssueType::TooCostly,
+    IssueType::BusinessRule,
+    IssueType::Conflict,
+    IssueType::Transient,
+    IssueType::Informational,
+    IssueType::Incomplete,
 ];
 
 /// A selector of reason concepts: one concept or a group.
@@ -198,7 +199,7 @@ pub struct When {
 #[derive(Debug, Clone)]
 pub struct Rule {
     pub def: RuleDef,
-    pub issue_code: &'static str,
+    pub issue_code: IssueType,
     pub when: When,
     /// The file it was read from, relative to the rules folder.
     pub file: String,
@@ -209,7 +210,7 @@ pub fn compile(
     def: RuleDef,
     file: String,
     terms: &Terminology,
-    site: &super::site::Site,
+    site: &crate::site::Site,
 ) -> Result<Rule, Vec<String>> {
     let mut errors = Vec::new();
     let w = &def.when;
@@ -327,7 +328,7 @@ pub fn compile(
         }
         _ => {}
     }
-    let issue_code = ISSUE_CODES.iter().copied().find(|c| *c == def.issue_code);
+    let issue_code = IssueType::from_code(&def.issue_code).filter(|t| ISSUE_TYPES.contains(t));
     if issue_code.is_none() {
         errors.push(format!(
             "issue_code '{}' is not a FHIR issue-type code",

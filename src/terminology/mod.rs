@@ -8,6 +8,7 @@
 pub mod mapping;
 pub mod text;
 
+use crate::load::LoadError;
 use regex::Regex;
 use serde::Deserialize;
 use std::collections::HashMap;
@@ -103,33 +104,18 @@ pub struct Terminology {
     codes: HashMap<(String, String), Vec<(Table, usize)>>,
 }
 
-/// A problem in a terminology file.
-#[derive(Debug, Clone)]
-pub struct TermError {
-    pub file: String,
-    pub line: Option<usize>,
-    pub message: String,
-}
-
 impl Terminology {
     /// Compiles terminology files, given as `(name, text)`.
     pub fn from_files<'a>(
         files: impl IntoIterator<Item = (&'a str, &'a str)>,
-    ) -> Result<Self, Vec<TermError>> {
+    ) -> Result<Self, Vec<LoadError>> {
         let mut t = Terminology::default();
         let mut errors = Vec::new();
         for (file, text) in files {
             let parsed = match toml::from_str::<TerminologyFile>(text) {
                 Ok(p) => p,
                 Err(e) => {
-                    let line = e
-                        .span()
-                        .map(|s| text.get(..s.start).unwrap_or("").matches('\n').count() + 1);
-                    errors.push(TermError {
-                        file: file.to_string(),
-                        line,
-                        message: e.message().to_string(),
-                    });
+                    errors.push(LoadError::toml(file, text, &e));
                     continue;
                 }
             };
@@ -146,11 +132,7 @@ impl Terminology {
                             .lines()
                             .position(|l| l.contains(&format!("\"{id}\"")))
                             .map(|i| i + 1);
-                        errors.push(TermError {
-                            file: file.to_string(),
-                            line,
-                            message,
-                        });
+                        errors.push(LoadError::new(file, message).at_line(line));
                     }
                 }
             }

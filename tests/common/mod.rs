@@ -15,9 +15,10 @@ pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// The shared folder beside the checkout (guidance, real FHIR examples, checkers).
-pub fn shared() -> PathBuf {
-    repo().join("..").join("shared")
+/// The real third-party FHIR R4 files (HL7, US Core, UK Core), copied into the repository
+/// from the project's shared folder; their origins are in the README beside them.
+pub fn fhir_examples() -> PathBuf {
+    repo().join("tests").join("data").join("fhir-examples")
 }
 
 pub fn rules() -> &'static RuleSet {

@@ -15,11 +15,11 @@
 
 use super::request::HookRequest;
 use crate::engine::{Checked, EntryResult, RequestResult};
-use crate::outcome::finding::{Decision, Finding, Severity};
+use crate::finding::{Decision, Finding, Severity};
 use crate::rules::publish::CDS_OVERRIDE_REASONS;
 use crate::rules::rule::{Action, Rule};
-use crate::rules::site::Site;
 use crate::rules::RuleSet;
+use crate::site::Site;
 use serde_json::{json, Map, Value};
 
 /// `card.summary` must be shorter than 140 characters.

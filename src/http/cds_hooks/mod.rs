@@ -2,9 +2,10 @@
 //!
 //! - `GET /cds-services`: the discovery document ([`discovery`]);
 //! - `POST /cds-services/{id}`: an `order-select` or `order-sign` call ([`request`]) becomes a
-//!   collection Bundle of the draft ServiceRequests and the prefetched context, decided by the
-//!   same [`engine::check`] and rules as the FHIR endpoints (on the blocking pool, behind the
-//!   same semaphore); the decisions become cards ([`cards`]);
+//!   collection Bundle of the draft ServiceRequests and the prefetched context, decided by one
+//!   call of the same engine service as the FHIR endpoints
+//!   ([`crate::engine::Engine::decide`]: same rules, slots and sinks); the decisions become
+//!   cards ([`cards`]);
 //! - `POST /cds-services/{id}/feedback`: counted and logged ([`feedback`]).
 //!
 //! CDS Hooks bodies are plain JSON, not FHIR: responses are marked [`NotFhir`] so that the
@@ -16,14 +17,15 @@ pub mod discovery;
 pub mod feedback;
 pub mod request;
 
+use super::extensions::{CurrentRules, NotFhir};
 use super::metrics::Decided;
-use super::negotiate::{CurrentRules, NotFhir};
 use super::AppState;
-use crate::engine;
+use crate::engine::{Answered, Call, Caller, Checked, EngineError};
 use crate::parse::{Format, Unusable};
+use crate::rules::RuleSet;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{Path, State};
+use axum::extract::{MatchedPath, Path, State};
 use axum::http::header::{ALLOW, CONTENT_TYPE};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -185,6 +187,7 @@ async fn call_service(
     State(state): State<Arc<AppState>>,
     Extension(CurrentRules(rules)): Extension<CurrentRules>,
     Extension(issued): Extension<Arc<IssuedCards>>,
+    route: MatchedPath,
     Path(id): Path<String>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
@@ -197,37 +200,53 @@ async fn call_service(
             details,
         })?;
     let (bundle, origin) = request.engine_bundle();
-    let limits = state.limits;
-    let permit = state
-        .engine_slots
-        .clone()
-        .acquire_owned()
-        .await
-        .map_err(|_| CdsError::Unavailable("the decision engine is closed".into()))?;
-    let done = tokio::task::spawn_blocking(move || {
-        let _permit = permit;
-        let bytes = serde_json::to_vec(&bundle).unwrap_or_default();
-        engine::check(&rules, &bytes, Format::Json, &limits).map(|checked| {
-            let cards = cards::cards(&checked, &rules, &request, &origin);
-            (Decided::of(&checked), cards, request.hook_instance)
-        })
-    })
-    .await;
-    let (decided, cards, hook_instance) = match done {
-        Ok(Ok(done)) => done,
-        Ok(Err(Unusable::TooCostly(_))) => return Err(CdsError::TooLarge),
-        Ok(Err(Unusable::Malformed(findings))) => {
-            return Err(CdsError::BadRequest {
-                error: "context.draftOrders or prefetch is not usable FHIR R4".into(),
-                details: findings.iter().map(|f| f.text.clone()).collect(),
-            })
+    let call = Call {
+        caller: Caller::CdsHooks {
+            route: route.as_str().to_string(),
+            service: service.id.to_string(),
+        },
+        bytes: serde_json::to_vec(&bundle).unwrap_or_default().into(),
+        format: Format::Json,
+        profiles: Vec::new(),
+        rules,
+    };
+    let translate = move |result: Result<&Checked, &Unusable>, rules: &RuleSet| match result {
+        Ok(checked) => Ok((
+            cards::cards(checked, rules, &request, &origin),
+            request.hook_instance,
+        )),
+        Err(Unusable::TooCostly(_)) => Err(CdsError::TooLarge),
+        Err(Unusable::Malformed(findings)) => Err(CdsError::BadRequest {
+            error: "context.draftOrders or prefetch is not usable FHIR R4".into(),
+            details: findings.iter().map(|f| f.text.clone()).collect(),
+        }),
+    };
+    let (cards, hook_instance, decided) = match state.engine.decide(call, translate).await {
+        Ok(Answered {
+            answer: (cards, hook_instance),
+            record,
+        }) => (
+            cards,
+            hook_instance,
+            record.map(|r| Decided::of(&r.checked)).unwrap_or_default(),
+        ),
+        Err(EngineError::FrontEnd(e)) => return Err(e),
+        Err(EngineError::Closed) => {
+            return Err(CdsError::Unavailable(
+                "the decision engine is closed".into(),
+            ))
         }
-        Err(e) => {
+        Err(EngineError::Failed(e)) => {
             // The engine panicked on this input: say so as JSON; the server goes on.
             tracing::error!(error = %e, "the decision engine failed on a CDS Hooks call");
             return Err(CdsError::Unavailable(
                 "the decision engine failed on this request; it has been logged".into(),
             ));
+        }
+        Err(EngineError::Sink(_)) => {
+            return Err(CdsError::Unavailable(
+                "the decision could not be recorded, so it is not given; try again".into(),
+            ))
         }
     };
     for c in &cards {

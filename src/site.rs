@@ -1,5 +1,6 @@
 //! Site data (`rules/site.toml`): what is local to one hospital.
 
+use crate::finding::Decision;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 
@@ -85,6 +86,15 @@ impl Site {
 
     pub fn code_system(&self, name: &str) -> String {
         format!("{}/CodeSystem/{name}", self.canonical.trim_end_matches('/'))
+    }
+
+    /// The coding of a decision, in the site's decision CodeSystem.
+    pub fn decision_coding(&self, decision: Decision) -> serde_json::Value {
+        serde_json::json!({
+            "system": self.code_system("referral-decision"),
+            "code": decision.code(),
+            "display": decision.display(),
+        })
     }
 
     /// The sentence that ends every rejection.

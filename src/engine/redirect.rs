@@ -1,10 +1,9 @@
 //! The redirected ServiceRequest (contract §3): a new request addressed to the pathway the
 //! guidance names, derived from the original.
 
-use super::finding::Decision;
-use super::operation_outcome::decision_coding;
+use crate::finding::Decision;
 use crate::rules::rule::Rule;
-use crate::rules::site::{Pathway, Site};
+use crate::site::{Pathway, Site};
 use serde_json::{json, Map, Value};
 
 /// Elements of the original kept on the redirected request.
@@ -56,7 +55,7 @@ pub fn redirected_request(
     out.insert("id".into(), json!(uuid::Uuid::new_v4().to_string()));
     out.insert(
         "meta".into(),
-        json!({ "tag": [decision_coding(Decision::Redirected, site)] }),
+        json!({ "tag": [site.decision_coding(Decision::Redirected)] }),
     );
     // Contained resources travel with the request when a kept element refers to them.
     let kept_text: String = KEPT

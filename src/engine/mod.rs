@@ -1,17 +1,27 @@
-//! The decision engine: one call from bytes to a decision per ServiceRequest, shared by every
-//! front end (CLI, HTTP).
+//! The decision engine: one call from bytes to a decision per ServiceRequest ([`check`]), and
+//! the one engine service every front end calls ([`Engine`], in [`service`]).
 //!
 //! parse → context → terminology → rules → decision (contract §2 precedence).
 
-use crate::context::{self, Resolver};
+pub mod precedence;
+pub mod redirect;
+pub mod service;
+
+pub use service::{
+    Answered, Call, Caller, DecisionRecord, DecisionSink, Engine, EngineError, SinkError,
+    SinkFuture,
+};
+
+use crate::context::{self, Missing, Resolver};
 use crate::fhirpath::FhirPath;
-use crate::outcome::finding::{Decision, Finding, RuleRef, Severity};
-use crate::outcome::redirect::redirected_request;
+use crate::finding::{Decision, Finding, IssueType, RuleRef, Severity};
 use crate::parse::{self, Entry, Format, Input, Limits, Unusable};
 use crate::rules::eval::{evaluate, Facts, Verdict};
 use crate::rules::rule::{Action, Focus, Rule};
 use crate::rules::RuleSet;
 use crate::terminology::mapping::Mapped;
+use precedence::{precedence, Fired, Ruling, StageResults};
+use redirect::redirected_request;
 use serde_json::Value;
 
 /// The decision on one ServiceRequest.
@@ -24,8 +34,8 @@ pub struct RequestResult {
     pub invalid: bool,
     /// One line for people: what was decided and why.
     pub summary: String,
-    /// The FHIR issue-type of the decision issue.
-    pub decision_code: &'static str,
+    /// The FHIR issue type of the decision issue.
+    pub decision_code: IssueType,
     pub findings: Vec<Finding>,
     /// The redirected ServiceRequest, when redirected.
     pub redirected: Option<Value>,
@@ -257,8 +267,15 @@ fn describe(rules: &RuleSet, mapped: &Mapped) -> String {
     )
 }
 
-/// Checks `sr` against the profiles the site enforces and those it declares in `meta.profile`.
-/// Returns the entry's findings with the profile findings added, and how many are errors.
+/// The profile stage: the entry's findings with the profile findings added, and the issue
+/// types of the profile errors (which decide before any rule, contract §2).
+struct ProfileReport {
+    findings: Vec<Finding>,
+    errors: Vec<IssueType>,
+}
+
+/// Checks `sr` against the profiles the site enforces, those asked for, and those it declares
+/// in `meta.profile`.
 fn check_profiles(
     rules: &RuleSet,
     resolver: &Resolver<'_>,
@@ -266,7 +283,7 @@ fn check_profiles(
     sr: &Value,
     at: &FhirPath,
     asked: &[String],
-) -> (Vec<Finding>, Vec<&'static str>) {
+) -> ProfileReport {
     let mut findings = entry.findings.clone();
     let conformance = &rules.conformance;
     let resolve = |reference: &str| {
@@ -300,7 +317,7 @@ fn check_profiles(
             Some(p) if p.resource_type != "ServiceRequest" => findings.push(
                 Finding::new(
                     Severity::Error,
-                    "invalid",
+                    IssueType::Invalid,
                     format!("meta.profile names {url}, a profile of {}, not of ServiceRequest.", p.resource_type),
                 )
                 .at(path),
@@ -312,7 +329,7 @@ fn check_profiles(
             None => findings.push(
                 Finding::new(
                     Severity::Warning,
-                    "not-supported",
+                    IssueType::NotSupported,
                     format!(
                         "The request declares the profile {url}, which the gateway does not have, so the request was not checked against it (only against the profiles the gateway enforces)."
                     ),
@@ -327,94 +344,102 @@ fn check_profiles(
         .filter(|f| f.is_error())
         .map(|f| f.code)
         .collect();
-    (findings, errors)
+    ProfileReport { findings, errors }
+}
+
+/// A rule that fired on a request, with what it found.
+enum RuleHit<'r> {
+    /// Every condition holds.
+    Fired {
+        rule: &'r Rule,
+        why: Vec<String>,
+        paths: Vec<FhirPath>,
+    },
+    /// The rule applies as far as it can tell, but lacks context.
+    NeedsContext {
+        rule: &'r Rule,
+        why: Vec<String>,
+        missing: Vec<Missing>,
+    },
+}
+
+impl<'r> RuleHit<'r> {
+    fn rule(&self) -> &'r Rule {
+        match self {
+            RuleHit::Fired { rule, .. } | RuleHit::NeedsContext { rule, .. } => rule,
+        }
+    }
+
+    /// What precedence needs to know of it.
+    fn as_fired(&self) -> Fired<'r> {
+        let def = &self.rule().def;
+        Fired {
+            id: &def.id,
+            title: &def.title,
+            action: def.action,
+            needs_context: matches!(self, RuleHit::NeedsContext { .. }),
+        }
+    }
+}
+
+/// The rule stage: every rule on the facts, in rule order.
+fn run_rules<'r>(rules: &'r RuleSet, facts: &Facts<'_>) -> Vec<RuleHit<'r>> {
+    rules
+        .rules
+        .iter()
+        .filter_map(|rule| match evaluate(rule, facts) {
+            Verdict::NotFired => None,
+            Verdict::Fired { why, paths } => Some(RuleHit::Fired { rule, why, paths }),
+            Verdict::NeedsContext { why, missing } => {
+                Some(RuleHit::NeedsContext { rule, why, missing })
+            }
+        })
+        .collect()
+}
+
+/// The findings of one rule hit: the rule's guidance, or what context it lacks.
+fn hit_findings(hit: &RuleHit<'_>, rules: &RuleSet, at: &FhirPath, sr: &Value) -> Vec<Finding> {
+    match hit {
+        RuleHit::Fired { rule, why, paths } => vec![rule_finding(rule, rules, why, paths, at, sr)],
+        RuleHit::NeedsContext { rule, why, missing } => missing
+            .iter()
+            .map(|m| {
+                Finding {
+                    rule: Some(RuleRef { id: rule.def.id.clone(), title: rule.def.title.clone() }),
+                    ..Finding::new(
+                        Severity::Error,
+                        IssueType::Required,
+                        format!(
+                            "Guidance rule {} ({}) applies to this request but needs the {}, which could not be found: {}. Send it with the request and resubmit. {}",
+                            rule.def.id, rule.def.title, m.what, m.looked, rules.site.duty_radiologist_advice()
+                        ),
+                    )
+                }
+                .at(m.at.clone())
+                .with_diagnostics(format!("{} matched so far: {}", rule.def.id, why.join("; ")))
+            })
+            .collect(),
+    }
 }
 
 /// Said when the procedure maps to no concept of the terminology.
 const GUIDANCE_NOT_APPLIED: &str = "The guidance could not be applied: the requested procedure is not an imaging examination the gateway recognises. Check the procedure code, or describe the examination (modality and body part) in ServiceRequest.code.text.";
 
-/// Decides one ServiceRequest entry.
-pub fn decide(
-    rules: &RuleSet,
-    input: &Input,
-    resolver: &Resolver<'_>,
-    entry: &Entry,
-    asked: &[String],
-) -> RequestResult {
-    let at = entry.path.clone();
-    let Some(sr) = input.resource(entry).filter(|_| entry.is_valid()) else {
-        return RequestResult {
-            path: at,
-            decision: Decision::Rejected,
-            invalid: true,
-            summary: "Rejected: the request is not valid FHIR R4. Correct the errors listed and send it again.".into(),
-            decision_code: "invalid",
-            findings: entry.findings.clone(),
-            redirected: None,
-            fired: Vec::new(),
-            needs_context: Vec::new(),
-        };
-    };
-    let (mut findings, profile_errors) = check_profiles(rules, resolver, entry, sr, &at, asked);
-    let ctx = context::resolve(resolver, sr, &at);
-    let mapped = rules.terms.map(sr, &at, &ctx);
-    let facts = Facts {
-        sr,
-        at: &at,
-        ctx: &ctx,
-        mapped: &mapped,
-        terms: &rules.terms,
-        site: &rules.site,
-    };
-
-    let mut fired = Vec::new();
-    let mut redirect: Option<(&Rule, String)> = None;
-    let mut rejected = false;
-    let mut needs_context = Vec::new();
-    for rule in &rules.rules {
-        match evaluate(rule, &facts) {
-            Verdict::NotFired => {}
-            Verdict::Fired { why, paths } => {
-                fired.push(rule.def.id.clone());
-                match rule.def.action {
-                    Action::Redirect if redirect.is_none() => {
-                        redirect = Some((rule, why.join("; ")))
-                    }
-                    Action::Reject => rejected = true,
-                    _ => {}
-                }
-                findings.push(rule_finding(rule, rules, &why, &paths, &at, sr));
-            }
-            Verdict::NeedsContext { why, missing } => {
-                needs_context.push(rule.def.id.clone());
-                fired.push(rule.def.id.clone());
-                for m in missing {
-                    findings.push(
-                        Finding {
-                            rule: Some(RuleRef { id: rule.def.id.clone(), title: rule.def.title.clone() }),
-                            ..Finding::new(
-                                Severity::Error,
-                                "required",
-                                format!(
-                                    "Guidance rule {} ({}) applies to this request but needs the {}, which could not be found: {}. Send it with the request and resubmit. {}",
-                                    rule.def.id, rule.def.title, m.what, m.looked, rules.site.duty_radiologist_advice()
-                                ),
-                            )
-                        }
-                        .at(m.at)
-                        .with_diagnostics(format!("{} matched so far: {}", rule.def.id, why.join("; "))),
-                    );
-                }
-            }
-        }
-    }
-
+/// The findings of the mapping and context stages: a procedure the guidance cannot apply to,
+/// reason codes the terminology lacks, references that could not be resolved.
+fn mapping_findings(
+    findings: &mut Vec<Finding>,
+    mapped: &Mapped,
+    ctx: &context::Context<'_>,
+    sr: &Value,
+    at: &FhirPath,
+) {
     if mapped.procedures.is_empty() {
         // An extensible-binding warning on the code already names the code: say there that
         // the guidance was not applied, rather than a second warning on the same element.
         let code_path = at.field("code").to_string();
         let binding_warning = findings.iter_mut().find(|f| {
-            f.code == "code-invalid"
+            f.code == IssueType::CodeInvalid
                 && f.rule.is_none()
                 && f.expression.iter().any(|e| e.to_string() == code_path)
         });
@@ -430,13 +455,17 @@ pub fn decide(
                     mapped.procedure_seen.join(", ")
                 };
                 findings.push(
-                    Finding::new(Severity::Warning, "not-supported", GUIDANCE_NOT_APPLIED)
-                        .at(if sr.get("code").is_some() {
-                            at.field("code")
-                        } else {
-                            at.clone()
-                        })
-                        .with_diagnostics(format!("procedure seen: {seen}")),
+                    Finding::new(
+                        Severity::Warning,
+                        IssueType::NotSupported,
+                        GUIDANCE_NOT_APPLIED,
+                    )
+                    .at(if sr.get("code").is_some() {
+                        at.field("code")
+                    } else {
+                        at.clone()
+                    })
+                    .with_diagnostics(format!("procedure seen: {seen}")),
                 );
             }
         }
@@ -445,7 +474,7 @@ pub fn decide(
         findings.push(
             Finding::new(
                 Severity::Warning,
-                "code-invalid",
+                IssueType::CodeInvalid,
                 format!(
                     "The reason code {} {} is not in the gateway's terminology, so the guidance could not use it{}.",
                     crate::terminology::system_name(&u.system),
@@ -460,90 +489,123 @@ pub fn decide(
         findings.push(
             Finding::new(
                 Severity::Information,
-                "not-found",
+                IssueType::NotFound,
                 format!("The {} could not be resolved: {}.", m.what, m.looked),
             )
             .at(m.at.clone()),
         );
     }
+}
+
+/// Decides one ServiceRequest entry: the stages in order (profiles, context, mapped terms,
+/// rules), then [`precedence`] over what they found.
+pub fn decide(
+    rules: &RuleSet,
+    input: &Input,
+    resolver: &Resolver<'_>,
+    entry: &Entry,
+    asked: &[String],
+) -> RequestResult {
+    let at = entry.path.clone();
+    let advice = rules.site.duty_radiologist_advice();
+    let Some(sr) = input.resource(entry).filter(|_| entry.is_valid()) else {
+        let ruling = precedence(&StageResults {
+            invalid: true,
+            profile_errors: &[],
+            fired: &[],
+        });
+        return RequestResult {
+            path: at,
+            decision: ruling.decision(),
+            invalid: true,
+            summary: ruling.summary(&advice, "", ""),
+            decision_code: ruling.issue_type(),
+            findings: entry.findings.clone(),
+            redirected: None,
+            fired: Vec::new(),
+            needs_context: Vec::new(),
+        };
+    };
+    let profile = check_profiles(rules, resolver, entry, sr, &at, asked);
+    let ctx = context::resolve(resolver, sr, &at);
+    let mapped = rules.terms.map(sr, &at, &ctx);
+    let facts = Facts {
+        sr,
+        at: &at,
+        ctx: &ctx,
+        mapped: &mapped,
+        terms: &rules.terms,
+        site: &rules.site,
+    };
+    let hits = run_rules(rules, &facts);
+
+    let mut findings = profile.findings;
+    for hit in &hits {
+        findings.extend(hit_findings(hit, rules, &at, sr));
+    }
+    mapping_findings(&mut findings, &mapped, &ctx, sr, &at);
     let description = describe(rules, &mapped);
     findings.push(
-        Finding::new(Severity::Information, "informational", description.clone()).at(at.clone()),
+        Finding::new(
+            Severity::Information,
+            IssueType::Informational,
+            description.clone(),
+        )
+        .at(at.clone()),
     );
 
-    let (decision, decision_code, summary, redirected) = if let Some(first) = profile_errors.first()
-    {
-        // Contract §2: profile errors come first, whatever the rules say.
-        let n = profile_errors.len();
-        (
-            Decision::Rejected,
-            *first,
-            format!(
-                "Rejected: the request does not meet the imaging referral profile ({n} error{}). Correct the errors listed and send it again. {}",
-                if n == 1 { "" } else { "s" },
-                rules.site.duty_radiologist_advice()
-            ),
-            None,
-        )
-    } else if let Some((rule, why)) = redirect {
-        let pathway = rule
-            .def
-            .pathway
-            .as_deref()
-            .and_then(|p| rules.site.pathway(p));
-        let original_ref = entry.full_url.clone().or_else(|| {
-            sr.get("id")
-                .and_then(Value::as_str)
-                .map(|id| format!("ServiceRequest/{id}"))
-        });
-        let new = pathway
-            .map(|p| redirected_request(sr, original_ref.as_deref(), rule, p, &why, &rules.site));
-        let name = pathway
-            .map(|p| format!("{} ({})", p.name, p.contact))
-            .unwrap_or_default();
-        (
-            Decision::Redirected,
-            "business-rule",
-            format!(
-                "Redirected to {name} by guidance rule {}: {}",
-                rule.def.id, rule.def.title
-            ),
-            new,
-        )
-    } else if rejected || !needs_context.is_empty() {
-        let ids: Vec<&str> = fired.iter().map(String::as_str).collect();
-        let code = if rejected {
-            "business-rule"
-        } else {
-            "required"
-        };
-        (
-            Decision::Rejected,
-            code,
-            format!(
-                "Rejected by guidance rule(s) {}. {}",
-                ids.join(", "),
-                rules.site.duty_radiologist_advice()
-            ),
-            None,
-        )
-    } else {
-        (
-            Decision::Accepted,
-            "informational",
-            format!("Accepted. {description}"),
-            None,
-        )
+    let fired: Vec<Fired<'_>> = hits.iter().map(RuleHit::as_fired).collect();
+    let ruling = precedence(&StageResults {
+        invalid: false,
+        profile_errors: &profile.errors,
+        fired: &fired,
+    });
+    // The hit of the rule that redirects, with why it fired.
+    let redirect = match &ruling {
+        Ruling::Redirected { by } => hits.iter().find_map(|h| match h {
+            RuleHit::Fired { rule, why, .. } if rule.def.id == by.id => {
+                Some((*rule, why.join("; ")))
+            }
+            _ => None,
+        }),
+        _ => None,
+    };
+    let (redirected, pathway_name) = match redirect {
+        Some((rule, why)) => {
+            let pathway = rule
+                .def
+                .pathway
+                .as_deref()
+                .and_then(|p| rules.site.pathway(p));
+            let original_ref = entry.full_url.clone().or_else(|| {
+                sr.get("id")
+                    .and_then(Value::as_str)
+                    .map(|id| format!("ServiceRequest/{id}"))
+            });
+            (
+                pathway.map(|p| {
+                    redirected_request(sr, original_ref.as_deref(), rule, p, &why, &rules.site)
+                }),
+                pathway
+                    .map(|p| format!("{} ({})", p.name, p.contact))
+                    .unwrap_or_default(),
+            )
+        }
+        None => (None, String::new()),
     };
     RequestResult {
         path: at,
-        decision,
+        decision: ruling.decision(),
         invalid: false,
-        summary,
-        decision_code,
+        summary: ruling.summary(&advice, &pathway_name, &description),
+        decision_code: ruling.issue_type(),
         findings,
         redirected,
-        fired,
-        needs_context,
+        fired: fired.iter().map(|f| f.id.to_string()).collect(),
+        needs_context: fired
+            .iter()
+            .filter(|f| f.needs_context)
+            .map(|f| f.id.to_string())
+            .collect(),
     }
 }
