@@ -13,6 +13,7 @@ pub mod cli;
 pub mod context;
 pub mod dates;
 pub mod engine;
+pub mod explain;
 pub mod fhirpath;
 pub mod finding;
 pub mod http;

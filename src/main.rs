@@ -1,7 +1,7 @@
 //! The `referral-gateway` binary: parses the command line and hands over to a front end.
 
 use clap::Parser;
-use referral_gateway::cli::{check, rules_cmd, Cli, Command};
+use referral_gateway::cli::{check, rules_cmd, Cli, Command, OutputFormat};
 use referral_gateway::engine::Engine;
 use referral_gateway::http;
 use referral_gateway::parse::Limits;
@@ -28,11 +28,24 @@ fn main() -> ExitCode {
             files,
             format,
             validate,
+            explain,
             rules,
         } => match rules.load() {
             Ok(set) => {
                 let engine = Engine::new(set, rules.source(), Limits::default(), 1);
-                check::run(&engine, &files, format, validate)
+                let mode = if explain {
+                    check::Mode::Explain
+                } else if validate {
+                    check::Mode::Validate
+                } else {
+                    check::Mode::Answer
+                };
+                let format = format.unwrap_or(if explain {
+                    OutputFormat::Text
+                } else {
+                    OutputFormat::Json
+                });
+                check::run(&engine, &files, format, mode)
             }
             Err(errors) => {
                 for e in errors {

@@ -30,6 +30,8 @@ const LAYERS: &[&str] = &[
     "engine",
     // answers
     "outcome",
+    // the explanation of decisions ($explain), written from the engine's trace
+    "explain",
     // front ends
     "http",
     "cli",

@@ -1,13 +1,13 @@
 //! `referral-gateway check FILE...`
 
-use super::OutputFormat;
-use crate::engine::{Answered, Call, Caller, Checked, Engine, EntryResult};
+use super::{report, OutputFormat};
+use crate::engine::{Answered, Call, Caller, Checked, Engine};
 use crate::finding::{Decision, Finding, IssueType, Severity};
 use crate::outcome::response::{answer, unusable_answer, validate_answer, Answer};
 use crate::parse::{Format, Unusable};
 use crate::rules::RuleSet;
 use serde_json::{json, Value};
-use std::io::Read;
+use std::io::{Read, Write};
 use std::sync::Arc;
 
 /// Exit status of one decision (contract §5).
@@ -56,8 +56,21 @@ fn read_input(name: &str) -> Result<(Vec<u8>, Option<Format>), String> {
     }
 }
 
+/// What `check` prints for each file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// The answer a POST gets.
+    Answer,
+    /// The OperationOutcome of `$validate`: every decision and finding.
+    Validate,
+    /// The explanation of `$explain`.
+    Explain,
+}
+
 /// Checks one file (or stdin): one call of the engine service, as every front end makes.
-pub fn check_file(engine: &Engine, name: &str, validate: bool) -> FileResult {
+/// An explanation is a what-if question, not a decision of the gateway: it asks the engine for
+/// the trace directly (no decision sinks).
+pub fn check_file(engine: &Engine, name: &str, mode: Mode) -> FileResult {
     let rules = engine.rules();
     let site = &rules.site;
     let (bytes, format) = match read_input(name) {
@@ -78,6 +91,28 @@ pub fn check_file(engine: &Engine, name: &str, validate: bool) -> FileResult {
             };
         }
     };
+    if mode == Mode::Explain {
+        let outcome = crate::engine::check_explained(&rules, &bytes, format, &engine.limits());
+        let (answer, exit) = match &outcome {
+            Ok(c) => (
+                Answer {
+                    status: 200,
+                    body: crate::explain::parameters(c),
+                },
+                c.requests()
+                    .map(|r| exit_code(r.decision, r.invalid))
+                    .fold(0, worst),
+            ),
+            Err(u) => (unusable_answer(u, site), 2),
+        };
+        return FileResult {
+            name: name.to_string(),
+            outcome,
+            answer,
+            exit,
+        };
+    }
+    let validate = mode == Mode::Validate;
     let call = Call {
         caller: Caller::Cli,
         bytes: bytes.into(),
@@ -138,14 +173,14 @@ pub fn check_file(engine: &Engine, name: &str, validate: bool) -> FileResult {
     }
 }
 
-/// Runs `check` and returns the exit status.
-pub fn run(engine: &Engine, files: &[String], format: OutputFormat, validate: bool) -> i32 {
-    let results: Vec<FileResult> = files
-        .iter()
-        .map(|f| check_file(engine, f, validate))
-        .collect();
+/// Runs `check` and returns the exit status. A closed stdout (`check FILE | head`) ends the
+/// output quietly: the decisions were made, and the exit status still tells them.
+pub fn run(engine: &Engine, files: &[String], format: OutputFormat, mode: Mode) -> i32 {
+    let results: Vec<FileResult> = files.iter().map(|f| check_file(engine, f, mode)).collect();
     let exit = results.iter().map(|r| r.exit).fold(0, worst);
-    match format {
+    let rules = engine.rules();
+    let mut stdout = anstream::stdout().lock();
+    let written = match format {
         OutputFormat::Json => {
             let out = if results.len() == 1 {
                 results[0].answer.body.clone()
@@ -156,73 +191,27 @@ pub fn run(engine: &Engine, files: &[String], format: OutputFormat, validate: bo
                     .collect();
                 json!({ "resourceType": "Bundle", "type": "collection", "entry": entries })
             };
-            println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
+            writeln!(
+                stdout,
+                "{}",
+                serde_json::to_string_pretty(&out).unwrap_or_default()
+            )
         }
         OutputFormat::Text => {
-            for r in &results {
-                print!("{}", text_report(r));
-            }
+            let width = report::width();
+            results.iter().try_for_each(|r| {
+                let text =
+                    report::render(&rules, &r.name, &r.outcome, width, mode == Mode::Explain);
+                stdout.write_all(text.as_bytes())
+            })
+        }
+    };
+    match written.and_then(|()| stdout.flush()) {
+        Ok(()) => exit,
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => exit,
+        Err(e) => {
+            eprintln!("error: cannot write the report: {e}");
+            exit
         }
     }
-    exit
-}
-
-/// The human-readable report of one file.
-pub fn text_report(r: &FileResult) -> String {
-    let mut out = String::new();
-    match &r.outcome {
-        Err(u) => {
-            out.push_str(&format!("{}: UNUSABLE INPUT\n", r.name));
-            for f in u.findings() {
-                out.push_str(&format!("  {:<8} {}\n", f.severity.as_str(), f.text));
-                let pos = f
-                    .position
-                    .map(|(l, c)| format!(" (line {l}, column {c})"))
-                    .unwrap_or_default();
-                let at = f
-                    .expression
-                    .first()
-                    .map(|p| p.to_string())
-                    .unwrap_or_else(|| "the body".into());
-                out.push_str(&format!("           at {at}{pos}\n"));
-            }
-        }
-        Ok(c) => {
-            for e in &c.entries {
-                let EntryResult::Request(req) = e else {
-                    continue;
-                };
-                out.push_str(&format!(
-                    "{}: {} — {}\n",
-                    r.name,
-                    req.path,
-                    req.decision.code().to_uppercase()
-                ));
-                out.push_str(&format!("  {}\n", req.summary));
-                for f in &req.findings {
-                    if f.severity == Severity::Information && f.rule.is_none() {
-                        continue;
-                    }
-                    let id = f.rule.as_ref().map(|x| x.id.as_str()).unwrap_or("");
-                    out.push_str(&format!(
-                        "  {:<8} {:<6} {}\n",
-                        f.severity.as_str(),
-                        id,
-                        f.text
-                    ));
-                    if let Some(p) = f.expression.first() {
-                        let pos = f
-                            .position
-                            .map(|(l, c)| format!(" (line {l}, column {c})"))
-                            .unwrap_or_default();
-                        out.push_str(&format!("           at {p}{pos}\n"));
-                    }
-                    if let Some(d) = &f.diagnostics {
-                        out.push_str(&format!("           why: {d}\n"));
-                    }
-                }
-            }
-        }
-    }
-    out
 }

@@ -1,6 +1,7 @@
 //! The command line front end (contract §5): `check`, `rules`, `serve`.
 
 pub mod check;
+pub mod report;
 pub mod rules_cmd;
 
 use crate::http;
@@ -151,12 +152,18 @@ pub enum Command {
         /// FHIR JSON or XML files; `-` reads stdin (format sniffed from the first byte).
         #[arg(required = true)]
         files: Vec<String>,
-        #[arg(long, value_enum, default_value_t = OutputFormat::Json)]
-        format: OutputFormat,
+        /// Output format (default: json; text with `--explain`).
+        #[arg(long, value_enum)]
+        format: Option<OutputFormat>,
         /// Print the OperationOutcome with every decision and finding (as `$validate` answers)
         /// instead of the answer a POST gets.
         #[arg(long)]
         validate: bool,
+        /// Explain each decision: codes and words matched, context looked up, each rule tried
+        /// with its conditions. As text, or with `--format json` as the FHIR Parameters of
+        /// `POST /ServiceRequest/$explain`.
+        #[arg(long, conflicts_with = "validate")]
+        explain: bool,
         #[command(flatten)]
         rules: RulesArg,
     },

@@ -6,6 +6,7 @@
 pub mod precedence;
 pub mod redirect;
 pub mod service;
+pub mod trace;
 
 pub use service::{
     Answered, Call, Caller, DecisionRecord, DecisionSink, Engine, EngineError, SinkError,
@@ -16,7 +17,7 @@ use crate::context::{self, Missing, Resolver};
 use crate::fhirpath::FhirPath;
 use crate::finding::{Decision, Finding, IssueType, RuleRef, Severity};
 use crate::parse::{self, Entry, Format, Input, Limits, Unusable};
-use crate::rules::eval::{evaluate, Facts, Verdict};
+use crate::rules::eval::{evaluate, evaluate_traced, Facts, Verdict};
 use crate::rules::rule::{Action, Focus, Rule};
 use crate::rules::RuleSet;
 use crate::terminology::mapping::Mapped;
@@ -43,6 +44,8 @@ pub struct RequestResult {
     pub fired: Vec<String>,
     /// Ids of the rules (also in `fired`) that applied but lacked context, e.g. the age.
     pub needs_context: Vec<String>,
+    /// Every step of the decision, when an explanation was asked for ([`check_explained`]).
+    pub trace: Option<Box<trace::Trace>>,
 }
 
 /// What the engine says about one entry of the input.
@@ -112,6 +115,27 @@ pub fn check_with_profiles(
     asked: &[String],
 ) -> Result<Checked, Unusable> {
     // With the base R4 checks on every element (bindings, formats, reference targets, narrative).
+    run(rules, bytes, format, limits, asked, false)
+}
+
+/// [`check`], with every ServiceRequest's [`trace::Trace`] recorded (`$explain`).
+pub fn check_explained(
+    rules: &RuleSet,
+    bytes: &[u8],
+    format: Format,
+    limits: &Limits,
+) -> Result<Checked, Unusable> {
+    run(rules, bytes, format, limits, &[], true)
+}
+
+fn run(
+    rules: &RuleSet,
+    bytes: &[u8],
+    format: Format,
+    limits: &Limits,
+    asked: &[String],
+    explain: bool,
+) -> Result<Checked, Unusable> {
     let input = parse::parse_and_check(bytes, format, limits, &crate::profile::base::check_input)?;
     if input.findings.iter().any(Finding::is_error) {
         return Err(Unusable::Malformed(input.findings));
@@ -132,7 +156,11 @@ pub fn check_with_profiles(
                     method: entry.method.clone().unwrap_or_default(),
                 }
             } else if entry.is_service_request() {
-                EntryResult::Request(decide(rules, &input, &resolver, entry, asked))
+                let mut trace = explain.then(Box::<trace::Trace>::default);
+                let mut result =
+                    decide_traced(rules, &input, &resolver, entry, asked, trace.as_deref_mut());
+                result.trace = trace;
+                EntryResult::Request(result)
             } else {
                 EntryResult::Context {
                     path: entry.path.clone(),
@@ -383,11 +411,28 @@ impl<'r> RuleHit<'r> {
 }
 
 /// The rule stage: every rule on the facts, in rule order.
-fn run_rules<'r>(rules: &'r RuleSet, facts: &Facts<'_>) -> Vec<RuleHit<'r>> {
+fn run_rules<'r>(
+    rules: &'r RuleSet,
+    facts: &Facts<'_>,
+    mut trace: Option<&mut trace::Trace>,
+) -> Vec<RuleHit<'r>> {
     rules
         .rules
         .iter()
-        .filter_map(|rule| match evaluate(rule, facts) {
+        .filter_map(|rule| {
+            let verdict = match trace.as_deref_mut() {
+                Some(t) => {
+                    let mut conditions = Vec::new();
+                    let verdict = evaluate_traced(rule, facts, &mut conditions);
+                    t.rules
+                        .push(trace::RuleStep::new(rule, &verdict, conditions));
+                    verdict
+                }
+                None => evaluate(rule, facts),
+            };
+            Some(verdict).map(|v| (rule, v))
+        })
+        .filter_map(|(rule, verdict)| match verdict {
             Verdict::NotFired => None,
             Verdict::Fired { why, paths } => Some(RuleHit::Fired { rule, why, paths }),
             Verdict::NeedsContext { why, missing } => {
@@ -506,6 +551,18 @@ pub fn decide(
     entry: &Entry,
     asked: &[String],
 ) -> RequestResult {
+    decide_traced(rules, input, resolver, entry, asked, None)
+}
+
+/// [`decide`], recording each step into `trace` when given.
+pub fn decide_traced(
+    rules: &RuleSet,
+    input: &Input,
+    resolver: &Resolver<'_>,
+    entry: &Entry,
+    asked: &[String],
+    mut trace: Option<&mut trace::Trace>,
+) -> RequestResult {
     let at = entry.path.clone();
     let advice = rules.site.duty_radiologist_advice();
     let Some(sr) = input.resource(entry).filter(|_| entry.is_valid()) else {
@@ -524,11 +581,16 @@ pub fn decide(
             redirected: None,
             fired: Vec::new(),
             needs_context: Vec::new(),
+            trace: None,
         };
     };
     let profile = check_profiles(rules, resolver, entry, sr, &at, asked);
     let ctx = context::resolve(resolver, sr, &at);
     let mapped = rules.terms.map(sr, &at, &ctx);
+    if let Some(t) = trace.as_deref_mut() {
+        t.record_context(&ctx, sr, &at);
+        t.record_matches(rules, input, &mapped);
+    }
     let facts = Facts {
         sr,
         at: &at,
@@ -537,7 +599,7 @@ pub fn decide(
         terms: &rules.terms,
         site: &rules.site,
     };
-    let hits = run_rules(rules, &facts);
+    let hits = run_rules(rules, &facts, trace);
 
     let mut findings = profile.findings;
     for hit in &hits {
@@ -607,5 +669,6 @@ pub fn decide(
             .filter(|f| f.needs_context)
             .map(|f| f.id.to_string())
             .collect(),
+        trace: None,
     }
 }

@@ -124,7 +124,11 @@ pub fn capability_statement(state: &AppState) -> Value {
             "A ServiceRequest for imaging is checked against the referral guidance ({} rules). {SERVICE_REQUEST_POST}",
             rules.rules.len()
         ),
-        "operation": [type_validate],
+        "operation": [type_validate, {
+            "name": "explain",
+            "definition": crate::explain::operation_url(&rules.site),
+            "documentation": crate::http::console::explain_route::DOCUMENTATION,
+        }],
     });
     let supported = profiles_of("ServiceRequest");
     if !supported.is_empty() {

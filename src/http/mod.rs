@@ -15,6 +15,7 @@
 pub mod body_limit;
 pub mod capability;
 pub mod cds_hooks;
+pub mod console;
 pub mod error;
 pub mod extensions;
 pub mod metrics;

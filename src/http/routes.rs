@@ -564,6 +564,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/health", get(health))
         .route("/metrics", get(prometheus))
         .merge(super::cds_hooks::router())
+        .merge(crate::http::console::router())
         .fallback(not_found);
     // One route per conformance type, so that other types stay 404 whatever the method.
     for ty in CONFORMANCE_TYPES {

@@ -40,6 +40,16 @@ enum Check {
     Unknown(Missing),
 }
 
+/// One condition of a rule as `$explain` shows it: its name as written in the rule file's
+/// `[when]`, whether it held, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConditionStep {
+    pub name: &'static str,
+    /// `None`: it could not be checked for want of context.
+    pub held: Option<bool>,
+    pub why: String,
+}
+
 impl Facts<'_> {
     fn reason_matches(&self, sel: &ReasonSel, m: &ConceptMatch) -> bool {
         match sel {
@@ -76,19 +86,46 @@ impl Facts<'_> {
 /// context are checked last so that a request is never rejected for missing context that no
 /// rule would have used.
 pub fn evaluate(rule: &Rule, f: &Facts<'_>) -> Verdict {
+    evaluate_with(rule, f, None)
+}
+
+/// [`evaluate`], recording every condition (all are checked, not only up to the first that
+/// fails) for `$explain`. The verdict is the same.
+pub fn evaluate_traced(rule: &Rule, f: &Facts<'_>, steps: &mut Vec<ConditionStep>) -> Verdict {
+    evaluate_with(rule, f, Some(steps))
+}
+
+fn evaluate_with(
+    rule: &Rule,
+    f: &Facts<'_>,
+    mut steps: Option<&mut Vec<ConditionStep>>,
+) -> Verdict {
     let w = &rule.when;
     let mut why = Vec::new();
     let mut paths = Vec::new();
     let mut missing = Vec::new();
-    for check in request_checks(w, f).into_iter().chain(context_checks(w, f)) {
-        match check() {
+    let mut failed = false;
+    let checks = request_checks(w, f)
+        .0
+        .into_iter()
+        .chain(context_checks(w, f).0);
+    for (name, check) in checks {
+        let result = check();
+        if let Some(steps) = steps.as_deref_mut() {
+            steps.push(step(&rule.def.when, name, &result));
+        }
+        match result {
             Check::Holds(reason, path) => {
                 why.extend(reason);
                 paths.extend(path);
             }
-            Check::Fails => return Verdict::NotFired,
+            Check::Fails if steps.is_none() => return Verdict::NotFired,
+            Check::Fails => failed = true,
             Check::Unknown(m) => missing.push(m),
         }
+    }
+    if failed {
+        return Verdict::NotFired;
     }
     if !missing.is_empty() {
         return Verdict::NeedsContext { why, missing };
@@ -96,15 +133,91 @@ pub fn evaluate(rule: &Rule, f: &Facts<'_>) -> Verdict {
     Verdict::Fired { why, paths }
 }
 
+/// What a condition asked for, as the rule file says it.
+fn asked(w: &super::rule::WhenDef, name: &str) -> String {
+    let list = |l: &[String]| l.join(", ");
+    let opt = |o: Option<&dyn std::fmt::Display>| o.map(|v| v.to_string()).unwrap_or_default();
+    match name {
+        "procedure" => list(&w.procedure),
+        "reason_any" => list(&w.reason_any),
+        "reason_all" => list(&w.reason_all),
+        "reason_none" => list(&w.reason_none),
+        "reason_only" => list(&w.reason_only),
+        "clinical_question" => opt(w.clinical_question.as_ref().map(|v| v as _)),
+        "no_clinical_information" => opt(w.no_clinical_information.as_ref().map(|v| v as _)),
+        "red_flags" => opt(w.red_flags.as_ref().map(|v| v as _)),
+        "clinical_change" => opt(w.clinical_change.as_ref().map(|v| v as _)),
+        "text_any" => list(&w.text_any),
+        "text_none" => list(&w.text_none),
+        "two_week_wait" => opt(w.two_week_wait.as_ref().map(|v| v as _)),
+        "priority" => list(&w.priority),
+        "jsonpath_any" => list(&w.jsonpath_any),
+        "jsonpath_none" => list(&w.jsonpath_none),
+        "age_at_least" => opt(w.age_at_least.as_ref().map(|v| v as _)),
+        "age_below" => opt(w.age_below.as_ref().map(|v| v as _)),
+        "requester_org_in" => opt(w.requester_org_in.as_ref().map(|v| v as _)),
+        "requester_org_not_in" => opt(w.requester_org_not_in.as_ref().map(|v| v as _)),
+        "observation_absent" => w
+            .observation_absent
+            .as_ref()
+            .map(|o| match o.within_days {
+                Some(d) => format!("{} within {d} days", o.kind),
+                None => o.kind.clone(),
+            })
+            .unwrap_or_default(),
+        _ => String::new(),
+    }
+}
+
+fn step(w: &super::rule::WhenDef, name: &'static str, result: &Check) -> ConditionStep {
+    let wanted = format!("{name} = {}", asked(w, name));
+    match result {
+        Check::Holds(reason, _) => ConditionStep {
+            name,
+            held: Some(true),
+            why: reason.clone().unwrap_or_else(|| format!("holds: {wanted}")),
+        },
+        Check::Fails => ConditionStep {
+            name,
+            held: Some(false),
+            why: format!("not met: the rule wants {wanted}"),
+        },
+        Check::Unknown(m) => ConditionStep {
+            name,
+            held: None,
+            why: format!(
+                "not known: the {} is missing ({}, at {})",
+                m.what, m.looked, m.at
+            ),
+        },
+    }
+}
+
 type CheckFn<'r> = Box<dyn Fn() -> Check + 'r>;
+
+/// A rule's checks in order, each with the name of its `[when]` key: `name` is called before
+/// each `push`.
+#[derive(Default)]
+struct Checks<'r>(Vec<(&'static str, CheckFn<'r>)>, &'static str);
+
+impl<'r> Checks<'r> {
+    fn name(&mut self, name: &'static str) {
+        self.1 = name;
+    }
+
+    fn push(&mut self, check: CheckFn<'r>) {
+        self.0.push((self.1, check));
+    }
+}
 
 fn holds(why: impl Into<String>, path: Option<FhirPath>) -> Check {
     Check::Holds(Some(why.into()), path)
 }
 
-fn request_checks<'r>(w: &'r When, f: &'r Facts<'r>) -> Vec<CheckFn<'r>> {
-    let mut checks: Vec<CheckFn<'r>> = Vec::new();
+fn request_checks<'r>(w: &'r When, f: &'r Facts<'r>) -> Checks<'r> {
+    let mut checks = Checks::default();
     if !w.procedure.is_empty() {
+        checks.name("procedure");
         checks.push(Box::new(|| {
             match f
                 .mapped
@@ -124,6 +237,7 @@ fn request_checks<'r>(w: &'r When, f: &'r Facts<'r>) -> Vec<CheckFn<'r>> {
         }));
     }
     if !w.reason_any.is_empty() {
+        checks.name("reason_any");
         checks.push(Box::new(|| {
             match f
                 .mapped
@@ -139,6 +253,7 @@ fn request_checks<'r>(w: &'r When, f: &'r Facts<'r>) -> Vec<CheckFn<'r>> {
         }));
     }
     if !w.reason_all.is_empty() {
+        checks.name("reason_all");
         checks.push(Box::new(|| {
             let mut found = Vec::new();
             for sel in &w.reason_all {
@@ -163,6 +278,7 @@ fn request_checks<'r>(w: &'r When, f: &'r Facts<'r>) -> Vec<CheckFn<'r>> {
         }));
     }
     if !w.reason_none.is_empty() {
+        checks.name("reason_none");
         checks.push(Box::new(|| {
             if f.mapped
                 .present_reasons()
@@ -188,6 +304,7 @@ fn request_checks<'r>(w: &'r When, f: &'r Facts<'r>) -> Vec<CheckFn<'r>> {
         }));
     }
     if !w.reason_only.is_empty() {
+        checks.name("reason_only");
         checks.push(Box::new(|| {
             let present: Vec<&ConceptMatch> = f
                 .mapped
@@ -215,6 +332,7 @@ fn request_checks<'r>(w: &'r When, f: &'r Facts<'r>) -> Vec<CheckFn<'r>> {
         }));
     }
     if let Some(want) = w.clinical_question {
+        checks.name("clinical_question");
         checks.push(Box::new(move || match (&f.mapped.question, want) {
             (Some((p, what)), true) => holds(format!("clinical question: {what}"), Some(p.clone())),
             (None, false) => holds(
@@ -225,6 +343,7 @@ fn request_checks<'r>(w: &'r When, f: &'r Facts<'r>) -> Vec<CheckFn<'r>> {
         }));
     }
     if let Some(want) = w.no_clinical_information {
+        checks.name("no_clinical_information");
         checks.push(Box::new(move || {
             let none = !f.mapped.has_clinical_information;
             if none == want {
@@ -250,6 +369,11 @@ fn request_checks<'r>(w: &'r When, f: &'r Facts<'r>) -> Vec<CheckFn<'r>> {
         ),
     ] {
         if let Some(want) = flag {
+            checks.name(if kind == ReasonKind::RedFlag {
+                "red_flags"
+            } else {
+                "clinical_change"
+            });
             checks.push(Box::new(move || match (f.present_of_kind(kind), want) {
                 (Some(m), true) => holds(
                     format!("{name}: {}", f.reason_title(m)),
@@ -261,6 +385,7 @@ fn request_checks<'r>(w: &'r When, f: &'r Facts<'r>) -> Vec<CheckFn<'r>> {
         }
     }
     if let Some(re) = &w.text_any {
+        checks.name("text_any");
         checks.push(Box::new(move || {
             for (path, t) in &f.mapped.texts {
                 if let Some(x) = text::mentions(re, t).into_iter().find(|x| !x.negated) {
@@ -274,6 +399,7 @@ fn request_checks<'r>(w: &'r When, f: &'r Facts<'r>) -> Vec<CheckFn<'r>> {
         }));
     }
     if let Some(re) = &w.text_none {
+        checks.name("text_none");
         checks.push(Box::new(move || {
             if f.mapped
                 .texts
@@ -287,6 +413,7 @@ fn request_checks<'r>(w: &'r When, f: &'r Facts<'r>) -> Vec<CheckFn<'r>> {
         }));
     }
     if let Some(want) = w.two_week_wait {
+        checks.name("two_week_wait");
         checks.push(Box::new(move || match (&f.mapped.two_week_wait, want) {
             (Some((p, what)), true) => holds(format!("2WW marker {what} at {p}"), Some(p.clone())),
             (None, false) => Check::Holds(None, None),
@@ -294,6 +421,7 @@ fn request_checks<'r>(w: &'r When, f: &'r Facts<'r>) -> Vec<CheckFn<'r>> {
         }));
     }
     if !w.priority.is_empty() {
+        checks.name("priority");
         checks.push(Box::new(|| {
             match f.sr.get("priority").and_then(Value::as_str) {
                 Some(p) if w.priority.iter().any(|x| x == p) => {
@@ -304,6 +432,7 @@ fn request_checks<'r>(w: &'r When, f: &'r Facts<'r>) -> Vec<CheckFn<'r>> {
         }));
     }
     for jp in &w.jsonpath_any {
+        checks.name("jsonpath_any");
         checks.push(Box::new(move || {
             let found = jsonpath_rust::query::js_path_process(&jp.query, f.sr)
                 .map(|v| !v.is_empty())
@@ -316,6 +445,7 @@ fn request_checks<'r>(w: &'r When, f: &'r Facts<'r>) -> Vec<CheckFn<'r>> {
         }));
     }
     for jp in &w.jsonpath_none {
+        checks.name("jsonpath_none");
         checks.push(Box::new(move || {
             let found = jsonpath_rust::query::js_path_process(&jp.query, f.sr)
                 .map(|v| !v.is_empty())
@@ -330,8 +460,8 @@ fn request_checks<'r>(w: &'r When, f: &'r Facts<'r>) -> Vec<CheckFn<'r>> {
     checks
 }
 
-fn context_checks<'r>(w: &'r When, f: &'r Facts<'r>) -> Vec<CheckFn<'r>> {
-    let mut checks: Vec<CheckFn<'r>> = Vec::new();
+fn context_checks<'r>(w: &'r When, f: &'r Facts<'r>) -> Checks<'r> {
+    let mut checks = Checks::default();
     let age_check = move |limit: i64, at_least: bool| -> Check {
         match &f.ctx.age {
             Ok(age) => {
@@ -362,9 +492,11 @@ fn context_checks<'r>(w: &'r When, f: &'r Facts<'r>) -> Vec<CheckFn<'r>> {
         }
     };
     if let Some(n) = w.age_at_least {
+        checks.name("age_at_least");
         checks.push(Box::new(move || age_check(n, true)));
     }
     if let Some(n) = w.age_below {
+        checks.name("age_below");
         checks.push(Box::new(move || age_check(n, false)));
     }
     for (list, want_in) in [
@@ -372,6 +504,11 @@ fn context_checks<'r>(w: &'r When, f: &'r Facts<'r>) -> Vec<CheckFn<'r>> {
         (&w.requester_org_not_in, false),
     ] {
         let Some(list) = list else { continue };
+        checks.name(if want_in {
+            "requester_org_in"
+        } else {
+            "requester_org_not_in"
+        });
         checks.push(Box::new(move || {
             let codes = f
                 .site
@@ -402,6 +539,7 @@ fn context_checks<'r>(w: &'r When, f: &'r Facts<'r>) -> Vec<CheckFn<'r>> {
         }));
     }
     if let Some((kind, days)) = w.observation_absent {
+        checks.name("observation_absent");
         checks.push(Box::new(move || observation_absent(f, kind, days)));
     }
     checks
