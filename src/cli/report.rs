@@ -162,10 +162,10 @@ fn remove_mentions(text: &str, contact: &str) -> String {
     while let Some(i) = rest.find(contact) {
         let (before, after) = rest.split_at(i);
         let after = &after[contact.len()..];
-        if before.ends_with('(') {
+        if let Some(head) = before.strip_suffix('(') {
             // "(ext 5378)" or "(ext 8435, Monday to Friday ...)": drop the parenthesis.
             let close = after.find(')').map_or(after.len(), |c| c + 1);
-            out.push_str(before[..before.len() - 1].trim_end());
+            out.push_str(head.trim_end());
             rest = &after[close..];
         } else {
             out.push_str(before);
@@ -413,7 +413,7 @@ mod tests {
 
     #[test]
     fn lines_are_wrapped_and_kept_in_their_column() {
-        let layout = Layout { width: 40 };
+        let layout = Layout { width: 50 };
         let mut out = String::new();
         layout.detail(
             &mut out,
@@ -422,7 +422,7 @@ mod tests {
         );
         let lines: Vec<&str> = out.lines().collect();
         assert!(lines.len() >= 3, "{out}");
-        assert!(lines.iter().all(|l| console_width(l) <= 40), "{out}");
+        assert!(lines.iter().all(|l| console_width(l) <= 50), "{out}");
         // Every line after the first starts in the text column.
         for l in &lines[1..] {
             assert!(l.starts_with(&" ".repeat(16)), "{l:?}");
