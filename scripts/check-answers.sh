@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 checkers=$(cd ../shared/tools/fhir-checkers && pwd)
 bash "$checkers/setup.sh" >/dev/null
 cargo build --quiet
-bin=target/debug/referral-gateway
+bin="${CARGO_TARGET_DIR:-target}/debug/referral-gateway"
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 
