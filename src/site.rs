@@ -20,6 +20,46 @@ pub struct Site {
     /// ServiceRequest is checked against, whether or not it declares them in `meta.profile`.
     #[serde(default)]
     pub enforce_profiles: Vec<String>,
+    /// What goes to the upstream FHIR server when the gateway runs with `--upstream` (§7).
+    #[serde(default)]
+    pub upstream: UpstreamSite,
+}
+
+/// The `[upstream]` table of site data.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpstreamSite {
+    /// Resource types whose reads and searches are passed through to the upstream.
+    #[serde(default = "default_read_types")]
+    pub read_types: Vec<String>,
+    /// Context types of a Bundle (Patient, Observation, ...) forwarded with its
+    /// ServiceRequests; by default none is.
+    #[serde(default)]
+    pub forward_context_types: Vec<String>,
+}
+
+impl Default for UpstreamSite {
+    fn default() -> Self {
+        Self {
+            read_types: default_read_types(),
+            forward_context_types: Vec::new(),
+        }
+    }
+}
+
+fn default_read_types() -> Vec<String> {
+    vec!["ServiceRequest".to_string()]
+}
+
+/// What happens to a request redirected to a pathway when the gateway has an upstream.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Forward {
+    /// The redirected ServiceRequest is created upstream (201 + its Location).
+    Upstream,
+    /// The redirected ServiceRequest is returned to the caller; nothing is forwarded.
+    #[default]
+    Return,
 }
 
 pub const DEFAULT_CANONICAL: &str = "https://referral-gateway.example.org/fhir";
@@ -51,6 +91,9 @@ pub struct Pathway {
     pub booking: String,
     #[serde(default)]
     pub hours: String,
+    /// With an upstream: create the redirected request there, or return it (the default).
+    #[serde(default)]
+    pub forward: Forward,
 }
 
 #[derive(Debug, Clone, Deserialize)]

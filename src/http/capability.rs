@@ -134,7 +134,26 @@ pub fn capability_statement(state: &AppState) -> Value {
     if !supported.is_empty() {
         service_request["supportedProfile"] = json!(supported);
     }
+    if let Some(up) = &state.upstream {
+        // With an upstream the gateway is a FHIR server for orders (contract §7).
+        service_request["interaction"] = json!(crate::upstream::interactions("ServiceRequest", up));
+    }
     let mut resources = vec![service_request];
+    if let Some(up) = &state.upstream {
+        for ty in rules
+            .site
+            .upstream
+            .read_types
+            .iter()
+            .filter(|t| *t != "ServiceRequest")
+        {
+            resources.push(json!({
+                "type": ty,
+                "documentation": format!("Passed through to the upstream FHIR server {}.", up.base()),
+                "interaction": crate::upstream::interactions(ty, up),
+            }));
+        }
+    }
     // The conformance resources the server publishes (GET /{type}/{id}, GET /{type}).
     for ty in CONFORMANCE_TYPES {
         let mut r = json!({

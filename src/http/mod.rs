@@ -54,6 +54,10 @@ pub struct Config {
     pub body_timeout_secs: u64,
     /// Most decisions computed at once; 0: four per core.
     pub max_concurrent_checks: usize,
+    /// The upstream FHIR server, its deadline, breaker and credentials (contract §7).
+    #[command(flatten)]
+    /// (Boxed: the subcommand enum stays small.)
+    pub upstream: Box<crate::upstream::UpstreamArgs>,
 }
 
 impl Default for Config {
@@ -95,6 +99,8 @@ pub struct AppState {
     pub listen: String,
     /// When the server started, as a FHIR `dateTime`.
     pub started: String,
+    /// The upstream FHIR server accepted orders go to; `None`: a decision service (§4).
+    pub upstream: Option<Arc<crate::upstream::Upstream>>,
 }
 
 impl AppState {
@@ -120,6 +126,7 @@ impl AppState {
             ready: AtomicBool::new(true),
             listen,
             started: fhir_now(),
+            upstream: None,
         }
     }
 }
@@ -210,7 +217,18 @@ async fn run(args: &Config, source: RuleSource) -> u8 {
         Err(_) => args.listen.clone(),
     };
     let rule_count = rules.rules.len();
-    let state = Arc::new(AppState::new(rules, source, args, addr.clone()));
+    let mut state = AppState::new(rules, source, args, addr.clone());
+    match crate::upstream::Upstream::from_args(&args.upstream, state.timeout) {
+        Ok(up) => state.upstream = up.map(Arc::new),
+        Err(e) => {
+            tracing::error!(error = %e, "the upstream cannot be used; not starting");
+            return 2;
+        }
+    }
+    if let Some(up) = &state.upstream {
+        tracing::info!(upstream = %up.base(), deadline_secs = up.deadline().as_secs(), "forwarding accepted orders upstream");
+    }
+    let state = Arc::new(state);
     let app = routes::router(state.clone());
     tracing::info!(
         listen = %addr,

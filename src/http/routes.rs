@@ -12,10 +12,11 @@ use super::negotiate::{self, query_params, CurrentRules, FhirBody, Reply, SentFo
 use super::validate::{self, ValidateParams};
 use super::AppState;
 use crate::engine::{Answered, Call, Caller, Checked, EngineError};
+use crate::upstream::{forward, proxy};
 use crate::outcome::response::{answer, outcome_answer, unusable_answer, validate_answer};
 use crate::parse::{Input, InputKind, Unusable};
 use crate::rules::RuleSet;
-use axum::body::Body;
+use axum::body::{Body, Bytes};
 use axum::extract::{DefaultBodyLimit, MatchedPath, Path, State};
 use axum::http::header::{CONTENT_TYPE, ETAG, HOST, IF_NONE_MATCH, LAST_MODIFIED, LOCATION};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, Request, StatusCode, Uri};
@@ -120,7 +121,17 @@ async fn decide(
     body: FhirBody,
     state: &AppState,
     prefer_outcome: bool,
+    headers: Option<&HeaderMap>,
 ) -> Response {
+    // With an upstream, what may go ahead is forwarded (contract §7) after the decision.
+    let forwarding = match (&state.upstream, headers, &endpoint) {
+        (Some(up), Some(h), Endpoint::Create | Endpoint::System) => {
+            Some((up.clone(), forward::Asked::from_headers(up, h)))
+        }
+        _ => None,
+    };
+    // The forwarding answers Prefer itself (and merges into the batch-response).
+    let prefer_outcome = prefer_outcome && forwarding.is_none();
     let FhirBody {
         bytes,
         format,
@@ -158,12 +169,28 @@ async fn decide(
     };
     let mut res = match state.engine.decide(call, translate).await {
         Ok(Answered { answer, record }) => {
-            let mut res = Reply {
-                status: StatusCode::from_u16(answer.status)
-                    .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
-                body: answer.body,
-            }
-            .into_response();
+            let forwarded = match (&forwarding, &record) {
+                (Some((up, asked)), Some(r)) => {
+                    let site = &r.rules.site;
+                    match r.checked.input.kind {
+                        InputKind::ServiceRequest => {
+                            forward::single(up, &r.checked, &answer, site, asked).await
+                        }
+                        InputKind::Bundle(_) => {
+                            forward::bundle(up, &r.checked, &answer, site, asked).await
+                        }
+                    }
+                }
+                _ => None,
+            };
+            let mut res = forwarded.unwrap_or_else(|| {
+                Reply {
+                    status: StatusCode::from_u16(answer.status)
+                        .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+                    body: answer.body,
+                }
+                .into_response()
+            });
             if let Some(r) = record {
                 res.extensions_mut().insert(Decided::of(&r.checked));
             }
@@ -205,6 +232,7 @@ async fn create(
         body,
         &state,
         prefers_outcome(&headers),
+        Some(&headers),
     )
     .await
 }
@@ -221,6 +249,7 @@ async fn system(
         body,
         &state,
         prefers_outcome(&headers),
+        Some(&headers),
     )
     .await
 }
@@ -233,7 +262,7 @@ async fn validate(
     body: FhirBody,
 ) -> Response {
     match validate::read(uri.query(), &body.bytes, body.format, &body.rules) {
-        Ok(params) => decide(Endpoint::Validate(params), route, body, &state, false).await,
+        Ok(params) => decide(Endpoint::Validate(params), route, body, &state, false, None).await,
         Err(e) => e.into_response(),
     }
 }
@@ -255,6 +284,7 @@ async fn validate_instance(
                 body,
                 &state,
                 false,
+                None,
             )
             .await
         }
@@ -427,9 +457,7 @@ async fn health(
         return ApiError::ShuttingDown.into_response();
     }
     let (ok, failed) = state.metrics.reloads();
-    Reply {
-        status: StatusCode::OK,
-        body: json!({
+    let mut body = json!({
             "resourceType": "OperationOutcome",
             "issue": [{
                 "severity": "information",
@@ -441,7 +469,20 @@ async fn health(
                     )
                 }
             }]
-        }),
+    });
+    // The upstream's state is reported; it does not change readiness (contract §4).
+    if let (Some(up), Some(issues)) = (&state.upstream, body["issue"].as_array_mut()) {
+        let (breaker, sentence) = up.health();
+        issues.push(json!({
+            "severity": if breaker == "closed" { "information" } else { "warning" },
+            "code": "informational",
+            "details": { "text": sentence },
+            "diagnostics": format!("upstream circuit breaker: {breaker}"),
+        }));
+    }
+    Reply {
+        status: StatusCode::OK,
+        body,
     }
     .into_response()
 }
@@ -449,15 +490,54 @@ async fn health(
 async fn prometheus(State(state): State<Arc<AppState>>) -> Response {
     (
         [(CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
-        state.metrics.render(),
+        {
+            let mut text = state.metrics.render();
+            if let Some(up) = &state.upstream {
+                up.render_metrics(&mut text);
+            }
+            text
+        },
     )
         .into_response()
 }
 
-async fn not_found(uri: Uri) -> ApiError {
+/// Anything else: with an upstream, reads and updates of the types site data lists pass
+/// through (contract §7); the rest is 404.
+async fn not_found(
+    State(state): State<Arc<AppState>>,
+    Extension(CurrentRules(rules)): Extension<CurrentRules>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if let Some(up) = &state.upstream {
+        if let Some(res) = proxy::pass(up, &method, &uri, &headers, body, &rules.site).await {
+            return res;
+        }
+    }
     ApiError::NotFound {
         path: uri.path().to_string(),
     }
+    .into_response()
+}
+
+/// `GET /ServiceRequest?...`: a search passed through to the upstream; without one, `POST` is
+/// the only method here.
+async fn search_service_requests(
+    state: State<Arc<AppState>>,
+    rules: Extension<CurrentRules>,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    if state.upstream.is_none() {
+        return ApiError::MethodNotAllowed {
+            method: "GET".into(),
+            path: uri.path().to_string(),
+        }
+        .into_response();
+    }
+    not_found(state, rules, Method::GET, uri, headers, Bytes::new()).await
 }
 
 /// A panic in a handler: a 500 OperationOutcome, and the server goes on serving.
@@ -553,12 +633,19 @@ pub fn with_layers(routes: Router<Arc<AppState>>, state: Arc<AppState>) -> Route
 /// The gateway's router.
 pub fn router(state: Arc<AppState>) -> Router {
     let mut routes = Router::new()
-        .route("/ServiceRequest", post(create))
+        .route("/ServiceRequest", post(create).get(search_service_requests))
         .route("/", post(system))
         .route("/ServiceRequest/$validate", post(validate))
         .route("/ServiceRequest/{id}/$validate", post(validate_instance))
         // Read answers 404 (nothing is stored); PUT, PATCH and DELETE 405 with `Allow`.
-        .route("/ServiceRequest/{id}", get(service_request_read))
+        .route(
+            "/ServiceRequest/{id}",
+            match state.upstream {
+                // With an upstream: read, update and patch pass through (contract §7).
+                Some(_) => get(not_found).put(not_found).patch(not_found),
+                None => get(service_request_read),
+            },
+        )
         .route("/$validate", post(validate))
         .route("/metadata", get(metadata))
         .route("/health", get(health))

@@ -3,6 +3,7 @@
 
 pub mod harness;
 pub mod server;
+pub mod upstream;
 
 use referral_gateway::engine::{self, Checked, RequestResult};
 use referral_gateway::parse::{Format, Limits, Unusable};
