@@ -522,21 +522,14 @@ async fn not_found(
     .into_response()
 }
 
-/// `GET /ServiceRequest?...`: a search passed through to the upstream; without one, `POST` is
-/// the only method here.
+/// `GET /ServiceRequest?...` with an upstream: a search passed through (without one the route
+/// has `POST` only, and `GET` is 405 with `Allow`).
 async fn search_service_requests(
     state: State<Arc<AppState>>,
     rules: Extension<CurrentRules>,
     uri: Uri,
     headers: HeaderMap,
 ) -> Response {
-    if state.upstream.is_none() {
-        return ApiError::MethodNotAllowed {
-            method: "GET".into(),
-            path: uri.path().to_string(),
-        }
-        .into_response();
-    }
     not_found(state, rules, Method::GET, uri, headers, Bytes::new()).await
 }
 
@@ -633,7 +626,13 @@ pub fn with_layers(routes: Router<Arc<AppState>>, state: Arc<AppState>) -> Route
 /// The gateway's router.
 pub fn router(state: Arc<AppState>) -> Router {
     let mut routes = Router::new()
-        .route("/ServiceRequest", post(create).get(search_service_requests))
+        .route(
+            "/ServiceRequest",
+            match state.upstream {
+                Some(_) => post(create).get(search_service_requests),
+                None => post(create),
+            },
+        )
         .route("/", post(system))
         .route("/ServiceRequest/$validate", post(validate))
         .route("/ServiceRequest/{id}/$validate", post(validate_instance))
