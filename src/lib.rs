@@ -8,7 +8,6 @@
 //! - [`engine`]: one decision per ServiceRequest, and the one engine service front ends call;
 //! - [`outcome`]: the answer (OperationOutcome, response Bundle);
 //! - front ends: [`http`] (FHIR REST and CDS Hooks) and [`cli`] (which also starts `serve`).
-//! - [`upstream`]: forwarding to the order-comms / RIS FHIR server (`serve --upstream`).
 
 pub mod cli;
 pub mod context;
@@ -25,4 +24,3 @@ pub mod profile;
 pub mod rules;
 pub mod site;
 pub mod terminology;
-pub mod upstream;

@@ -161,6 +161,7 @@ mod tests {
             contact: contact.into(),
             booking: booking.into(),
             hours: String::new(),
+            forward: Default::default(),
         }
     }
 

@@ -108,6 +108,10 @@ pub struct ServeArgs {
         default_value_t = http::Config::default().max_concurrent_checks
     )]
     pub max_concurrent_checks: usize,
+    /// The upstream FHIR server, its deadline, breaker and credentials (contract §7).
+    /// (Boxed: the subcommand enum stays small.)
+    #[command(flatten)]
+    pub upstream: Box<UpstreamFlags>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -132,6 +136,7 @@ impl ServeArgs {
             header_timeout_secs: self.header_timeout_secs,
             body_timeout_secs: self.body_timeout_secs,
             max_concurrent_checks: self.max_concurrent_checks,
+            upstream: self.upstream.config(),
         }
     }
 }
@@ -199,4 +204,75 @@ pub enum RulesAction {
         #[arg(long, default_value = "profiles")]
         out: PathBuf,
     },
+}
+
+/// Options of `serve` for the upstream; every flag has an environment variable too.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct UpstreamFlags {
+    /// Base URL of the FHIR R4 server accepted orders are forwarded to (contract §7). Without
+    /// it the gateway only decides (§4).
+    #[arg(long, env = "REFERRAL_GATEWAY_UPSTREAM")]
+    pub upstream: Option<String>,
+    /// The whole upstream deadline of one request, retries included (504 after it). Must be
+    /// shorter than the request timeout.
+    #[arg(
+        long,
+        env = "REFERRAL_GATEWAY_UPSTREAM_TIMEOUT_SECS",
+        default_value_t = 10
+    )]
+    pub upstream_timeout_secs: u64,
+    /// How long the circuit breaker stays open (answering 503 at once) before it lets one
+    /// request probe the upstream again.
+    #[arg(
+        long,
+        env = "REFERRAL_GATEWAY_UPSTREAM_BREAKER_SECS",
+        default_value_t = 30
+    )]
+    pub upstream_breaker_secs: u64,
+    /// The gateway's public base URL, onto which the upstream's `Location` and links are
+    /// rewritten (default: `http://` + the request's `Host`).
+    #[arg(long, env = "REFERRAL_GATEWAY_PUBLIC_BASE")]
+    pub public_base: Option<String>,
+    /// A static bearer token for the upstream.
+    #[arg(long, env = "REFERRAL_GATEWAY_UPSTREAM_TOKEN", hide_env_values = true)]
+    pub upstream_token: Option<String>,
+    /// SMART Backend Services: the client id registered with the upstream's authorisation
+    /// server.
+    #[arg(long, env = "REFERRAL_GATEWAY_UPSTREAM_CLIENT_ID")]
+    pub upstream_client_id: Option<String>,
+    /// SMART Backend Services: the private key (PEM file; RSA signs RS384, EC P-384 signs
+    /// ES384) of the client assertion.
+    #[arg(long, env = "REFERRAL_GATEWAY_UPSTREAM_KEY")]
+    pub upstream_key: Option<std::path::PathBuf>,
+    /// SMART Backend Services: the `kid` of the key, as registered in the client's JWKS.
+    #[arg(long, env = "REFERRAL_GATEWAY_UPSTREAM_KEY_ID")]
+    pub upstream_key_id: Option<String>,
+    /// SMART Backend Services: the token endpoint.
+    #[arg(long, env = "REFERRAL_GATEWAY_UPSTREAM_TOKEN_URL")]
+    pub upstream_token_url: Option<String>,
+    /// SMART Backend Services: the scopes asked for.
+    #[arg(
+        long,
+        env = "REFERRAL_GATEWAY_UPSTREAM_SCOPE",
+        default_value = "system/ServiceRequest.* system/*.read"
+    )]
+    pub upstream_scope: String,
+}
+
+impl UpstreamFlags {
+    /// The plain configuration the server takes.
+    pub fn config(&self) -> crate::http::upstream::UpstreamArgs {
+        crate::http::upstream::UpstreamArgs {
+            upstream: self.upstream.clone(),
+            upstream_timeout_secs: self.upstream_timeout_secs,
+            upstream_breaker_secs: self.upstream_breaker_secs,
+            public_base: self.public_base.clone(),
+            upstream_token: self.upstream_token.clone(),
+            upstream_client_id: self.upstream_client_id.clone(),
+            upstream_key: self.upstream_key.clone(),
+            upstream_key_id: self.upstream_key_id.clone(),
+            upstream_token_url: self.upstream_token_url.clone(),
+            upstream_scope: self.upstream_scope.clone(),
+        }
+    }
 }

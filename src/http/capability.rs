@@ -136,7 +136,8 @@ pub fn capability_statement(state: &AppState) -> Value {
     }
     if let Some(up) = &state.upstream {
         // With an upstream the gateway is a FHIR server for orders (contract §7).
-        service_request["interaction"] = json!(crate::upstream::interactions("ServiceRequest", up));
+        service_request["interaction"] =
+            json!(crate::http::upstream::interactions("ServiceRequest", up));
     }
     let mut resources = vec![service_request];
     if let Some(up) = &state.upstream {
@@ -150,7 +151,7 @@ pub fn capability_statement(state: &AppState) -> Value {
             resources.push(json!({
                 "type": ty,
                 "documentation": format!("Passed through to the upstream FHIR server {}.", up.base()),
-                "interaction": crate::upstream::interactions(ty, up),
+                "interaction": crate::http::upstream::interactions(ty, up),
             }));
         }
     }

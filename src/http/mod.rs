@@ -23,6 +23,7 @@ pub mod negotiate;
 pub mod reload;
 pub mod routes;
 pub mod server;
+pub mod upstream;
 pub mod validate;
 
 use crate::engine::Engine;
@@ -55,9 +56,7 @@ pub struct Config {
     /// Most decisions computed at once; 0: four per core.
     pub max_concurrent_checks: usize,
     /// The upstream FHIR server, its deadline, breaker and credentials (contract §7).
-    #[command(flatten)]
-    /// (Boxed: the subcommand enum stays small.)
-    pub upstream: Box<crate::upstream::UpstreamArgs>,
+    pub upstream: crate::http::upstream::UpstreamArgs,
 }
 
 impl Default for Config {
@@ -72,6 +71,7 @@ impl Default for Config {
             header_timeout_secs: 10,
             body_timeout_secs: 10,
             max_concurrent_checks: 0,
+            upstream: Default::default(),
         }
     }
 }
@@ -100,7 +100,7 @@ pub struct AppState {
     /// When the server started, as a FHIR `dateTime`.
     pub started: String,
     /// The upstream FHIR server accepted orders go to; `None`: a decision service (§4).
-    pub upstream: Option<Arc<crate::upstream::Upstream>>,
+    pub upstream: Option<Arc<crate::http::upstream::Upstream>>,
 }
 
 impl AppState {
@@ -218,7 +218,7 @@ async fn run(args: &Config, source: RuleSource) -> u8 {
     };
     let rule_count = rules.rules.len();
     let mut state = AppState::new(rules, source, args, addr.clone());
-    match crate::upstream::Upstream::from_args(&args.upstream, state.timeout) {
+    match crate::http::upstream::Upstream::from_args(&args.upstream, state.timeout) {
         Ok(up) => state.upstream = up.map(Arc::new),
         Err(e) => {
             tracing::error!(error = %e, "the upstream cannot be used; not starting");

@@ -12,7 +12,7 @@ use super::negotiate::{self, query_params, CurrentRules, FhirBody, Reply, SentFo
 use super::validate::{self, ValidateParams};
 use super::AppState;
 use crate::engine::{Answered, Call, Caller, Checked, EngineError};
-use crate::upstream::{forward, proxy};
+use crate::http::upstream::{forward, proxy};
 use crate::outcome::response::{answer, outcome_answer, unusable_answer, validate_answer};
 use crate::parse::{Input, InputKind, Unusable};
 use crate::rules::RuleSet;

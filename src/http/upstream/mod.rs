@@ -50,55 +50,33 @@ pub fn interactions(resource_type: &str, up: &Upstream) -> Vec<Value> {
 }
 pub use fault::Fault;
 
-/// Options of `serve` for the upstream; every flag has an environment variable too.
-#[derive(Debug, Clone, Default, clap::Args)]
+/// The upstream's configuration (the command line's `serve` flags convert into it).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct UpstreamArgs {
     /// Base URL of the FHIR R4 server accepted orders are forwarded to (contract §7). Without
     /// it the gateway only decides (§4).
-    #[arg(long, env = "REFERRAL_GATEWAY_UPSTREAM")]
     pub upstream: Option<String>,
     /// The whole upstream deadline of one request, retries included (504 after it). Must be
     /// shorter than the request timeout.
-    #[arg(
-        long,
-        env = "REFERRAL_GATEWAY_UPSTREAM_TIMEOUT_SECS",
-        default_value_t = 10
-    )]
     pub upstream_timeout_secs: u64,
     /// How long the circuit breaker stays open (answering 503 at once) before it lets one
     /// request probe the upstream again.
-    #[arg(
-        long,
-        env = "REFERRAL_GATEWAY_UPSTREAM_BREAKER_SECS",
-        default_value_t = 30
-    )]
     pub upstream_breaker_secs: u64,
     /// The gateway's public base URL, onto which the upstream's `Location` and links are
     /// rewritten (default: `http://` + the request's `Host`).
-    #[arg(long, env = "REFERRAL_GATEWAY_PUBLIC_BASE")]
     pub public_base: Option<String>,
     /// A static bearer token for the upstream.
-    #[arg(long, env = "REFERRAL_GATEWAY_UPSTREAM_TOKEN", hide_env_values = true)]
     pub upstream_token: Option<String>,
     /// SMART Backend Services: the client id registered with the upstream's authorisation
     /// server.
-    #[arg(long, env = "REFERRAL_GATEWAY_UPSTREAM_CLIENT_ID")]
     pub upstream_client_id: Option<String>,
     /// SMART Backend Services: the private key (PEM file; RSA signs RS384, EC P-384 signs
     /// ES384) of the client assertion.
-    #[arg(long, env = "REFERRAL_GATEWAY_UPSTREAM_KEY")]
     pub upstream_key: Option<std::path::PathBuf>,
     /// SMART Backend Services: the `kid` of the key, as registered in the client's JWKS.
-    #[arg(long, env = "REFERRAL_GATEWAY_UPSTREAM_KEY_ID")]
     pub upstream_key_id: Option<String>,
     /// SMART Backend Services: the token endpoint.
-    #[arg(long, env = "REFERRAL_GATEWAY_UPSTREAM_TOKEN_URL")]
     pub upstream_token_url: Option<String>,
     /// SMART Backend Services: the scopes asked for.
-    #[arg(
-        long,
-        env = "REFERRAL_GATEWAY_UPSTREAM_SCOPE",
-        default_value = "system/ServiceRequest.* system/*.read"
-    )]
     pub upstream_scope: String,
 }

@@ -6,7 +6,7 @@
 use super::client::{Call, Upstream};
 use super::rewrite::{location, rewrite_links};
 use crate::http::negotiate::Reply;
-use crate::rules::site::Site;
+use crate::site::Site;
 use axum::body::Bytes;
 use axum::http::header::{ETAG, LAST_MODIFIED, LOCATION};
 use axum::http::{HeaderMap, HeaderValue, Method, Uri};
@@ -165,7 +165,7 @@ mod tests {
 
     #[test]
     fn which_requests_pass_through() {
-        let rules = crate::rules::RuleSet::load(&crate::cli::default_rules_dir()).expect("rules");
+        let rules = crate::rules::RuleSet::load(&crate::load::default_rules_dir()).expect("rules");
         let site = &rules.site;
         let get = Method::GET;
         assert_eq!(

@@ -7,11 +7,11 @@ use super::client::{Answered, Call, Upstream};
 use super::fault::Fault;
 use super::rewrite::{location, rewrite_links};
 use crate::engine::{Checked, EntryResult, RequestResult};
+use crate::finding::Decision;
 use crate::http::negotiate::Reply;
-use crate::outcome::finding::Decision;
 use crate::outcome::response::{request_outcome, Answer};
 use crate::parse::{BundleType, InputKind};
-use crate::rules::site::{Forward, Site};
+use crate::site::{Forward, Site};
 use axum::body::Bytes;
 use axum::http::header::{ETAG, LAST_MODIFIED, LOCATION};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
@@ -389,6 +389,7 @@ fn outgoing(checked: &Checked, site: &Site) -> Vec<Outgoing> {
                     entry: upstream_entry,
                 });
             }
+            EntryResult::NotPerformed { .. } => {}
             EntryResult::Context { .. } => {
                 let ty = original.get("resourceType").and_then(Value::as_str);
                 if ty.is_some_and(|t| site.upstream.forward_context_types.iter().any(|f| f == t)) {
@@ -582,7 +583,7 @@ mod tests {
 
     #[test]
     fn the_placer_identifier_is_the_condition() {
-        let site = &crate::rules::RuleSet::load(&crate::cli::default_rules_dir())
+        let site = &crate::rules::RuleSet::load(&crate::load::default_rules_dir())
             .expect("rules")
             .site;
         let sr = json!({"identifier": [
