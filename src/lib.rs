@@ -9,6 +9,7 @@
 //! - [`outcome`]: the answer (OperationOutcome, response Bundle);
 //! - front ends: [`http`] (FHIR REST and CDS Hooks) and [`cli`] (which also starts `serve`).
 
+pub mod auth;
 pub mod cli;
 pub mod context;
 pub mod dates;

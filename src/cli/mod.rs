@@ -112,6 +112,86 @@ pub struct ServeArgs {
     /// (Boxed: the subcommand enum stays small.)
     #[command(flatten)]
     pub upstream: Box<UpstreamFlags>,
+    /// Authentication, TLS, rate limits (contract §8; `crate::auth`). Boxed: the command enum
+    /// would otherwise be mostly the size of these options.
+    #[command(flatten)]
+    pub auth: Box<AuthFlags>,
+}
+
+/// The security options of `serve`; every flag has an environment variable of the same meaning.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct AuthFlags {
+    /// OpenID Connect issuer of the bearer tokens of the FHIR routes: its discovery document
+    /// (`{issuer}/.well-known/openid-configuration`) gives the JWKS; tokens must carry this
+    /// `iss`. Turns authentication of the FHIR routes on.
+    #[arg(long, env = "REFERRAL_GATEWAY_AUTH_ISSUER")]
+    pub auth_issuer: Option<String>,
+    /// The issuer's keys as a JWKS URL or file, instead of discovery (`--auth-issuer` still
+    /// names the `iss` that tokens must carry).
+    #[arg(long, env = "REFERRAL_GATEWAY_AUTH_JWKS")]
+    pub auth_jwks: Option<String>,
+    /// The `aud` that bearer tokens must carry (default: the public base URL).
+    #[arg(long, env = "REFERRAL_GATEWAY_AUTH_AUDIENCE")]
+    pub auth_audience: Option<String>,
+    /// Trusted CDS Hooks clients: a JSON file whose keys are the trusted `iss` values and whose
+    /// values are a JWKS URL, an inline JWKS `{"keys": [...]}`, or `{"jwks": ..., "fhirServers":
+    /// [...]}`. Turns the CDS Hooks JWT check on.
+    #[arg(long, env = "REFERRAL_GATEWAY_CDS_TRUSTED_ISSUERS")]
+    pub cds_trusted_issuers: Option<std::path::PathBuf>,
+    /// The gateway's URL as its callers see it (behind a TLS-terminating proxy, say): what `aud`
+    /// and the CDS Hooks service URLs are compared with (default: from the `Host` header).
+    #[arg(long, env = "REFERRAL_GATEWAY_PUBLIC_BASE_URL")]
+    pub public_base_url: Option<String>,
+    /// Proxies whose `X-Forwarded-For` / `X-Forwarded-Proto` are believed (CIDR ranges,
+    /// comma-separated or repeated).
+    #[arg(long, env = "REFERRAL_GATEWAY_TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Requests a second each client may make (bursts of twice as many); 429 above it. Off
+    /// unless given.
+    #[arg(long, env = "REFERRAL_GATEWAY_RATE_LIMIT_PER_CLIENT")]
+    pub rate_limit_per_client: Option<std::num::NonZeroU32>,
+    /// A different limit for one client: `CLIENT=N` (the client as in the logs and metrics:
+    /// the token's `client_id`, else its `sub`), repeatable.
+    #[arg(
+        long,
+        env = "REFERRAL_GATEWAY_RATE_LIMIT_CLIENT",
+        value_delimiter = ','
+    )]
+    pub rate_limit_client: Vec<String>,
+    /// Server certificate chain (PEM): serve HTTPS. Reloaded on SIGHUP.
+    #[arg(long, env = "REFERRAL_GATEWAY_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<std::path::PathBuf>,
+    /// Private key of the server certificate (PEM). Reloaded on SIGHUP.
+    #[arg(long, env = "REFERRAL_GATEWAY_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<std::path::PathBuf>,
+    /// CA certificates (PEM) that client certificates must chain to: mutual TLS. An extra
+    /// requirement on the connection; it never replaces the token.
+    #[arg(long, env = "REFERRAL_GATEWAY_TLS_CLIENT_CA", requires = "tls_cert")]
+    pub tls_client_ca: Option<std::path::PathBuf>,
+    /// Serve on a non-loopback address without authentication (development only: a warning at
+    /// start-up and in /health).
+    #[arg(long, env = "REFERRAL_GATEWAY_INSECURE")]
+    pub insecure: bool,
+}
+
+impl AuthFlags {
+    /// The security options as the server takes them.
+    pub fn args(&self) -> crate::auth::AuthArgs {
+        crate::auth::AuthArgs {
+            auth_issuer: self.auth_issuer.clone(),
+            auth_jwks: self.auth_jwks.clone(),
+            auth_audience: self.auth_audience.clone(),
+            cds_trusted_issuers: self.cds_trusted_issuers.clone(),
+            public_base_url: self.public_base_url.clone(),
+            trusted_proxies: self.trusted_proxies.clone(),
+            rate_limit_per_client: self.rate_limit_per_client,
+            rate_limit_client: self.rate_limit_client.clone(),
+            tls_cert: self.tls_cert.clone(),
+            tls_key: self.tls_key.clone(),
+            tls_client_ca: self.tls_client_ca.clone(),
+            insecure: self.insecure,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -137,6 +217,7 @@ impl ServeArgs {
             body_timeout_secs: self.body_timeout_secs,
             max_concurrent_checks: self.max_concurrent_checks,
             upstream: self.upstream.config(),
+            auth: self.auth.args(),
         }
     }
 }

@@ -192,6 +192,19 @@ pub fn capability_statement(state: &AppState) -> Value {
             "documentation": "POST /$validate with a ServiceRequest, a Bundle or a Parameters: 200 + OperationOutcome with every decision and finding.",
         }]);
     }
+    if let Some(security) = state.auth.capability_security() {
+        // What authentication requires, and the CORS sentence kept.
+        let cors = rest["security"]["description"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        rest["security"] = security;
+        let auth = rest["security"]["description"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        rest["security"]["description"] = json!(format!("{auth} {cors}"));
+    }
     json!({
         "resourceType": "CapabilityStatement",
         "text": narrative(&rest),

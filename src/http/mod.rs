@@ -18,6 +18,7 @@ pub mod cds_hooks;
 pub mod console;
 pub mod error;
 pub mod extensions;
+pub mod guard;
 pub mod metrics;
 pub mod negotiate;
 pub mod reload;
@@ -57,6 +58,8 @@ pub struct Config {
     pub max_concurrent_checks: usize,
     /// The upstream FHIR server, its deadline, breaker and credentials (contract §7).
     pub upstream: crate::http::upstream::UpstreamArgs,
+    /// Authentication, TLS, rate limits (contract §8; `crate::auth`).
+    pub auth: crate::auth::AuthArgs,
 }
 
 impl Default for Config {
@@ -72,6 +75,7 @@ impl Default for Config {
             body_timeout_secs: 10,
             max_concurrent_checks: 0,
             upstream: Default::default(),
+            auth: crate::auth::AuthArgs::default(),
         }
     }
 }
@@ -101,6 +105,8 @@ pub struct AppState {
     pub started: String,
     /// The upstream FHIR server accepted orders go to; `None`: a decision service (§4).
     pub upstream: Option<Arc<crate::http::upstream::Upstream>>,
+    /// Authentication, rate limits and TLS (contract §8): open unless configured.
+    pub auth: Arc<crate::auth::Gate>,
 }
 
 impl AppState {
@@ -127,6 +133,7 @@ impl AppState {
             listen,
             started: fhir_now(),
             upstream: None,
+            auth: Arc::new(crate::auth::Gate::open()),
         }
     }
 }
@@ -205,6 +212,13 @@ async fn run(args: &Config, source: RuleSource) -> u8 {
             return 2;
         }
     };
+    let gate = match crate::auth::Gate::from_args(&args.auth) {
+        Ok(g) => Arc::new(g),
+        Err(e) => {
+            tracing::error!(error = %e, "the security options are unusable; not starting");
+            return 2;
+        }
+    };
     let listener = match tokio::net::TcpListener::bind(&args.listen).await {
         Ok(l) => l,
         Err(e) => {
@@ -216,6 +230,10 @@ async fn run(args: &Config, source: RuleSource) -> u8 {
         Ok(a) => a.to_string(),
         Err(_) => args.listen.clone(),
     };
+    if let Err(e) = crate::auth::check_exposure(&gate, listener.local_addr().ok()) {
+        tracing::error!("{e}");
+        return 2;
+    }
     let rule_count = rules.rules.len();
     let mut state = AppState::new(rules, source, args, addr.clone());
     match crate::http::upstream::Upstream::from_args(&args.upstream, state.timeout) {
@@ -228,6 +246,7 @@ async fn run(args: &Config, source: RuleSource) -> u8 {
     if let Some(up) = &state.upstream {
         tracing::info!(upstream = %up.base(), deadline_secs = up.deadline().as_secs(), "forwarding accepted orders upstream");
     }
+    state.auth = gate.clone();
     let state = Arc::new(state);
     let app = routes::router(state.clone());
     tracing::info!(
@@ -237,13 +256,14 @@ async fn run(args: &Config, source: RuleSource) -> u8 {
         profiles = state.engine.rules().conformance.profiles.len(),
         "referral-gateway serving"
     );
+    gate.start().await;
     // The one line on stdout: scripts and tests read the bound address from it.
     println!("listening on {addr}");
     let _ = std::io::stdout().flush();
 
     let shutdown = signals.run(state.clone());
     let header_timeout = Duration::from_secs(args.header_timeout_secs.max(1));
-    server::serve(listener, app, header_timeout, shutdown).await;
+    server::serve(listener, app, header_timeout, gate.tls.clone(), shutdown).await;
     tracing::info!("stopped");
     0
 }

@@ -36,6 +36,7 @@ impl Signals {
             while hangup.recv().await.is_some() {
                 tracing::info!("SIGHUP: reloading the rules");
                 reload(&on_hangup).await;
+                on_hangup.auth.reload();
             }
         });
         async move {

@@ -480,6 +480,10 @@ async fn health(
             "diagnostics": format!("upstream circuit breaker: {breaker}"),
         }));
     }
+    if let (Some(warning), Some(issues)) = (state.auth.warning(), body["issue"].as_array_mut()) {
+        issues
+            .push(json!({"severity": "warning", "code": "security", "details": {"text": warning}}));
+    }
     Reply {
         status: StatusCode::OK,
         body,
@@ -495,6 +499,7 @@ async fn prometheus(State(state): State<Arc<AppState>>) -> Response {
             if let Some(up) = &state.upstream {
                 up.render_metrics(&mut text);
             }
+            text.push_str(&state.auth.render_metrics());
             text
         },
     )
@@ -567,6 +572,7 @@ fn make_span(req: &Request<Body>) -> tracing::Span {
         path = %req.uri().path(),
         decision = tracing::field::Empty,
         rules = tracing::field::Empty,
+        client = tracing::field::Empty,
     )
 }
 
@@ -597,6 +603,7 @@ fn cors() -> CorsLayer {
 /// covers reading the body).
 pub fn with_layers(routes: Router<Arc<AppState>>, state: Arc<AppState>) -> Router {
     let layers = ServiceBuilder::new()
+        .map_request(crate::auth::request_id::bound)
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(
@@ -613,6 +620,7 @@ pub fn with_layers(routes: Router<Arc<AppState>>, state: Arc<AppState>) -> Route
         .layer(from_fn_with_state(state.clone(), metrics::track))
         .layer(cors())
         .layer(from_fn_with_state(state.clone(), negotiate::fhir_layer))
+        .layer(from_fn_with_state(state.auth.clone(), super::guard::guard))
         .layer(CatchPanicLayer::custom(PanicAnswer))
         .layer(from_fn_with_state(state.clone(), body_limit::limit_body))
         .layer(DefaultBodyLimit::disable())

@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod harness;
+pub mod oidc;
 pub mod server;
 pub mod upstream;
 
