@@ -76,10 +76,9 @@ fn benches(c: &mut Criterion) {
         let bundle = batch_with_patients(&rejected, n);
         stages(c, &format!("bundle_{n}"), &bundle, &rules, &limits);
     }
-    let xml =
-        std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join(
-            "../shared/fhir-examples/uk-core/xml/UKCore-ServiceRequest-CTChestScan-Example.xml",
-        ));
+    let xml = std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join(
+        "tests/data/fhir-examples/uk-core/xml/UKCore-ServiceRequest-CTChestScan-Example.xml",
+    ));
     if let Ok(xml) = &xml {
         let mut g = c.benchmark_group("sr_xml");
         g.bench_function("decide", |b| {

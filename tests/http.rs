@@ -8,7 +8,7 @@ use common::{copy_dir, repo};
 use reqwest::blocking::{Client, Response};
 use reqwest::header::{HeaderMap, CONTENT_TYPE};
 use serde_json::{json, Value};
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -74,14 +74,7 @@ impl Server {
             .stderr(Stdio::from(log))
             .spawn()
             .expect("start the gateway");
-        let stdout = child.stdout.take().expect("stdout");
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let mut line = String::new();
-            let _ = BufReader::new(stdout).read_line(&mut line);
-            let _ = tx.send(line);
-        });
-        let line = rx.recv_timeout(Duration::from_secs(60)).unwrap_or_default();
+        let line = common::first_stdout_line(&mut child);
         let mut server = Server {
             child,
             base: String::new(),

@@ -169,6 +169,22 @@ pub(crate) fn header_alg(token: &str) -> Option<String> {
     serde_json::from_slice::<Alg>(&bytes).ok().map(|a| a.alg)
 }
 
+/// Reads a JWT's header and checks its `alg` against `allowed`. A header jsonwebtoken cannot
+/// read is an algorithm refusal when it still names one (`none`), else malformed.
+pub(crate) fn read_header(
+    token: &str,
+    allowed: &[Algorithm],
+) -> Result<jsonwebtoken::Header, Refusal> {
+    let header = jsonwebtoken::decode_header(token).map_err(|_| match header_alg(token) {
+        Some(_) => Refusal::Algorithm,
+        None => Refusal::Malformed,
+    })?;
+    if !allowed.contains(&header.alg) {
+        return Err(Refusal::Algorithm);
+    }
+    Ok(header)
+}
+
 /// Verifies bearer tokens for one issuer.
 pub struct BearerVerifier {
     issuer: String,
@@ -231,18 +247,7 @@ impl BearerVerifier {
             }
             return Err(Refusal::Expired);
         }
-        let header = match jsonwebtoken::decode_header(token) {
-            Ok(h) => h,
-            Err(_) => {
-                return Err(match header_alg(token) {
-                    Some(_) => Refusal::Algorithm,
-                    None => Refusal::Malformed,
-                })
-            }
-        };
-        if !ALLOWED.contains(&header.alg) {
-            return Err(Refusal::Algorithm);
-        }
+        let header = read_header(token, ALLOWED)?;
         let kid = header.kid.as_deref().ok_or(Refusal::UnknownKid)?;
         let key = self.keys.key(kid).await.map_err(|e| match e {
             KeyError::UnknownKid => Refusal::UnknownKid,

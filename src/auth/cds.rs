@@ -13,7 +13,7 @@
 //! A `jku` header is used only when it equals the issuer's configured JWKS URL; any other is
 //! refused (a token must not choose the keys it is checked with).
 
-use super::bearer::{header_alg, Refusal, LEEWAY_SECS};
+use super::bearer::{read_header, Refusal, LEEWAY_SECS};
 use super::jwks::{KeyError, KeyStore};
 use super::{now_secs, Caller};
 use jsonwebtoken::jwk::JwkSet;
@@ -194,18 +194,7 @@ impl CdsVerifier {
         token: &str,
         service_urls: &[String],
     ) -> Result<(Caller, CdsTrust), Refusal> {
-        let header = match jsonwebtoken::decode_header(token) {
-            Ok(h) => h,
-            Err(_) => {
-                return Err(match header_alg(token) {
-                    Some(_) => Refusal::Algorithm,
-                    None => Refusal::Malformed,
-                })
-            }
-        };
-        if !ALLOWED.contains(&header.alg) {
-            return Err(Refusal::Algorithm);
-        }
+        let header = read_header(token, ALLOWED)?;
         if header.typ.as_deref() != Some("JWT") {
             return Err(Refusal::Type);
         }

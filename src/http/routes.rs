@@ -120,7 +120,6 @@ async fn decide(
     route: MatchedPath,
     body: FhirBody,
     state: &AppState,
-    prefer_outcome: bool,
     headers: Option<&HeaderMap>,
 ) -> Response {
     // With an upstream, what may go ahead is forwarded (contract §7) after the decision.
@@ -131,7 +130,7 @@ async fn decide(
         _ => None,
     };
     // The forwarding answers Prefer itself (and merges into the batch-response).
-    let prefer_outcome = prefer_outcome && forwarding.is_none();
+    let prefer_outcome = forwarding.is_none() && headers.is_some_and(prefers_outcome);
     let FhirBody {
         bytes,
         format,
@@ -226,15 +225,7 @@ async fn create(
     headers: HeaderMap,
     body: FhirBody,
 ) -> Response {
-    decide(
-        Endpoint::Create,
-        route,
-        body,
-        &state,
-        prefers_outcome(&headers),
-        Some(&headers),
-    )
-    .await
+    decide(Endpoint::Create, route, body, &state, Some(&headers)).await
 }
 
 async fn system(
@@ -243,15 +234,7 @@ async fn system(
     headers: HeaderMap,
     body: FhirBody,
 ) -> Response {
-    decide(
-        Endpoint::System,
-        route,
-        body,
-        &state,
-        prefers_outcome(&headers),
-        Some(&headers),
-    )
-    .await
+    decide(Endpoint::System, route, body, &state, Some(&headers)).await
 }
 
 /// `$validate` at type or system level: `profile` and `mode` from the query or the Parameters.
@@ -262,7 +245,7 @@ async fn validate(
     body: FhirBody,
 ) -> Response {
     match validate::read(uri.query(), &body.bytes, body.format, &body.rules) {
-        Ok(params) => decide(Endpoint::Validate(params), route, body, &state, false, None).await,
+        Ok(params) => decide(Endpoint::Validate(params), route, body, &state, None).await,
         Err(e) => e.into_response(),
     }
 }
@@ -283,7 +266,6 @@ async fn validate_instance(
                 route,
                 body,
                 &state,
-                false,
                 None,
             )
             .await

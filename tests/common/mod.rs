@@ -13,6 +13,23 @@ use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
+/// The first line a started server writes on stdout (its "listening on ADDR"), or "" when it
+/// writes none within a minute (it failed to start: the caller says so with its log).
+pub fn first_stdout_line(child: &mut std::process::Child) -> String {
+    use std::io::{BufRead, BufReader};
+    let Some(stdout) = child.stdout.take() else {
+        return String::new();
+    };
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let _ = BufReader::new(stdout).read_line(&mut line);
+        let _ = tx.send(line);
+    });
+    rx.recv_timeout(std::time::Duration::from_secs(60))
+        .unwrap_or_default()
+}
+
 pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }

@@ -3,7 +3,7 @@
 
 use reqwest::blocking::{Client, Response};
 use serde_json::Value;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -41,14 +41,7 @@ impl Server {
             .stderr(Stdio::from(log_file))
             .spawn()
             .expect("start the gateway");
-        let stdout = child.stdout.take().expect("stdout");
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let mut line = String::new();
-            let _ = BufReader::new(stdout).read_line(&mut line);
-            let _ = tx.send(line);
-        });
-        let line = rx.recv_timeout(Duration::from_secs(60)).unwrap_or_default();
+        let line = super::first_stdout_line(&mut child);
         let mut server = Server {
             child,
             base: String::new(),

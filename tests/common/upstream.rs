@@ -9,7 +9,7 @@
 //! count calls, for the faults a real server cannot be made to produce on demand.
 
 use serde_json::Value;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -104,14 +104,7 @@ impl FhirUpstream {
             .stderr(Stdio::inherit())
             .spawn()
             .expect("start node");
-        let stdout = child.stdout.take().expect("stdout");
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let mut line = String::new();
-            let _ = BufReader::new(stdout).read_line(&mut line);
-            let _ = tx.send(line);
-        });
-        let line = rx.recv_timeout(Duration::from_secs(60)).unwrap_or_default();
+        let line = super::first_stdout_line(&mut child);
         let Some(addr) = line.trim().strip_prefix("listening on ") else {
             let _ = child.kill();
             panic!("the FHIR upstream did not start: {line:?}");
