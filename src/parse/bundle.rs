@@ -107,7 +107,10 @@ pub fn check_entries(bundle: &Value, root: &FhirPath) -> Vec<Finding> {
                 Some(rid) if rid != id => Some(format!(
                     "ends with the id '{id}' but the resource's id is '{rid}'"
                 )),
-                _ => None,
+                Some(_) => None,
+                None => Some(format!(
+                    "ends with the id '{id}' but the resource has no id"
+                )),
             }
         };
         if let Some(why) = wrong {
@@ -146,7 +149,7 @@ mod tests {
             {"fullUrl": U1, "resource": {"resourceType": "Patient", "id": "anything"}},
             {"fullUrl": U2, "resource": {"resourceType": "Patient"}},
             {"fullUrl": "https://example.org/fhir/Patient/7", "resource": {"resourceType": "Patient", "id": "7"}},
-            {"fullUrl": "https://example.org/fhir/Observation/8", "resource": {"resourceType": "Observation"}},
+            {"fullUrl": "https://example.org/fhir/Observation/8", "resource": {"resourceType": "Observation", "id": "8"}},
             {"fullUrl": "urn:oid:1.2.3.4", "resource": {"resourceType": "Patient"}},
             {"resource": {"resourceType": "Patient"}},
             // bdl-7's exception: the same resource in two versions.
@@ -184,12 +187,13 @@ mod tests {
             {"fullUrl": "Patient/3", "resource": {"resourceType": "Patient", "id": "3"}},
             {"fullUrl": "https://x.org/fhir/Patient/4", "resource": {"resourceType": "Patient", "id": "5"}},
             {"fullUrl": "https://x.org/fhir/Patient/6", "resource": {"resourceType": "Observation", "id": "6"}},
+            {"fullUrl": "https://x.org/fhir/Patient/7", "resource": {"resourceType": "Patient"}},
         ]));
         let got: Vec<(&str, &str)> = f
             .iter()
             .map(|(p, t)| (p.as_str(), t.split(':').next().unwrap_or("")))
             .collect();
-        assert_eq!(f.len(), 4, "{f:?}");
+        assert_eq!(f.len(), 5, "{f:?}");
         assert!(f[0].1.contains("bdl-8"), "{f:?}");
         assert!(f[1].1.contains("relative"), "{f:?}");
         assert!(

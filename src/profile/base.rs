@@ -267,6 +267,21 @@ impl<'a> Walker<'a, '_> {
                 if let Some(vs) = &def.b {
                     self.complex_binding(t, vs, value, at);
                 }
+                // A code system or identifier system is named by an absolute URI.
+                if let ("Coding" | "Identifier", Some(system)) =
+                    (t, value.get("system").and_then(Value::as_str))
+                {
+                    if !has_scheme(system) {
+                        self.out.push(
+                            Finding::new(
+                                Severity::Error,
+                                "invalid",
+                                format!("{t}.system '{system}' is not an absolute URI: a system is named by an absolute URI (http://..., urn:oid:..., urn:uuid:...)."),
+                            )
+                            .at(at.field("system")),
+                        );
+                    }
+                }
                 if t == "Reference" && !def.r.is_empty() {
                     self.reference_target(&def.r, value, at);
                 }
@@ -350,8 +365,8 @@ impl<'a> Walker<'a, '_> {
         }
     }
 
-    /// The type of the resource a reference points at, when it can be told.
-    fn referenced_type(&self, reference: &str) -> Option<String> {
+    /// The type of the resource a reference resolves to in the input (contained, Bundle entry).
+    fn resolved_type(&self, reference: &str) -> Option<String> {
         let type_of = |v: &Value| v.get("resourceType")?.as_str().map(str::to_string);
         if reference == "#" {
             return type_of(self.top);
@@ -363,12 +378,13 @@ impl<'a> Walker<'a, '_> {
                 .find(|c| c.get("id").and_then(Value::as_str) == Some(local))
                 .and_then(type_of);
         }
-        if let Some(resolver) = self.resolver {
-            if let Some((r, _)) = resolver.resolve(reference, self.top, self.top_path) {
-                return type_of(r);
-            }
-        }
-        if reference.starts_with("urn:") {
+        let (r, _) = self.resolver?.resolve(reference, self.top, self.top_path)?;
+        type_of(r)
+    }
+
+    /// The type a reference names in its `Type/id` form (relative or absolute).
+    fn literal_type<'r>(&self, reference: &'r str) -> Option<&'r str> {
+        if reference.starts_with("urn:") || reference.starts_with('#') {
             return None;
         }
         let trimmed = reference.split("/_history/").next().unwrap_or(reference);
@@ -376,7 +392,27 @@ impl<'a> Walker<'a, '_> {
         let mut parts = trimmed.rsplit('/');
         let _id = parts.next()?;
         let ty = parts.next()?;
-        self.defs.is_resource_type(ty).then(|| ty.to_string())
+        self.defs.is_resource_type(ty).then_some(ty)
+    }
+
+    /// The type of the resource a reference points at, when it can be told.
+    fn referenced_type(&mut self, reference: &str, at: &FhirPath) -> Option<String> {
+        let literal = self.literal_type(reference);
+        match (self.resolved_type(reference), literal) {
+            (Some(found), Some(named)) if found != named => {
+                self.out.push(
+                    Finding::new(
+                        Severity::Error,
+                        "structure",
+                        format!("The reference '{reference}' names a {named} but resolves to a {found} in this input."),
+                    )
+                    .at(at.field("reference")),
+                );
+                Some(found)
+            }
+            (Some(found), _) => Some(found),
+            (None, named) => named.map(str::to_string),
+        }
     }
 
     fn reference_target(&mut self, targets: &[String], value: &Value, at: &FhirPath) {
@@ -387,7 +423,7 @@ impl<'a> Walker<'a, '_> {
         let found = value
             .get("reference")
             .and_then(Value::as_str)
-            .and_then(|r| self.referenced_type(r));
+            .and_then(|r| self.referenced_type(r, at));
         let allowed = targets.join(", ");
         if let (Some(d), Some(f)) = (declared, &found) {
             if d != f {
@@ -420,6 +456,16 @@ impl<'a> Walker<'a, '_> {
             }
         }
     }
+}
+
+/// Whether a URI is absolute: it starts with a scheme (`http:`, `urn:`).
+fn has_scheme(uri: &str) -> bool {
+    uri.split_once(':').is_some_and(|(scheme, _)| {
+        scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+            && scheme
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+    })
 }
 
 /// The items of an element with their paths: each item of an array, or the one value.
@@ -645,7 +691,7 @@ mod tests {
     fn primitive_formats() {
         let v = json!({"resourceType": "Patient", "photo": [{"data": "aGVsbG8="}, {"data": "not base64!"}, {"data": "aGVs\nbG8="}],
             "birthDate": "2020-02-30", "deceasedDateTime": "2020-01-01T10:00", "meta": {"lastUpdated": "2020-01-01"},
-            "identifier": [{"system": "urn:oid:1.2.3"}, {"system": "has space"}],
+            "identifier": [{"system": "urn:oid:1.2.3"}, {"system": "urn:x has space"}],
             "multipleBirthInteger": 3000000000i64, "language": " en"});
         assert_eq!(
             paths(&v),
@@ -694,6 +740,18 @@ mod tests {
         assert_eq!(paths(&v), vec!["ServiceRequest.subject.type"]);
         let v = json!({"resourceType": "ServiceRequest", "status": "active", "intent": "order", "subject": {"type": "Practitioner", "identifier": {"value": "1"}}});
         assert_eq!(paths(&v), vec!["ServiceRequest.subject.type"]);
+        // A Type/id reference that resolves to a resource of another type.
+        let v = json!({"resourceType": "ServiceRequest", "status": "active", "intent": "order", "subject": {"reference": "Patient/1"}});
+        assert!(paths(&v).is_empty());
+        let v = json!({"resourceType": "ServiceRequest", "status": "active", "intent": "order", "subject": {"reference": "Device/1"},
+            "code": {"coding": [{"system": "snomed", "code": "1"}]}, "identifier": [{"system": "http://x.org", "value": "1"}, {"system": "local-ids", "value": "2"}]});
+        assert_eq!(
+            paths(&v),
+            vec![
+                "ServiceRequest.code.coding[0].system",
+                "ServiceRequest.identifier[1].system"
+            ]
+        );
     }
 
     #[test]
