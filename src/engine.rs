@@ -378,7 +378,9 @@ pub fn decide(
         }
     }
 
-    findings.extend(crate::rules::coverage::findings(rules, &mapped, &fired, &at));
+    findings.extend(crate::rules::coverage::findings(
+        rules, &mapped, &fired, &at,
+    ));
     if mapped.procedures.is_empty() {
         // An extensible-binding warning on the code already names the code: say there that
         // the guidance was not applied, rather than a second warning on the same element.

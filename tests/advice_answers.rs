@@ -57,15 +57,16 @@ fn case(a: &AdviceCase, reason: String) -> Case {
 
 fn decide(c: &Case) -> (Decision, Vec<String>) {
     let bytes = build(c).to_string();
-    let checked = engine::check(rules(), bytes.as_bytes(), Format::Json, &Limits::default())
-        .expect("usable");
+    let checked =
+        engine::check(rules(), bytes.as_bytes(), Format::Json, &Limits::default()).expect("usable");
     let r = only(&checked);
     (r.decision, r.fired.clone())
 }
 
 #[test]
 fn each_rejection_advice_answered_is_not_rejected_again() {
-    let text = std::fs::read_to_string(repo().join("tests/data/advice-answers.toml")).expect("file");
+    let text =
+        std::fs::read_to_string(repo().join("tests/data/advice-answers.toml")).expect("file");
     let file: File = toml::from_str(&text).expect("TOML");
     let mut failures = Vec::new();
     for a in &file.rule {
@@ -95,14 +96,20 @@ fn each_rejection_advice_answered_is_not_rejected_again() {
         for (answer, c) in answered {
             let (d, fired) = decide(&c);
             if d == Decision::Rejected && fired.contains(&a.id) {
-                failures.push(format!("{} answered '{answer}': still rejected {fired:?}", a.id));
+                failures.push(format!(
+                    "{} answered '{answer}': still rejected {fired:?}",
+                    a.id
+                ));
             }
         }
     }
     // Every rule that rejects has its advice answered here.
     for r in &rules().rules {
         if r.def.action == Action::Reject && !file.rule.iter().any(|a| a.id == r.def.id) {
-            failures.push(format!("{}: rejects, but its advice is not answered in the file", r.def.id));
+            failures.push(format!(
+                "{}: rejects, but its advice is not answered in the file",
+                r.def.id
+            ));
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));

@@ -47,6 +47,9 @@ fn every_rule_has_firing_cases_and_near_misses() {
             .filter(|c| !c.rules.contains(id) && c.why.contains(id.as_str()))
             .count();
         assert!(firing >= 1, "{id}: no corpus case fires it");
-        assert!(near >= 1, "{id}: no near miss (a case whose reason names {id} but that must not fire it)");
+        assert!(
+            near >= 1,
+            "{id}: no near miss (a case whose reason names {id} but that must not fire it)"
+        );
     }
 }

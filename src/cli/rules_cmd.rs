@@ -160,6 +160,18 @@ pub fn run(source: &RulesArg, action: RulesAction) -> i32 {
             }
             0
         }
+        RulesAction::Report { corpus } => {
+            let cases = match crate::rules::report::read_corpus(&corpus) {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return 1;
+                }
+            };
+            let outcomes = crate::rules::report::run(&rules, &cases);
+            print!("{}", crate::rules::report::markdown(&rules, &outcomes));
+            i32::from(!outcomes.iter().all(|o| o.agrees()))
+        }
         RulesAction::Publish { out } => {
             for (name, cs) in crate::rules::publish::generated_resources(&rules) {
                 let path = out.join(&name);

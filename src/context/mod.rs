@@ -293,7 +293,12 @@ fn concept_words(cc: &Value, out: &mut Vec<String>) {
     if let Some(t) = cc.get("text").and_then(Value::as_str) {
         out.push(t.to_string());
     }
-    for c in cc.get("coding").and_then(Value::as_array).into_iter().flatten() {
+    for c in cc
+        .get("coding")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
         if let Some(d) = c.get("display").and_then(Value::as_str) {
             out.push(d.to_string());
         }
@@ -308,14 +313,17 @@ fn requester_descriptions(resolver: &Resolver<'_>, sr: &Value, at: &FhirPath) ->
     if let Some(d) = requester.get("display").and_then(Value::as_str) {
         out.push(d.to_string());
     }
-    let Some((res, res_path)) = reference_of(requester).and_then(|r| resolver.resolve(r, sr, at)) else {
+    let Some((res, res_path)) = reference_of(requester).and_then(|r| resolver.resolve(r, sr, at))
+    else {
         return out;
     };
     let organisation = |o: &Value, out: &mut Vec<String>| {
         for key in ["name", "alias"] {
             match o.get(key) {
                 Some(Value::String(n)) => out.push(n.clone()),
-                Some(Value::Array(a)) => out.extend(a.iter().filter_map(Value::as_str).map(str::to_string)),
+                Some(Value::Array(a)) => {
+                    out.extend(a.iter().filter_map(Value::as_str).map(str::to_string))
+                }
                 _ => {}
             }
         }
@@ -336,7 +344,9 @@ fn requester_descriptions(resolver: &Resolver<'_>, sr: &Value, at: &FhirPath) ->
                     out.push(d.to_string());
                 }
                 if let Some((org, _)) = reference_of(o).and_then(|r| {
-                    resolver.resolve(r, res, &res_path).or_else(|| resolver.resolve(r, sr, at))
+                    resolver
+                        .resolve(r, res, &res_path)
+                        .or_else(|| resolver.resolve(r, sr, at))
                 }) {
                     organisation(org, &mut out);
                 }

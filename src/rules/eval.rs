@@ -265,7 +265,13 @@ fn request_checks<'r>(w: &'r When, f: &'r Facts<'r>) -> Vec<CheckFn<'r>> {
     if let Some(re) = &w.text_any {
         checks.push(Box::new(move || {
             for (path, t) in &f.mapped.texts {
-                if let Some(x) = f.terms.reader.mentions(re, t).into_iter().find(|x| x.is_current()) {
+                if let Some(x) = f
+                    .terms
+                    .reader
+                    .mentions(re, t)
+                    .into_iter()
+                    .find(|x| x.is_current())
+                {
                     return holds(
                         format!("text '{}' at {path}", &t[x.start..x.end]),
                         Some(path.clone()),
@@ -277,11 +283,13 @@ fn request_checks<'r>(w: &'r When, f: &'r Facts<'r>) -> Vec<CheckFn<'r>> {
     }
     if let Some(re) = &w.text_none {
         checks.push(Box::new(move || {
-            if f.mapped
-                .texts
-                .iter()
-                .any(|(_, t)| f.terms.reader.mentions(re, t).iter().any(|x| x.is_current()))
-            {
+            if f.mapped.texts.iter().any(|(_, t)| {
+                f.terms
+                    .reader
+                    .mentions(re, t)
+                    .iter()
+                    .any(|x| x.is_current())
+            }) {
                 Check::Fails
             } else {
                 Check::Holds(None, None)
@@ -430,8 +438,16 @@ fn general_practice(f: &Facts<'_>) -> Option<String> {
     };
     let gp = marker("general-practice")?;
     let not_gp = marker("not-general-practice");
-    let texts: Vec<String> = f.ctx.requester_descriptions.iter().map(|t| text::normalise(t)).collect();
-    if texts.iter().any(|t| not_gp.is_some_and(|re| re.is_match(t))) {
+    let texts: Vec<String> = f
+        .ctx
+        .requester_descriptions
+        .iter()
+        .map(|t| text::normalise(t))
+        .collect();
+    if texts
+        .iter()
+        .any(|t| not_gp.is_some_and(|re| re.is_match(t)))
+    {
         return None;
     }
     texts.into_iter().find(|t| gp.is_match(t))

@@ -122,9 +122,9 @@ pub fn build(case: &Case) -> Value {
         "priority": "routine", "authoredOn": "2026-06-15", "code": code,
     });
     if case.two_week_wait_code {
-        sr["category"].as_array_mut().map(|a| {
-            a.push(json!({"coding": [{"system": "http://snomed.info/sct", "code": "199251000000107", "display": "Fast track cancer referral"}]}))
-        });
+        if let Some(a) = sr["category"].as_array_mut() {
+            a.push(json!({"coding": [{"system": "http://snomed.info/sct", "code": "199251000000107", "display": "Fast track cancer referral"}]}));
+        }
     }
     let mut reason_codes = Vec::new();
     if let Some(r) = &case.reason_code {
@@ -188,7 +188,9 @@ pub fn build(case: &Case) -> Value {
         sr["supportingInfo"] = json!([{"reference": reference("egfr")}]);
     }
     if case.bundle {
-        let mut entries = vec![json!({"fullUrl": "urn:uuid:00000000-0000-4000-8000-000000000001", "resource": sr})];
+        let mut entries = vec![
+            json!({"fullUrl": "urn:uuid:00000000-0000-4000-8000-000000000001", "resource": sr}),
+        ];
         for (id, mut r) in context {
             if r.get("subject").is_some() {
                 r["subject"] = json!({"reference": reference("patient")});
@@ -229,42 +231,46 @@ pub fn run(rules: &RuleSet, cases: &[Case]) -> Vec<Outcome> {
         .iter()
         .map(|c| {
             let v = build(c);
-            let (got, fired, pathway) =
-                match engine::check(rules, v.to_string().as_bytes(), Format::Json, &Limits::default()) {
-                    Err(u) => (
+            let (got, fired, pathway) = match engine::check(
+                rules,
+                v.to_string().as_bytes(),
+                Format::Json,
+                &Limits::default(),
+            ) {
+                Err(u) => (
+                    Err(format!(
+                        "unusable: {}",
+                        u.findings().first().map(|f| f.text.as_str()).unwrap_or("")
+                    )),
+                    Vec::new(),
+                    None,
+                ),
+                Ok(checked) => match checked.requests().next() {
+                    None => (Err("no ServiceRequest".into()), Vec::new(), None),
+                    Some(r) if r.invalid => (
                         Err(format!(
-                            "unusable: {}",
-                            u.findings().first().map(|f| f.text.as_str()).unwrap_or("")
+                            "invalid: {}",
+                            r.findings.first().map(|f| f.text.as_str()).unwrap_or("")
                         )),
                         Vec::new(),
                         None,
                     ),
-                    Ok(checked) => match checked.requests().next() {
-                        None => (Err("no ServiceRequest".into()), Vec::new(), None),
-                        Some(r) if r.invalid => (
-                            Err(format!(
-                                "invalid: {}",
-                                r.findings.first().map(|f| f.text.as_str()).unwrap_or("")
-                            )),
-                            Vec::new(),
-                            None,
-                        ),
-                        Some(r) => {
-                            let pathway = if r.decision == Decision::Redirected {
-                                r.fired.iter().find_map(|id| {
-                                    rules
-                                        .rules
-                                        .iter()
-                                        .find(|x| &x.def.id == id && x.def.action == Action::Redirect)
-                                        .and_then(|x| x.def.pathway.clone())
-                                })
-                            } else {
-                                None
-                            };
-                            (Ok(r.decision), r.fired.clone(), pathway)
-                        }
-                    },
-                };
+                    Some(r) => {
+                        let pathway = if r.decision == Decision::Redirected {
+                            r.fired.iter().find_map(|id| {
+                                rules
+                                    .rules
+                                    .iter()
+                                    .find(|x| &x.def.id == id && x.def.action == Action::Redirect)
+                                    .and_then(|x| x.def.pathway.clone())
+                            })
+                        } else {
+                            None
+                        };
+                        (Ok(r.decision), r.fired.clone(), pathway)
+                    }
+                },
+            };
             Outcome {
                 id: c.id.clone(),
                 expected: c.decision,
@@ -346,12 +352,14 @@ pub fn markdown(rules: &RuleSet, outcomes: &[Outcome]) -> String {
     }
     let wrong: Vec<&Outcome> = outcomes
         .iter()
-        .filter(|o| !o.agrees() || {
-            let mut a = o.expected_rules.clone();
-            let mut b = o.fired.clone();
-            a.sort();
-            b.sort();
-            a != b
+        .filter(|o| {
+            !o.agrees() || {
+                let mut a = o.expected_rules.clone();
+                let mut b = o.fired.clone();
+                a.sort();
+                b.sort();
+                a != b
+            }
         })
         .collect();
     if !wrong.is_empty() {
@@ -362,13 +370,19 @@ pub fn markdown(rules: &RuleSet, outcomes: &[Outcome]) -> String {
                 "- {}: expected {:?}{} {:?}, got {}{} {:?} — {}",
                 o.id,
                 o.expected,
-                o.expected_pathway.as_deref().map(|p| format!(" → {p}")).unwrap_or_default(),
+                o.expected_pathway
+                    .as_deref()
+                    .map(|p| format!(" → {p}"))
+                    .unwrap_or_default(),
                 o.expected_rules,
                 match &o.got {
                     Ok(d) => format!("{d:?}"),
                     Err(e) => e.clone(),
                 },
-                o.pathway.as_deref().map(|p| format!(" → {p}")).unwrap_or_default(),
+                o.pathway
+                    .as_deref()
+                    .map(|p| format!(" → {p}"))
+                    .unwrap_or_default(),
                 o.fired,
                 o.why
             );

@@ -47,7 +47,10 @@ impl NotFindings {
         let phrases = if def.phrases.is_empty() {
             None
         } else {
-            Some(compile_patterns(&def.phrases).map_err(|e| format!("[not_findings] phrases: {e}"))?)
+            Some(
+                compile_patterns(&def.phrases)
+                    .map_err(|e| format!("[not_findings] phrases: {e}"))?,
+            )
         };
         let mut words = HashSet::new();
         for w in &def.words {

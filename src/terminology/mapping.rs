@@ -7,6 +7,9 @@ use crate::context::{repeated as array, Context};
 use crate::fhirpath::FhirPath;
 use serde_json::Value;
 
+/// The longest reason text searched for examination names (bytes).
+const PROCEDURES_IN_REASON_MAX: usize = 4096;
+
 /// A concept found in the request, and where.
 #[derive(Debug, Clone)]
 pub struct ConceptMatch {
@@ -145,7 +148,12 @@ impl Terminology {
         let (t, corrections) = self.speller.correct(&text::normalise(raw));
         for (i, concept) in self.procedures.iter().enumerate() {
             let Some(re) = &concept.pattern else { continue };
-            if let Some(found) = self.reader.mentions(re, &t).into_iter().find(|x| !x.negated) {
+            if let Some(found) = self
+                .reader
+                .mentions(re, &t)
+                .into_iter()
+                .find(|x| !x.negated)
+            {
                 m.procedures.push(ConceptMatch {
                     concept: i,
                     path: path.clone(),
@@ -162,26 +170,41 @@ impl Terminology {
     fn text_reasons(&self, raw: &str, path: &FhirPath, m: &mut Mapped) -> (bool, Vec<String>) {
         let (t, corrections) = self.speller.correct(&text::normalise(raw));
         let mut any = false;
-        let mut covered: Vec<(usize, usize)> = self.reader.trigger_spans(&t);
+        let prepared = self.reader.prepare(&t);
+        let mut covered: Vec<(usize, usize)> = prepared.trigger_spans();
         let mut found_here: Vec<(usize, Mention)> = Vec::new();
         for (i, concept) in self.reasons.iter().enumerate() {
             let Some(re) = &concept.pattern else { continue };
-            for x in self.reader.mentions(re, &t) {
+            for x in prepared.mentions(re) {
                 covered.push((x.start, x.end));
                 found_here.push((i, x));
             }
         }
         // A mention inside a longer mention of a concept that hides it is not read on its
         // own ("loin to groin pain" is renal colic, not groin pain).
+        // Sorted by start; searched near each mention (a linear scan per mention was
+        // quadratic on long texts).
+        let mut hiders: Vec<(usize, usize, usize)> = found_here
+            .iter()
+            .filter(|(j, _)| !self.reasons[*j].hides.is_empty())
+            .map(|(j, y)| (y.start, y.end, *j))
+            .collect();
+        hiders.sort_unstable();
         let hidden = |i: usize, x: &Mention| {
-            found_here.iter().any(|(j, y)| {
-                self.reasons[*j].hides.contains(&i) && y.start <= x.start && x.end <= y.end
-            })
+            let upto = hiders.partition_point(|h| h.0 <= x.start);
+            hiders[..upto]
+                .iter()
+                .rev()
+                .take_while(|h| h.0 + 512 >= x.start)
+                .any(|(_, end, j)| x.end <= *end && self.reasons[*j].hides.contains(&i))
         };
         for (i, concept) in self.reasons.iter().enumerate() {
-            let mine: Vec<&Mention> = found_here
+            // found_here is in concept order: this concept's mentions are one run of it.
+            let from = found_here.partition_point(|(j, _)| *j < i);
+            let to = found_here.partition_point(|(j, _)| *j <= i);
+            let mine: Vec<&Mention> = found_here[from..to]
                 .iter()
-                .filter(|(j, x)| *j == i && !hidden(i, x))
+                .filter(|(_, x)| !hidden(i, x))
                 .map(|(_, x)| x)
                 .collect();
             let counts = |x: &Mention| {
@@ -213,9 +236,14 @@ impl Terminology {
                 });
             }
         }
-        for p in &self.procedures {
-            if let Some(re) = &p.pattern {
-                covered.extend(re.find_iter(&t).map(|x| (x.start(), x.end())));
+        // An examination named in a reason ("USS abdo please") is no finding. Only short texts
+        // are searched: it is a whole-text scan per procedure, and a long text that names an
+        // examination is read as clinical (the safe side) without it.
+        if t.len() <= PROCEDURES_IN_REASON_MAX {
+            for p in &self.procedures {
+                if let Some(re) = &p.pattern {
+                    covered.extend(re.find_iter(&t).map(|x| (x.start(), x.end())));
+                }
             }
         }
         let unexplained = self.not_findings.unexplained(&t, covered);
@@ -426,7 +454,12 @@ impl Terminology {
         }
         if let Some(re) = &concept.pattern {
             for (path, t) in &m.texts {
-                if let Some(x) = self.reader.mentions(re, t).into_iter().find(Mention::is_current) {
+                if let Some(x) = self
+                    .reader
+                    .mentions(re, t)
+                    .into_iter()
+                    .find(Mention::is_current)
+                {
                     m.two_week_wait = Some((path.clone(), format!("'{}'", &t[x.start..x.end])));
                     return;
                 }

@@ -236,7 +236,10 @@ impl Terminology {
                     None => errors.push(TermError {
                         file: "terminology/reasons.toml".into(),
                         line: None,
-                        message: format!("reason '{}' hides '{id}', which is not a reason", t.reasons[i].id),
+                        message: format!(
+                            "reason '{}' hides '{id}', which is not a reason",
+                            t.reasons[i].id
+                        ),
                     }),
                 }
             }

@@ -261,7 +261,15 @@ mod tests {
     #[test]
     fn never_merges_or_touches_short_words() {
         // Different words a letter apart.
-        for w in ["ilium", "ileum", "peroneal", "perineal", "ureter", "urethra", "dysphasia"] {
+        for w in [
+            "ilium",
+            "ileum",
+            "peroneal",
+            "perineal",
+            "ureter",
+            "urethra",
+            "dysphasia",
+        ] {
             assert_eq!(read(w), w);
         }
         // Abbreviations and short words are never corrected by distance.

@@ -246,11 +246,86 @@ impl Reader {
         q.is_match(text)
     }
 
-    /// The spans of every trigger (negation, question, history, ...) in `text`: words that say
-    /// how something is meant, not what the patient has.
-    pub fn trigger_spans(&self, text: &str) -> Vec<(usize, usize)> {
-        let mut all = Vec::new();
-        for re in [
+    /// Finds every trigger of `text` once, for reading many mentions of it: each mention then
+    /// looks its triggers up near it (scanning the text around every mention with every trigger
+    /// list was too slow on long texts).
+    pub fn prepare<'a>(&'a self, text: &'a str) -> Prepared<'a> {
+        let all = |re: &Option<Regex>| Spans(spans(re, text, 0, text.len()));
+        Prepared {
+            text,
+            negation_before: all(&self.negation_before),
+            negation_after: all(&self.negation_after),
+            pseudo_negation: all(&self.pseudo_negation),
+            question: all(&self.question),
+            historical_before: all(&self.historical_before),
+            historical_after: all(&self.historical_after),
+            pseudo_historical: all(&self.pseudo_historical),
+            historical_headings: all(&self.historical_headings),
+            hypothetical_before: all(&self.hypothetical_before),
+            family_before: all(&self.family_before),
+            family_headings: all(&self.family_headings),
+            clause_end: Spans(
+                self.clause_end
+                    .find_iter(text)
+                    .map(|m| (m.start(), m.end()))
+                    .collect(),
+            ),
+        }
+    }
+
+    /// Finds the mentions of `pattern` in the normalised `text`.
+    pub fn mentions(&self, pattern: &Regex, text: &str) -> Vec<Mention> {
+        // The triggers are only looked for when there is something to read.
+        if !pattern.is_match(text) {
+            return Vec::new();
+        }
+        self.prepare(text).mentions(pattern)
+    }
+}
+
+/// Trigger matches of one list in a text, sorted by start.
+#[derive(Debug, Clone, Default)]
+struct Spans(Vec<(usize, usize)>);
+
+impl Spans {
+    /// The matches that lie within `from..to`.
+    fn within(&self, from: usize, to: usize) -> Vec<(usize, usize)> {
+        if from >= to {
+            return Vec::new();
+        }
+        let lo = self.0.partition_point(|s| s.0 < from);
+        let hi = self.0.partition_point(|s| s.0 < to);
+        self.0[lo..hi.max(lo)]
+            .iter()
+            .filter(|s| s.1 <= to)
+            .copied()
+            .collect()
+    }
+}
+
+/// A text with its triggers found (see [`Reader::prepare`]).
+#[derive(Debug, Clone)]
+pub struct Prepared<'a> {
+    text: &'a str,
+    negation_before: Spans,
+    negation_after: Spans,
+    pseudo_negation: Spans,
+    question: Spans,
+    historical_before: Spans,
+    historical_after: Spans,
+    pseudo_historical: Spans,
+    historical_headings: Spans,
+    hypothetical_before: Spans,
+    family_before: Spans,
+    family_headings: Spans,
+    clause_end: Spans,
+}
+
+impl Prepared<'_> {
+    /// The spans of every trigger (negation, question, history, ...): words that say how
+    /// something is meant, not what the patient has.
+    pub fn trigger_spans(&self) -> Vec<(usize, usize)> {
+        [
             &self.negation_before,
             &self.negation_after,
             &self.pseudo_negation,
@@ -262,23 +337,24 @@ impl Reader {
             &self.hypothetical_before,
             &self.family_before,
             &self.family_headings,
-        ] {
-            all.extend(spans(re, text, 0, text.len()));
-        }
-        all
+        ]
+        .into_iter()
+        .flat_map(|s| s.0.iter().copied())
+        .collect()
     }
 
-    /// Finds the mentions of `pattern` in the normalised `text`.
-    pub fn mentions(&self, pattern: &Regex, text: &str) -> Vec<Mention> {
+    /// The mentions of `pattern`.
+    pub fn mentions(&self, pattern: &Regex) -> Vec<Mention> {
         pattern
-            .find_iter(text)
+            .find_iter(self.text)
             .filter(|m| !m.as_str().trim().is_empty())
-            .map(|m| self.read(text, m.start(), m.end()))
+            .map(|m| self.read(m.start(), m.end()))
             .collect()
     }
 
     /// Reads the context of the mention `text[start..end]`.
-    pub fn read(&self, text: &str, start: usize, end: usize) -> Mention {
+    pub fn read(&self, start: usize, end: usize) -> Mention {
+        let text = self.text;
         let from = before(text, start);
         let to = after(text, end);
         let sentence_start = text[from..start]
@@ -286,41 +362,48 @@ impl Reader {
             .map_or(from, |i| from + i + 1);
         let clause_start = self
             .clause_end
-            .find_iter(&text[from..start])
+            .within(from, start)
             .last()
-            .map_or(from, |c| from + c.end());
+            .map_or(from, |c| c.1);
         // The comma-bounded piece the mention is in.
         let piece_start = text[clause_start..start]
             .rfind(',')
             .map_or(clause_start, |i| clause_start + i + 1);
         let piece_end = {
             let rest = &text[end..to];
-            let comma = rest.find([',', '.', ';', ':', '!', '\n']).unwrap_or(rest.len());
+            let comma = rest
+                .find([',', '.', ';', ':', '!', '\n'])
+                .unwrap_or(rest.len());
             let word = self
                 .clause_end
-                .find(rest)
-                .map_or(rest.len(), |c| c.start());
+                .within(end, to)
+                .first()
+                .map_or(rest.len(), |c| c.0 - end);
             end + comma.min(word)
         };
-        let pseudo_neg = spans(&self.pseudo_negation, text, sentence_start, to);
-        let pseudo_hist = spans(&self.pseudo_historical, text, sentence_start, to);
-        let prefix = &text[clause_start..start];
-
-        let negated = self.negated_before(text, clause_start, start, end, to, &pseudo_neg)
-            || spans(&self.negation_after, text, end, piece_end)
+        let pseudo_neg = self.pseudo_negation.within(sentence_start, to);
+        let pseudo_hist = self.pseudo_historical.within(sentence_start, to);
+        let negated = self.negated_before(clause_start, start, end, to, &pseudo_neg)
+            || self
+                .negation_after
+                .within(end, piece_end)
                 .into_iter()
                 .any(|s| s.0 <= end + AFTER_REACH && !overlaps(s, &pseudo_neg));
-        let questioned = self.questioned(prefix, &text[end..to]);
-        let historical = spans(&self.historical_before, text, piece_start, start)
+        let questioned = self.questioned(clause_start, start, &text[end..to]);
+        let historical = self
+            .historical_before
+            .within(piece_start, start)
             .into_iter()
             .any(|s| !overlaps(s, &pseudo_hist))
-            || spans(&self.historical_after, text, end, piece_end)
+            || self
+                .historical_after
+                .within(end, piece_end)
                 .into_iter()
                 .any(|s| s.0 <= end + AFTER_REACH && !overlaps(s, &pseudo_hist))
-            || self.under_heading(&self.historical_headings, text, sentence_start, start);
-        let hypothetical = !spans(&self.hypothetical_before, text, piece_start, start).is_empty();
-        let family = !spans(&self.family_before, text, piece_start, start).is_empty()
-            || self.under_heading(&self.family_headings, text, sentence_start, start);
+            || self.under_heading(&self.historical_headings, sentence_start, start);
+        let hypothetical = !self.hypothetical_before.within(piece_start, start).is_empty();
+        let family = !self.family_before.within(piece_start, start).is_empty()
+            || self.under_heading(&self.family_headings, sentence_start, start);
         Mention {
             start,
             end,
@@ -332,9 +415,39 @@ impl Reader {
         }
     }
 
+    /// A question cue among the few words before the mention (after any comma), or a `?`
+    /// right after it.
+    fn questioned(&self, clause_start: usize, start: usize, suffix: &str) -> bool {
+        if suffix.trim_start().starts_with('?') {
+            return true;
+        }
+        let prefix = &self.text[clause_start..start];
+        let after_comma = prefix.rfind(',').map_or(0, |i| i + 1);
+        // The start of the fourth word from the end.
+        let mut near = after_comma;
+        let mut words = 0;
+        let mut in_word = false;
+        for (i, c) in prefix[after_comma..].char_indices().rev() {
+            if c.is_whitespace() {
+                if in_word {
+                    words += 1;
+                    in_word = false;
+                    if words == 4 {
+                        near = after_comma + i + 1;
+                        break;
+                    }
+                }
+            } else {
+                in_word = true;
+            }
+        }
+        !self.question.within(clause_start + near, start).is_empty()
+    }
+
     /// A heading ("PMH:", "FH:") earlier in the sentence, with no other heading after it.
-    fn under_heading(&self, heading: &Option<Regex>, text: &str, from: usize, start: usize) -> bool {
-        let Some(last) = spans(heading, text, from, start).last().copied() else {
+    fn under_heading(&self, heading: &Spans, from: usize, start: usize) -> bool {
+        let text = self.text;
+        let Some(last) = heading.within(from, start).last().copied() else {
             return false;
         };
         // Only a heading written as one: followed by a colon or a dash.
@@ -345,7 +458,7 @@ impl Reader {
         // A later heading of the other kind ends this one.
         let others = [&self.historical_headings, &self.family_headings]
             .into_iter()
-            .flat_map(|h| spans(h, text, last.1, start))
+            .flat_map(|h| h.within(last.1, start))
             .any(|s| text[s.1..start].trim_start().starts_with(':'));
         !others
     }
@@ -354,14 +467,16 @@ impl Reader {
     /// pieces after it are short list items ("no palpable mass, dysphagia or gurgling").
     fn negated_before(
         &self,
-        text: &str,
         clause_start: usize,
         start: usize,
         end: usize,
         to: usize,
         pseudo: &[(usize, usize)],
     ) -> bool {
-        let Some(cue) = spans(&self.negation_before, text, clause_start, start)
+        let text = self.text;
+        let Some(cue) = self
+            .negation_before
+            .within(clause_start, start)
             .into_iter()
             .rfind(|s| !overlaps(*s, pseudo))
         else {
@@ -373,7 +488,7 @@ impl Reader {
             return cue.1 + 1 == start;
         }
         // A question after the negation opens a new thought: "no swelling ?DVT".
-        if self.question.as_ref().is_some_and(|q| q.is_match(after_cue)) {
+        if !self.question.within(cue.1, start).is_empty() {
             return false;
         }
         if !after_cue.contains(',') {
@@ -388,18 +503,6 @@ impl Reader {
         let mut pieces = span.split(',');
         pieces.next();
         pieces.all(|piece| piece.split_whitespace().count() <= 4)
-    }
-
-    /// A question cue among the few words before the mention, or a `?` right after it.
-    fn questioned(&self, prefix: &str, suffix: &str) -> bool {
-        let near: String = {
-            let words: Vec<&str> = prefix.split_whitespace().collect();
-            let from = words.len().saturating_sub(4);
-            words[from..].join(" ")
-        };
-        let before = near.rsplit(',').next().unwrap_or(&near);
-        self.question.as_ref().is_some_and(|q| q.is_match(before))
-            || suffix.trim_start().starts_with('?')
     }
 }
 
@@ -460,7 +563,11 @@ mod tests {
         // Near misses: the post-trigger belongs to another piece, or is pseudo-negation.
         let m = one(&["calf swelling", "dvt"], "calf swelling, DVT ruled out");
         assert!(m[0].is_current() && m[1].negated, "{m:?}");
-        for text in ["DVT not excluded", "DVT not ruled out", "cannot exclude DVT"] {
+        for text in [
+            "DVT not excluded",
+            "DVT not ruled out",
+            "cannot exclude DVT",
+        ] {
             let m = one(&["dvt"], text);
             assert!(!m[0].negated, "{text}: {m:?}");
         }
