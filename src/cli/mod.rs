@@ -277,6 +277,13 @@ pub enum RulesAction {
     Lint,
     /// Run every rule's own examples and compare the decisions.
     Test,
+    /// Run a clinical corpus (TOML cases with the decision the guidance expects) and print the
+    /// agreement, the per-rule precision / recall table and every disagreement (Markdown).
+    /// Exit status 1 when any case disagrees.
+    Report {
+        #[arg(long, default_value = "tests/corpus")]
+        corpus: PathBuf,
+    },
     /// Write the conformance resources generated from the rules (FHIR JSON) into a folder: the
     /// CodeSystems of decisions, rules and pathways, and the terminology's CodeSystems,
     /// ValueSets and ConceptMaps.

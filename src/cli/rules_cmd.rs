@@ -160,6 +160,18 @@ pub fn run(source: &RulesArg, action: RulesAction) -> i32 {
             }
             0
         }
+        RulesAction::Report { corpus } => {
+            let cases = match crate::engine::corpus::read_corpus(&corpus) {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return 1;
+                }
+            };
+            let outcomes = crate::engine::corpus::run(&rules, &cases);
+            print!("{}", crate::engine::corpus::markdown(&rules, &outcomes));
+            i32::from(!outcomes.iter().all(|o| o.agrees()))
+        }
         RulesAction::Publish { out } => {
             for (name, cs) in crate::rules::publish::generated_resources(&rules) {
                 let path = out.join(&name);

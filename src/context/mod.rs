@@ -119,6 +119,10 @@ pub struct Context<'a> {
     pub age: Result<Age, Missing>,
     /// ODS codes of the requesting organisation(s).
     pub organisation_ods: Result<Vec<String>, Missing>,
+    /// What the request says about who asks, in words: the requester's display, the
+    /// Organization's name and type, the PractitionerRole's code and specialty (read to tell a
+    /// general practice from an authorised centre when there is no ODS code).
+    pub requester_descriptions: Vec<String>,
     pub observations: Vec<SupportingObservation<'a>>,
     /// Conditions and Observations named in `reasonReference`.
     /// One per `reasonReference`, in order: the resource it resolves to, if it does.
@@ -220,6 +224,7 @@ pub fn resolve<'a>(resolver: &Resolver<'a>, sr: &'a Value, at: &FhirPath) -> Con
 
     // requester → Practitioner / PractitionerRole / Organization → ODS code
     let organisation_ods = requester_organisation(resolver, sr, at, where_looked, &mut unresolved);
+    let requester_descriptions = requester_descriptions(resolver, sr, at);
 
     // supportingInfo → Observation
     let mut observations = Vec::new();
@@ -276,10 +281,87 @@ pub fn resolve<'a>(resolver: &Resolver<'a>, sr: &'a Value, at: &FhirPath) -> Con
         patient,
         age,
         organisation_ods,
+        requester_descriptions,
         observations,
         reason_resources,
         unresolved,
     }
+}
+
+/// The words of `cc` (a CodeableConcept): its text and its codings' displays.
+fn concept_words(cc: &Value, out: &mut Vec<String>) {
+    if let Some(t) = cc.get("text").and_then(Value::as_str) {
+        out.push(t.to_string());
+    }
+    for c in cc
+        .get("coding")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        if let Some(d) = c.get("display").and_then(Value::as_str) {
+            out.push(d.to_string());
+        }
+    }
+}
+
+fn requester_descriptions(resolver: &Resolver<'_>, sr: &Value, at: &FhirPath) -> Vec<String> {
+    let mut out = Vec::new();
+    let Some(requester) = sr.get("requester") else {
+        return out;
+    };
+    if let Some(d) = requester.get("display").and_then(Value::as_str) {
+        out.push(d.to_string());
+    }
+    let Some((res, res_path)) = reference_of(requester).and_then(|r| resolver.resolve(r, sr, at))
+    else {
+        return out;
+    };
+    let organisation = |o: &Value, out: &mut Vec<String>| {
+        for key in ["name", "alias"] {
+            match o.get(key) {
+                Some(Value::String(n)) => out.push(n.clone()),
+                Some(Value::Array(a)) => {
+                    out.extend(a.iter().filter_map(Value::as_str).map(str::to_string))
+                }
+                _ => {}
+            }
+        }
+        for (_, t) in repeated(o, "type") {
+            concept_words(t, out);
+        }
+    };
+    match res.get("resourceType").and_then(Value::as_str) {
+        Some("Organization") => organisation(res, &mut out),
+        Some("PractitionerRole") => {
+            for key in ["code", "specialty"] {
+                for (_, c) in repeated(res, key) {
+                    concept_words(c, &mut out);
+                }
+            }
+            if let Some(o) = res.get("organization") {
+                if let Some(d) = o.get("display").and_then(Value::as_str) {
+                    out.push(d.to_string());
+                }
+                if let Some((org, _)) = reference_of(o).and_then(|r| {
+                    resolver
+                        .resolve(r, res, &res_path)
+                        .or_else(|| resolver.resolve(r, sr, at))
+                }) {
+                    organisation(org, &mut out);
+                }
+            }
+        }
+        Some("Practitioner") => {
+            for (_, q) in repeated(res, "qualification") {
+                if let Some(c) = q.get("code") {
+                    concept_words(c, &mut out);
+                }
+            }
+        }
+        _ => {}
+    }
+    out
 }
 
 fn requester_organisation<'a>(

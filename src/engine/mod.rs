@@ -3,6 +3,7 @@
 //!
 //! parse → context → terminology → rules → decision (contract §2 precedence).
 
+pub mod corpus;
 pub mod precedence;
 pub mod redirect;
 pub mod service;
@@ -21,6 +22,7 @@ use crate::rules::eval::{evaluate, evaluate_traced, Facts, Verdict};
 use crate::rules::rule::{Action, Focus, Rule};
 use crate::rules::RuleSet;
 use crate::terminology::mapping::Mapped;
+use crate::terminology::ReasonKind;
 use precedence::{precedence, Fired, Ruling, StageResults};
 use redirect::redirected_request;
 use serde_json::Value;
@@ -264,17 +266,21 @@ fn describe(rules: &RuleSet, mapped: &Mapped) -> String {
         .map(|m| terms.procedures[m.concept].title.as_str())
         .collect();
     procs.dedup();
-    let mut reasons: Vec<String> = mapped
-        .present_reasons()
-        .map(|m| {
-            format!(
-                "{}{}",
-                terms.reasons[m.concept].title,
-                if m.questioned { " (query)" } else { "" }
-            )
-        })
-        .collect();
-    reasons.dedup();
+    let mut reasons: Vec<String> = Vec::new();
+    for m in mapped.present_reasons() {
+        if terms.reasons[m.concept].kind == ReasonKind::Qualifier {
+            continue;
+        }
+        let named = format!(
+            "{}{}",
+            terms.reasons[m.concept].title,
+            if m.questioned { " (query)" } else { "" }
+        );
+        // A concept mentioned twice (code and text) is named once.
+        if !reasons.contains(&named) {
+            reasons.push(named);
+        }
+    }
     format!(
         "Procedure: {}. Reasons: {}. Clinical question: {}.",
         if procs.is_empty() {
@@ -605,6 +611,13 @@ pub fn decide_traced(
     for hit in &hits {
         findings.extend(hit_findings(hit, rules, &at, sr));
     }
+    let fired: Vec<Fired<'_>> = hits.iter().map(RuleHit::as_fired).collect();
+    let fired_ids: Vec<String> = fired.iter().map(|f| f.id.to_string()).collect();
+    // What the guidance could not be applied to: no tip for the examination, or a reason the
+    // tips depend on that could not be read.
+    findings.extend(crate::rules::coverage::findings(
+        rules, &mapped, &fired_ids, &at,
+    ));
     mapping_findings(&mut findings, &mapped, &ctx, sr, &at);
     let description = describe(rules, &mapped);
     findings.push(
@@ -616,7 +629,6 @@ pub fn decide_traced(
         .at(at.clone()),
     );
 
-    let fired: Vec<Fired<'_>> = hits.iter().map(RuleHit::as_fired).collect();
     let ruling = precedence(&StageResults {
         invalid: false,
         profile_errors: &profile.errors,
@@ -663,7 +675,7 @@ pub fn decide_traced(
         decision_code: ruling.issue_type(),
         findings,
         redirected,
-        fired: fired.iter().map(|f| f.id.to_string()).collect(),
+        fired: fired_ids,
         needs_context: fired
             .iter()
             .filter(|f| f.needs_context)

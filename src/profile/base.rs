@@ -275,7 +275,7 @@ impl<'a> Walker<'a, '_> {
                         self.out.push(
                             Finding::new(
                                 Severity::Error,
-                                "invalid",
+                                IssueType::Invalid,
                                 format!("{t}.system '{system}' is not an absolute URI: a system is named by an absolute URI (http://..., urn:oid:..., urn:uuid:...)."),
                             )
                             .at(at.field("system")),
@@ -403,7 +403,7 @@ impl<'a> Walker<'a, '_> {
                 self.out.push(
                     Finding::new(
                         Severity::Error,
-                        "structure",
+                        IssueType::Structure,
                         format!("The reference '{reference}' names a {named} but resolves to a {found} in this input."),
                     )
                     .at(at.field("reference")),

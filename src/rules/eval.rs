@@ -5,7 +5,7 @@ use crate::context::{Context, Missing};
 use crate::fhirpath::FhirPath;
 use crate::site::Site;
 use crate::terminology::mapping::{ConceptMatch, Mapped};
-use crate::terminology::{text, ReasonKind, Terminology};
+use crate::terminology::{text, ReasonKind, Table, Terminology};
 use serde_json::Value;
 
 /// Everything known about one request.
@@ -348,10 +348,12 @@ fn request_checks<'r>(w: &'r When, f: &'r Facts<'r>) -> Checks<'r> {
             let none = !f.mapped.has_clinical_information;
             if none == want {
                 holds(
-                    if none {
-                        "no reasonCode, reasonReference or note is given"
-                    } else {
+                    if !none {
                         "clinical information is given"
+                    } else if f.mapped.has_reason_elements {
+                        "the reason and notes hold no finding, symptom or clinical question (only courtesies, administrative remarks or negated findings)"
+                    } else {
+                        "no reasonCode, reasonReference or note is given"
                     },
                     None,
                 )
@@ -388,7 +390,13 @@ fn request_checks<'r>(w: &'r When, f: &'r Facts<'r>) -> Checks<'r> {
         checks.name("text_any");
         checks.push(Box::new(move || {
             for (path, t) in &f.mapped.texts {
-                if let Some(x) = text::mentions(re, t).into_iter().find(|x| !x.negated) {
+                if let Some(x) = f
+                    .terms
+                    .reader
+                    .mentions(re, t)
+                    .into_iter()
+                    .find(|x| x.is_current())
+                {
                     return holds(
                         format!("text '{}' at {path}", &t[x.start..x.end]),
                         Some(path.clone()),
@@ -401,11 +409,13 @@ fn request_checks<'r>(w: &'r When, f: &'r Facts<'r>) -> Checks<'r> {
     if let Some(re) = &w.text_none {
         checks.name("text_none");
         checks.push(Box::new(move || {
-            if f.mapped
-                .texts
-                .iter()
-                .any(|(_, t)| text::mentions(re, t).iter().any(|x| !x.negated))
-            {
+            if f.mapped.texts.iter().any(|(_, t)| {
+                f.terms
+                    .reader
+                    .mentions(re, t)
+                    .iter()
+                    .any(|x| x.is_current())
+            }) {
                 Check::Fails
             } else {
                 Check::Holds(None, None)
@@ -534,7 +544,18 @@ fn context_checks<'r>(w: &'r When, f: &'r Facts<'r>) -> Checks<'r> {
                         Check::Fails
                     }
                 }
-                Err(m) => Check::Unknown(m.clone()),
+                Err(m) => match general_practice(f).filter(|_| !want_in) {
+                    // A general practice is not an authorised centre: the rule's answer, not
+                    // a request for the ODS code (which only makes the gateway surer).
+                    Some(said) => holds(
+                        format!(
+                            "the requester is a general practice ('{said}'), which is not in the site list '{list}'; its ODS code was not given ({}), so the list itself could not be checked",
+                            m.looked
+                        ),
+                        Some(f.at.field("requester")),
+                    ),
+                    None => Check::Unknown(m.clone()),
+                },
             }
         }));
     }
@@ -543,6 +564,31 @@ fn context_checks<'r>(w: &'r When, f: &'r Facts<'r>) -> Checks<'r> {
         checks.push(Box::new(move || observation_absent(f, kind, days)));
     }
     checks
+}
+
+/// The words that say the requester is a general practice (markers `general-practice` and
+/// `not-general-practice` of the terminology), if they do.
+fn general_practice(f: &Facts<'_>) -> Option<String> {
+    let marker = |id: &str| {
+        f.terms
+            .find(Table::Marker, id)
+            .and_then(|i| f.terms.markers[i].pattern.as_ref())
+    };
+    let gp = marker("general-practice")?;
+    let not_gp = marker("not-general-practice");
+    let texts: Vec<String> = f
+        .ctx
+        .requester_descriptions
+        .iter()
+        .map(|t| text::normalise(t))
+        .collect();
+    if texts
+        .iter()
+        .any(|t| not_gp.is_some_and(|re| re.is_match(t)))
+    {
+        return None;
+    }
+    texts.into_iter().find(|t| gp.is_match(t))
 }
 
 fn observation_absent(f: &Facts<'_>, kind: usize, days: i64) -> Check {
@@ -573,7 +619,7 @@ fn observation_absent(f: &Facts<'_>, kind: usize, days: i64) -> Check {
             || concept.pattern.as_ref().is_some_and(|re| {
                 texts
                     .map(text::normalise)
-                    .any(|t| text::mentions(re, &t).iter().any(|x| !x.negated))
+                    .any(|t| f.terms.reader.mentions(re, &t).iter().any(|x| !x.negated))
             })
     });
     let mut undated = None;

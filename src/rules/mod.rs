@@ -2,6 +2,7 @@
 //! module reads them, compiles them once against the terminology and site data into an
 //! immutable [`RuleSet`], and evaluates them.
 
+pub mod coverage;
 pub mod eval;
 pub mod publish;
 pub mod rule;

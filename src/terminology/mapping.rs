@@ -1,10 +1,14 @@
 //! Maps one ServiceRequest (with its resolved context) to concepts.
 
+use super::spelling::Correction;
 use super::text::{self, Mention};
 use super::{system_name, ReasonKind, Table, Terminology};
 use crate::context::{repeated as array, Context};
 use crate::fhirpath::FhirPath;
 use serde_json::Value;
+
+/// The longest reason text searched for examination names (bytes).
+const PROCEDURES_IN_REASON_MAX: usize = 4096;
 
 /// A concept found in the request, and where.
 #[derive(Debug, Clone)]
@@ -13,17 +17,23 @@ pub struct ConceptMatch {
     pub path: FhirPath,
     /// What matched, for `diagnostics`: a code with its display, or the words of a pattern.
     pub evidence: String,
+    /// Not present: negated, or past, hypothetical or about a relative (see `context`).
     pub negated: bool,
     pub questioned: bool,
+    /// Why a mention does not count ("negated", "past", "hypothetical", "family history").
+    pub context: Option<&'static str>,
 }
 
 /// One clinical reason item: a `reasonCode`, `reasonReference` or `note`.
 #[derive(Debug, Clone)]
 pub struct ReasonItem {
     pub path: FhirPath,
-    /// Whether any reason concept was recognised in it (negated mentions count: the item
-    /// was understood).
+    /// Whether every clinical word of it was understood: its codes are known, and each word
+    /// of its text is part of a concept, a context trigger or words that carry no finding
+    /// (rules/terminology/not-findings.toml).
     pub recognised: bool,
+    /// The words of it that the gateway could not read (they may carry a finding).
+    pub unexplained: Vec<String>,
 }
 
 /// A code of the request that no terminology map knows.
@@ -42,7 +52,12 @@ pub struct Mapped {
     pub reasons: Vec<ConceptMatch>,
     pub reason_items: Vec<ReasonItem>,
     pub question: Option<(FhirPath, String)>,
+    /// Whether the request says anything clinical: a finding, symptom or question, a coded
+    /// condition, or clinical text the gateway could not read. Courtesies, administrative
+    /// remarks and negated findings alone are not clinical information.
     pub has_clinical_information: bool,
+    /// Whether the request has a reasonCode, reasonReference or note at all.
+    pub has_reason_elements: bool,
     pub two_week_wait: Option<(FhirPath, String)>,
     pub unknown_procedure_codes: Vec<UnknownCode>,
     pub unknown_reason_codes: Vec<UnknownCode>,
@@ -106,6 +121,7 @@ impl Terminology {
                     evidence: format!("{} {c}", system_name(system)),
                     negated: false,
                     questioned: false,
+                    context: None,
                 });
             }
             if m.procedures.len() == before {
@@ -129,54 +145,120 @@ impl Terminology {
     }
 
     fn text_procedures(&self, raw: &str, path: &FhirPath, m: &mut Mapped) {
-        let t = text::normalise(raw);
+        let (t, corrections) = self.speller.correct(&text::normalise(raw));
         for (i, concept) in self.procedures.iter().enumerate() {
             let Some(re) = &concept.pattern else { continue };
-            if let Some(found) = text::mentions(re, &t).into_iter().find(|x| !x.negated) {
+            if let Some(found) = self
+                .reader
+                .mentions(re, &t)
+                .into_iter()
+                .find(|x| !x.negated)
+            {
                 m.procedures.push(ConceptMatch {
                     concept: i,
                     path: path.clone(),
-                    evidence: format!("'{}'", &t[found.start..found.end]),
+                    evidence: evidence(&t, &found, &corrections),
                     negated: false,
                     questioned: false,
+                    context: None,
                 });
             }
         }
     }
 
-    /// Finds reason concepts in `raw`; returns whether any was found.
-    fn text_reasons(&self, raw: &str, path: &FhirPath, m: &mut Mapped) -> bool {
-        let t = text::normalise(raw);
+    /// Finds reason concepts in `raw`: whether any was found, and the words left unexplained.
+    fn text_reasons(&self, raw: &str, path: &FhirPath, m: &mut Mapped) -> (bool, Vec<String>) {
+        let (t, corrections) = self.speller.correct(&text::normalise(raw));
         let mut any = false;
+        let prepared = self.reader.prepare(&t);
+        let mut covered: Vec<(usize, usize)> = prepared.trigger_spans();
+        let mut found_here: Vec<(usize, Mention)> = Vec::new();
         for (i, concept) in self.reasons.iter().enumerate() {
             let Some(re) = &concept.pattern else { continue };
-            let found: Vec<Mention> = text::mentions(re, &t);
-            // One match per concept and text: a present mention wins over a negated one.
-            let best = found.iter().find(|x| !x.negated).or(found.first());
+            for x in prepared.mentions(re) {
+                covered.push((x.start, x.end));
+                found_here.push((i, x));
+            }
+        }
+        // A mention inside a longer mention of a concept that hides it is not read on its
+        // own ("loin to groin pain" is renal colic, not groin pain).
+        // Sorted by start; searched near each mention (a linear scan per mention was
+        // quadratic on long texts).
+        let mut hiders: Vec<(usize, usize, usize)> = found_here
+            .iter()
+            .filter(|(j, _)| !self.reasons[*j].hides.is_empty())
+            .map(|(j, y)| (y.start, y.end, *j))
+            .collect();
+        hiders.sort_unstable();
+        let hidden = |i: usize, x: &Mention| {
+            let upto = hiders.partition_point(|h| h.0 <= x.start);
+            hiders[..upto]
+                .iter()
+                .rev()
+                .take_while(|h| h.0 + 512 >= x.start)
+                .any(|(_, end, j)| x.end <= *end && self.reasons[*j].hides.contains(&i))
+        };
+        for (i, concept) in self.reasons.iter().enumerate() {
+            // found_here is in concept order: this concept's mentions are one run of it.
+            let from = found_here.partition_point(|(j, _)| *j < i);
+            let to = found_here.partition_point(|(j, _)| *j <= i);
+            let mine: Vec<&Mention> = found_here[from..to]
+                .iter()
+                .filter(|(_, x)| !hidden(i, x))
+                .map(|(_, x)| x)
+                .collect();
+            let counts = |x: &Mention| {
+                x.is_current()
+                    || (concept.past_counts
+                        && x.historical
+                        && !x.negated
+                        && !x.hypothetical
+                        && !x.family)
+            };
+            // One match per concept and text: a present mention wins over one that does not
+            // count.
+            let best = mine.iter().find(|x| counts(x)).or(mine.first());
             if let Some(x) = best {
                 any = true;
+                let present = counts(x);
+                let context = if present { None } else { x.context() };
                 m.reasons.push(ConceptMatch {
                     concept: i,
                     path: path.clone(),
                     evidence: format!(
-                        "'{}'{}",
-                        &t[x.start..x.end],
-                        if x.negated { " (negated)" } else { "" }
+                        "{}{}",
+                        evidence(&t, x, &corrections),
+                        context.map(|c| format!(" ({c})")).unwrap_or_default()
                     ),
-                    negated: x.negated,
+                    negated: !present,
                     questioned: x.questioned || matches!(concept.kind, ReasonKind::Question),
+                    context,
                 });
             }
         }
-        if m.question.is_none() && text::has_question_cue(&t) {
+        // An examination named in a reason ("USS abdo please") is no finding. Only short texts
+        // are searched: it is a whole-text scan per procedure, and a long text that names an
+        // examination is read as clinical (the safe side) without it.
+        if t.len() <= PROCEDURES_IN_REASON_MAX {
+            for p in &self.procedures {
+                if let Some(re) = &p.pattern {
+                    covered.extend(re.find_iter(&t).map(|x| (x.start(), x.end())));
+                }
+            }
+        }
+        let unexplained = self.not_findings.unexplained(&t, covered);
+        if m.question.is_none() && self.reader.has_question_cue(&t) {
             m.question = Some((path.clone(), "a question in the clinical text".into()));
         }
         m.texts.push((path.clone(), t));
-        any
+        (any, unexplained)
     }
 
-    fn coded_reasons(&self, cc: &Value, path: &FhirPath, m: &mut Mapped) -> bool {
+    /// Reads a CodeableConcept of reasons: whether any concept was found, and what was left
+    /// unexplained (unknown codes without a display count as unexplained).
+    fn coded_reasons(&self, cc: &Value, path: &FhirPath, m: &mut Mapped) -> (bool, Vec<String>) {
         let mut any = false;
+        let mut unexplained = Vec::new();
         for (j, system, c, display) in codings(cc) {
             let cpath = path.field("coding").index(j);
             let mut known = false;
@@ -192,6 +274,7 @@ impl Terminology {
                         self.reasons[concept].kind,
                         ReasonKind::Question | ReasonKind::Condition
                     ),
+                    context: None,
                 });
             }
             if !known && !self.knows_code(system, c) {
@@ -201,53 +284,92 @@ impl Terminology {
                     code: c.into(),
                     display: display.map(str::to_string),
                 });
-                if let Some(d) = display {
-                    any |= self.text_reasons(d, &cpath.field("display"), m);
+                match display {
+                    Some(d) => {
+                        let (found, words) = self.text_reasons(d, &cpath.field("display"), m);
+                        any |= found;
+                        unexplained.extend(words);
+                    }
+                    None => unexplained.push(format!("{} {c}", system_name(system))),
                 }
             }
         }
         if let Some(t) = str_at(cc, "text") {
-            any |= self.text_reasons(t, &path.field("text"), m);
+            let (found, words) = self.text_reasons(t, &path.field("text"), m);
+            // A known code explains its own text ("Neck pain" beside SNOMED 81680005).
+            if !any || found {
+                unexplained.extend(words);
+            }
+            any |= found;
         }
-        any
+        (any, unexplained)
     }
 
     fn map_reasons(&self, sr: &Value, at: &FhirPath, ctx: &Context<'_>, m: &mut Mapped) {
+        let mut coded_condition = false;
         for (i, rc) in array(sr, "reasonCode") {
             let path = at.field("reasonCode").index(i);
-            m.has_clinical_information = true;
-            let recognised = self.coded_reasons(rc, &path, m);
-            m.reason_items.push(ReasonItem { path, recognised });
+            m.has_reason_elements = true;
+            let (_, unexplained) = self.coded_reasons(rc, &path, m);
+            m.reason_items.push(ReasonItem {
+                path,
+                recognised: unexplained.is_empty(),
+                unexplained,
+            });
         }
         for (i, rr) in array(sr, "reasonReference") {
             let path = at.field("reasonReference").index(i);
-            m.has_clinical_information = true;
+            m.has_reason_elements = true;
             let resolved = ctx.reason_resources.get(i).and_then(Option::as_ref);
-            let mut recognised = false;
+            let mut found = false;
+            let mut unexplained = Vec::new();
             if let Some((res, res_path)) = resolved {
-                if str_at(res, "resourceType") == Some("Condition") && m.question.is_none() {
-                    m.question = Some((
-                        path.clone(),
-                        "a coded condition (reasonReference → Condition)".into(),
-                    ));
+                if str_at(res, "resourceType") == Some("Condition") {
+                    coded_condition = true;
+                    if m.question.is_none() {
+                        m.question = Some((
+                            path.clone(),
+                            "a coded condition (reasonReference → Condition)".into(),
+                        ));
+                    }
                 }
                 if let Some(code) = res.get("code") {
-                    recognised |= self.coded_reasons(code, &res_path.field("code"), m);
+                    let (f, words) = self.coded_reasons(code, &res_path.field("code"), m);
+                    found |= f;
+                    unexplained.extend(words);
                 }
+            } else {
+                // What an unresolved reference points at is not known: clinical, unread.
+                unexplained.push("reference".to_string());
             }
             if let Some(d) = str_at(rr, "display") {
-                recognised |= self.text_reasons(d, &path.field("display"), m);
+                let (f, words) = self.text_reasons(d, &path.field("display"), m);
+                if !found || f {
+                    unexplained.extend(words);
+                }
+                found |= f;
             }
-            m.reason_items.push(ReasonItem { path, recognised });
+            if found {
+                unexplained.retain(|w| w != "reference");
+            }
+            m.reason_items.push(ReasonItem {
+                path,
+                recognised: unexplained.is_empty(),
+                unexplained,
+            });
         }
         for (i, note) in array(sr, "note") {
             let Some(t) = str_at(note, "text") else {
                 continue;
             };
             let path = at.field("note").index(i);
-            m.has_clinical_information = true;
-            let recognised = self.text_reasons(t, &path.field("text"), m);
-            m.reason_items.push(ReasonItem { path, recognised });
+            m.has_reason_elements = true;
+            let (_, unexplained) = self.text_reasons(t, &path.field("text"), m);
+            m.reason_items.push(ReasonItem {
+                path,
+                recognised: unexplained.is_empty(),
+                unexplained,
+            });
         }
         // GPs often put the question in the procedure text ("USS doppler leg ?DVT").
         if let Some(t) = sr.get("code").and_then(|c| str_at(c, "text")) {
@@ -271,6 +393,10 @@ impl Terminology {
                 });
             m.question = found;
         }
+        m.has_clinical_information = coded_condition
+            || m.question.is_some()
+            || m.present_reasons().next().is_some()
+            || m.reason_items.iter().any(|i| !i.unexplained.is_empty());
     }
 
     fn find_two_week_wait(&self, sr: &Value, at: &FhirPath, m: &mut Mapped) {
@@ -296,9 +422,11 @@ impl Terminology {
                     return;
                 }
                 if let (Some(t), Some(re)) = (str_at(cc, "text"), &concept.pattern) {
-                    if text::mentions(re, &text::normalise(t))
+                    if self
+                        .reader
+                        .mentions(re, &self.speller.correct(&text::normalise(t)).0)
                         .iter()
-                        .any(|x| !x.negated)
+                        .any(Mention::is_current)
                     {
                         m.two_week_wait = Some((path.field("text"), format!("'{t}'")));
                         return;
@@ -326,12 +454,39 @@ impl Terminology {
         }
         if let Some(re) = &concept.pattern {
             for (path, t) in &m.texts {
-                if let Some(x) = text::mentions(re, t).into_iter().find(|x| !x.negated) {
+                if let Some(x) = self
+                    .reader
+                    .mentions(re, t)
+                    .into_iter()
+                    .find(Mention::is_current)
+                {
                     m.two_week_wait = Some((path.clone(), format!("'{}'", &t[x.start..x.end])));
                     return;
                 }
             }
         }
+    }
+}
+
+/// What matched, for diagnostics: the words, and the words as written when they were read
+/// with a spelling correction.
+fn evidence(t: &str, x: &Mention, corrections: &[Correction]) -> String {
+    let fixed: Vec<&Correction> = corrections
+        .iter()
+        .filter(|c| c.start < x.end && x.start < c.end)
+        .collect();
+    if fixed.is_empty() {
+        format!("'{}'", &t[x.start..x.end])
+    } else {
+        format!(
+            "'{}' (written {}; spelling corrected)",
+            &t[x.start..x.end],
+            fixed
+                .iter()
+                .map(|c| format!("'{}'", c.written))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
     }
 }
 

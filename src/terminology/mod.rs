@@ -5,7 +5,9 @@
 //! (`rules/terminology/*.toml`), compiled once at load: one code index, and one regular
 //! expression per concept.
 
+pub mod filler;
 pub mod mapping;
+pub mod spelling;
 pub mod text;
 
 use crate::load::LoadError;
@@ -37,6 +39,10 @@ pub enum ReasonKind {
     ClinicalChange,
     /// Context such as "follow-up": never the only reason on its own.
     Context,
+    /// A feature that only qualifies another finding ("hard", "growing" of a lump): its words
+    /// also stand alone in unrelated text ("painful hand", "bleeding"), so rules read it beside
+    /// the finding it qualifies and the answer's summary never names it as a reason.
+    Qualifier,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -56,11 +62,28 @@ struct ConceptDef {
     codes: Vec<CodeDef>,
     #[serde(default)]
     text: Vec<String>,
+    /// Reasons: a past mention still counts ("history of cancer", "known lipoma").
+    #[serde(default)]
+    past_counts: bool,
+    /// Procedures: `false` when the guidance has no tip for this examination (the catch-alls
+    /// of a modality whose tips all name their examination).
+    #[serde(default)]
+    tips: Option<bool>,
+    /// Reasons: concepts whose mentions inside a mention of this one are not read on their
+    /// own ("loin to groin pain" is renal colic, not groin pain).
+    #[serde(default)]
+    hides: Vec<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct TerminologyFile {
+    #[serde(default)]
+    context: Option<text::ContextDef>,
+    #[serde(default)]
+    spelling: Option<spelling::SpellingDef>,
+    #[serde(default)]
+    not_findings: Option<filler::NotFindingsDef>,
     #[serde(default)]
     procedure: Vec<ConceptDef>,
     #[serde(default)]
@@ -82,6 +105,12 @@ pub struct Concept {
     pub groups: Vec<String>,
     pub codes: Vec<CodeDef>,
     pub pattern: Option<Regex>,
+    pub past_counts: bool,
+    /// Whether the guidance has a tip for this examination (procedures).
+    pub has_tips: bool,
+    /// Reason concepts whose mentions inside this one's are hidden (indexes into `reasons`).
+    pub hides: Vec<usize>,
+    hides_ids: Vec<String>,
 }
 
 /// Which table a concept is in.
@@ -102,6 +131,12 @@ pub struct Terminology {
     /// Request markers such as the 2WW fast-track codes.
     pub markers: Vec<Concept>,
     codes: HashMap<(String, String), Vec<(Table, usize)>>,
+    /// How mentions are read in context (negation, history, ...): `[context]`.
+    pub reader: text::Reader,
+    /// Spelling tolerance: `[spelling]`.
+    pub speller: spelling::Speller,
+    /// What does not count as a finding: `[not_findings]`.
+    pub not_findings: filler::NotFindings,
 }
 
 impl Terminology {
@@ -111,6 +146,7 @@ impl Terminology {
     ) -> Result<Self, Vec<LoadError>> {
         let mut t = Terminology::default();
         let mut errors = Vec::new();
+        let mut seen_context = false;
         for (file, text) in files {
             let parsed = match toml::from_str::<TerminologyFile>(text) {
                 Ok(p) => p,
@@ -119,6 +155,36 @@ impl Terminology {
                     continue;
                 }
             };
+            let mut section = |name: &str, r: Result<(), String>| {
+                if let Err(message) = r {
+                    let line = text
+                        .lines()
+                        .position(|l| l.trim() == format!("[{name}]"))
+                        .map(|i| i + 1);
+                    errors.push(LoadError::new(file, message).at_line(line));
+                }
+            };
+            if let Some(def) = &parsed.context {
+                section(
+                    "context",
+                    text::Reader::compile(def).map(|r| {
+                        t.reader = r;
+                        seen_context = true;
+                    }),
+                );
+            }
+            if let Some(def) = &parsed.spelling {
+                section(
+                    "spelling",
+                    spelling::Speller::compile(def).map(|s| t.speller = s),
+                );
+            }
+            if let Some(def) = &parsed.not_findings {
+                section(
+                    "not_findings",
+                    filler::NotFindings::compile(def).map(|n| t.not_findings = n),
+                );
+            }
             for (table, defs) in [
                 (Table::Procedure, parsed.procedure),
                 (Table::Reason, parsed.reason),
@@ -136,6 +202,28 @@ impl Terminology {
                     }
                 }
             }
+        }
+        if !seen_context && errors.is_empty() {
+            errors.push(LoadError::new(
+                "terminology/",
+                "no [context] table (the trigger lists of terminology/context.toml): negation and history would not be read",
+            ));
+        }
+        for i in 0..t.reasons.len() {
+            let mut hides = Vec::new();
+            for id in t.reasons[i].hides_ids.clone() {
+                match t.find(Table::Reason, &id) {
+                    Some(j) => hides.push(j),
+                    None => errors.push(LoadError::new(
+                        "terminology/reasons.toml",
+                        format!(
+                            "reason '{}' hides '{id}', which is not a reason",
+                            t.reasons[i].id
+                        ),
+                    )),
+                }
+            }
+            t.reasons[i].hides = hides;
         }
         if errors.is_empty() {
             Ok(t)
@@ -181,6 +269,10 @@ impl Terminology {
             groups: def.groups,
             codes: def.codes,
             pattern,
+            past_counts: def.past_counts,
+            has_tips: def.tips.unwrap_or(true),
+            hides: Vec::new(),
+            hides_ids: def.hides,
         };
         self.table_mut(table).push(concept);
         Ok(())

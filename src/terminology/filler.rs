@@ -1,0 +1,135 @@
+//! What counts as a finding: the words of a clinical text that say nothing about the patient's
+//! condition (courtesies, administrative remarks, durations, sides, the examination asked for).
+//!
+//! A text's words are *explained* when a concept, a context trigger or one of these phrases
+//! covers them, or they are in the list of words that carry no finding. What is left is clinical
+//! text the gateway could not read: it counts as clinical information (so GEN01 does not fire)
+//! and as a possible other symptom (so the "pain as the only symptom" rules do not fire). The
+//! lists are data: `[not_findings]` in `rules/terminology/not-findings.toml`.
+
+use super::text::compile_patterns;
+use regex::Regex;
+use serde::Deserialize;
+use std::collections::HashSet;
+
+/// The `[not_findings]` table as written.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NotFindingsDef {
+    /// Phrases (regular expressions) that carry no finding: "as discussed", "patient keen".
+    pub phrases: Vec<String>,
+    /// Single words that carry no finding: "left", "weeks", "please".
+    pub words: Vec<String>,
+}
+
+/// The compiled lists.
+#[derive(Debug, Clone, Default)]
+pub struct NotFindings {
+    phrases: Option<Regex>,
+    words: HashSet<String>,
+}
+
+/// Merges overlapping spans, sorted by start.
+fn merged(mut spans: Vec<(usize, usize)>) -> Vec<(usize, usize)> {
+    spans.sort_unstable();
+    let mut out: Vec<(usize, usize)> = Vec::with_capacity(spans.len());
+    for s in spans {
+        match out.last_mut() {
+            Some(last) if s.0 <= last.1 => last.1 = last.1.max(s.1),
+            _ => out.push(s),
+        }
+    }
+    out
+}
+
+impl NotFindings {
+    pub fn compile(def: &NotFindingsDef) -> Result<Self, String> {
+        let phrases = if def.phrases.is_empty() {
+            None
+        } else {
+            Some(
+                compile_patterns(&def.phrases)
+                    .map_err(|e| format!("[not_findings] phrases: {e}"))?,
+            )
+        };
+        let mut words = HashSet::new();
+        for w in &def.words {
+            let w = w.to_lowercase();
+            if w.is_empty() || !w.chars().all(char::is_alphanumeric) {
+                return Err(format!(
+                    "[not_findings] words: '{w}' is not one word (write phrases in `phrases`)"
+                ));
+            }
+            words.insert(w);
+        }
+        Ok(NotFindings { phrases, words })
+    }
+
+    /// The words of the normalised `text` that nothing in `covered` explains and that may carry
+    /// a finding, in order.
+    pub fn unexplained(&self, text: &str, covered: Vec<(usize, usize)>) -> Vec<String> {
+        let mut covered = covered;
+        if let Some(p) = &self.phrases {
+            covered.extend(p.find_iter(text).map(|m| (m.start(), m.end())));
+        }
+        let covered = merged(covered);
+        let mut next = 0;
+        let mut out = Vec::new();
+        let mut at = 0;
+        for token in text.split(|c: char| !c.is_alphanumeric()) {
+            let (start, end) = (at, at + token.len());
+            at = end + text[end..].chars().next().map_or(0, char::len_utf8);
+            if token.is_empty() {
+                continue;
+            }
+            while next < covered.len() && covered[next].1 <= start {
+                next += 1;
+            }
+            if next < covered.len() && covered[next].0 < end {
+                continue;
+            }
+            if token.chars().any(|c| c.is_ascii_digit()) || self.words.contains(token) {
+                continue;
+            }
+            out.push(token.to_string());
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lists() -> NotFindings {
+        #[derive(Deserialize)]
+        struct File {
+            not_findings: NotFindingsDef,
+        }
+        let text = include_str!("../../rules/terminology/not-findings.toml");
+        let file: File = toml::from_str(text).expect("not-findings.toml parses");
+        NotFindings::compile(&file.not_findings).expect("compiles")
+    }
+
+    #[test]
+    fn courtesy_and_administration_explain_nothing_clinical() {
+        let l = lists();
+        for text in [
+            "as discussed, many thanks",
+            "patient keen for scan, please arrange",
+            "for 3/12, left side, routine",
+        ] {
+            assert!(l.unexplained(text, Vec::new()).is_empty(), "{text}");
+        }
+        assert_eq!(
+            l.unexplained("tiredness for 3 weeks", Vec::new()),
+            vec!["tiredness".to_string()]
+        );
+        // Covered words are explained.
+        assert!(l.unexplained("neck pain", vec![(0, 9)]).is_empty());
+        assert_eq!(
+            l.unexplained("neck pain and palpitations", vec![(0, 9)]),
+            vec!["palpitations".to_string()]
+        );
+    }
+}
