@@ -99,15 +99,22 @@ pub fn redirected_request(
         "performer".into(),
         json!([{ "display": format!("{} ({})", pathway.name, pathway.contact) }]),
     );
+    let advice = rule.def.advice.trim();
+    let booking = pathway.booking.trim().trim_end_matches('.');
+    // Most rules' advice already says how to refer ("refer directly to the DVT clinic (ext
+    // 5378)"): the pathway's booking text is added only when it tells the GP something more.
+    let how = if advice.to_lowercase().contains(&booking.to_lowercase()) {
+        String::new()
+    } else {
+        format!(" How to refer: {booking}.")
+    };
     out.insert(
         "note".into(),
         json!([{ "text": format!(
-            "Redirected by guidance rule {} ({}). Why: {}. {} How to refer: {}.",
+            "Redirected by guidance rule {} ({}). Why: {}. {advice}{how}",
             rule.def.id,
             rule.def.title,
             why,
-            rule.def.advice.trim(),
-            pathway.booking.trim_end_matches('.')
         ) }]),
     );
     // Keep FHIR's element order: resource elements as the R4 definition lists them.
