@@ -4,7 +4,6 @@ use clap::Parser;
 use referral_gateway::cli::{check, rules_cmd, Cli, Command, OutputFormat};
 use referral_gateway::engine::Engine;
 use referral_gateway::http;
-use referral_gateway::parse::Limits;
 use std::process::ExitCode;
 
 /// See Cargo.toml: the engine is allocation-bound, and mimalloc halves that cost.
@@ -29,10 +28,11 @@ fn main() -> ExitCode {
             format,
             validate,
             explain,
+            limits,
             rules,
         } => match rules.load() {
             Ok(set) => {
-                let engine = Engine::new(set, rules.source(), Limits::default(), 1);
+                let engine = Engine::new(set, rules.source(), limits.parse_limits(), 1);
                 let mode = if explain {
                     check::Mode::Explain
                 } else if validate {
@@ -45,7 +45,7 @@ fn main() -> ExitCode {
                 } else {
                     OutputFormat::Json
                 });
-                check::run(&engine, &files, format, mode)
+                check::run(&engine, &files, format, mode, limits.max_body_bytes)
             }
             Err(errors) => {
                 for e in errors {

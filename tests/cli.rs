@@ -179,3 +179,64 @@ fn lint_names_the_file_and_line_of_a_broken_rule() {
     assert!(err.contains("us/US98-syntax.toml:2:"), "{err}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A batch of `n` copies of one accepted ServiceRequest, written to a temporary file.
+fn batch_file(n: usize) -> std::path::PathBuf {
+    let sr: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(repo(
+            "examples/general/gen01-cxr-with-clinical-question.json",
+        ))
+        .expect("example"),
+    )
+    .expect("JSON");
+    let entries: Vec<serde_json::Value> = (0..n)
+        .map(|i| {
+            serde_json::json!({
+                "fullUrl": format!("urn:uuid:00000000-0000-4000-8000-{i:012}"),
+                "resource": sr,
+                "request": { "method": "POST", "url": "ServiceRequest" }
+            })
+        })
+        .collect();
+    let bundle = serde_json::json!({ "resourceType": "Bundle", "type": "batch", "entry": entries });
+    let path = std::env::temp_dir().join(format!("rg-check-limits-{}.json", std::process::id()));
+    std::fs::write(&path, bundle.to_string()).expect("write");
+    path
+}
+
+#[test]
+fn check_has_no_http_limits_on_files_unless_given() {
+    // Over `serve`'s default of 1000 entries: a file on disk is decided whole.
+    let file = batch_file(1200);
+    let big = file.to_string_lossy().into_owned();
+    let (code, out) = run(&["check", &big]);
+    assert_eq!(code, 0, "{}", &out[..out.len().min(400)]);
+    let v: serde_json::Value = serde_json::from_str(&out).expect("JSON");
+    assert_eq!(v["type"], "batch-response");
+    assert_eq!(v["entry"].as_array().map(Vec::len), Some(1200));
+
+    // The same limits as `serve` when asked for: too costly, exit status 2.
+    let (code, out) = run(&["check", "--max-bundle-entries", "1000", &big]);
+    assert_eq!(code, 2);
+    assert!(out.contains("too-costly"), "{out}");
+    let (code, out) = run(&["check", "--max-body-bytes", "1000", &big]);
+    assert_eq!(code, 2);
+    assert!(
+        out.contains("too-costly") && out.contains("--max-body-bytes"),
+        "{out}"
+    );
+    // stdin has no length to look at: read up to one byte over the limit.
+    let mut child = bin()
+        .args(["check", "--max-body-bytes", "1000", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("runs");
+    let bytes = std::fs::read(&big).expect("read");
+    // The gateway stops reading past the limit: a closed pipe is expected here.
+    let _ = child.stdin.take().expect("stdin").write_all(&bytes);
+    let out = child.wait_with_output().expect("waits");
+    let _ = std::fs::remove_file(&file);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("too-costly"));
+}

@@ -43,16 +43,43 @@ pub struct FileResult {
     pub exit: i32,
 }
 
-fn read_input(name: &str) -> Result<(Vec<u8>, Option<Format>), String> {
-    if name == "-" {
-        let mut buf = Vec::new();
-        std::io::stdin()
-            .read_to_end(&mut buf)
-            .map_err(|e| format!("cannot read stdin: {e}"))?;
-        Ok((buf, None))
+/// Reads a file (or stdin), refusing one over `max_bytes` before reading it whole.
+fn read_input(name: &str, max_bytes: Option<u64>) -> Result<(Vec<u8>, Option<Format>), Unusable> {
+    let cannot_read = |e: std::io::Error| {
+        Unusable::Malformed(vec![Finding::new(
+            Severity::Fatal,
+            IssueType::NotFound,
+            format!("cannot read {name}: {e}"),
+        )])
+    };
+    let too_big = |max: u64| {
+        Unusable::TooCostly(vec![Finding::new(
+            Severity::Fatal,
+            IssueType::TooCostly,
+            format!("{name} is larger than --max-body-bytes ({max} bytes)"),
+        )])
+    };
+    let (reader, format): (Box<dyn Read>, _) = if name == "-" {
+        (Box::new(std::io::stdin()), None)
     } else {
-        let bytes = std::fs::read(name).map_err(|e| format!("cannot read {name}: {e}"))?;
-        Ok((bytes, Format::from_path(name)))
+        let file = std::fs::File::open(name).map_err(cannot_read)?;
+        if let (Some(max), Ok(meta)) = (max_bytes, file.metadata()) {
+            if meta.len() > max {
+                return Err(too_big(max));
+            }
+        }
+        (Box::new(file), Format::from_path(name))
+    };
+    let mut buf = Vec::new();
+    // One byte over the limit is enough to know (stdin has no length to look at).
+    let cap = max_bytes.map_or(u64::MAX, |m| m.saturating_add(1));
+    reader
+        .take(cap)
+        .read_to_end(&mut buf)
+        .map_err(cannot_read)?;
+    match max_bytes {
+        Some(max) if buf.len() as u64 > max => Err(too_big(max)),
+        _ => Ok((buf, format)),
     }
 }
 
@@ -70,19 +97,17 @@ pub enum Mode {
 /// Checks one file (or stdin): one call of the engine service, as every front end makes.
 /// An explanation is a what-if question, not a decision of the gateway: it asks the engine for
 /// the trace directly (no decision sinks).
-pub fn check_file(engine: &Engine, name: &str, mode: Mode) -> FileResult {
+pub fn check_file(engine: &Engine, name: &str, mode: Mode, max_bytes: Option<u64>) -> FileResult {
     let rules = engine.rules();
     let site = &rules.site;
-    let (bytes, format) = match read_input(name) {
+    let (bytes, format) = match read_input(name, max_bytes) {
         Ok((bytes, format)) => {
             let format = format
                 .or_else(|| Format::sniff(&bytes))
                 .unwrap_or(Format::Json);
             (bytes, format)
         }
-        Err(e) => {
-            let unusable =
-                Unusable::Malformed(vec![Finding::new(Severity::Fatal, IssueType::NotFound, e)]);
+        Err(unusable) => {
             return FileResult {
                 name: name.to_string(),
                 answer: unusable_answer(&unusable, site),
@@ -175,8 +200,17 @@ pub fn check_file(engine: &Engine, name: &str, mode: Mode) -> FileResult {
 
 /// Runs `check` and returns the exit status. A closed stdout (`check FILE | head`) ends the
 /// output quietly: the decisions were made, and the exit status still tells them.
-pub fn run(engine: &Engine, files: &[String], format: OutputFormat, mode: Mode) -> i32 {
-    let results: Vec<FileResult> = files.iter().map(|f| check_file(engine, f, mode)).collect();
+pub fn run(
+    engine: &Engine,
+    files: &[String],
+    format: OutputFormat,
+    mode: Mode,
+    max_bytes: Option<u64>,
+) -> i32 {
+    let results: Vec<FileResult> = files
+        .iter()
+        .map(|f| check_file(engine, f, mode, max_bytes))
+        .collect();
     let exit = results.iter().map(|r| r.exit).fold(0, worst);
     let rules = engine.rules();
     let mut stdout = anstream::stdout().lock();

@@ -6,6 +6,7 @@ pub mod rules_cmd;
 
 use crate::http;
 use crate::load::RuleSource;
+use crate::parse::Limits;
 use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
@@ -251,6 +252,8 @@ pub enum Command {
         #[arg(long, conflicts_with = "validate")]
         explain: bool,
         #[command(flatten)]
+        limits: CheckLimits,
+        #[command(flatten)]
         rules: RulesArg,
     },
     /// List, lint and test the rules.
@@ -267,6 +270,32 @@ pub enum Command {
         #[command(flatten)]
         rules: RulesArg,
     },
+}
+
+/// The limits of `check`: the names of `serve`'s, but unlimited unless given. A file on disk
+/// is the caller's own (a test harness's 10,000-entry batch, a day's export); the HTTP limits
+/// protect a shared server from its callers, and `serve` keeps them.
+#[derive(Debug, Clone, clap::Args)]
+pub struct CheckLimits {
+    /// Largest file accepted, in bytes (the answer for a larger one is `too-costly`, exit 2).
+    #[arg(long)]
+    pub max_body_bytes: Option<u64>,
+    /// Most entries accepted in one Bundle.
+    #[arg(long)]
+    pub max_bundle_entries: Option<usize>,
+    /// Deepest nesting of JSON objects and arrays accepted (this one has a default: it bounds
+    /// the parser's recursion, not the work).
+    #[arg(long, default_value_t = Limits::default().max_depth)]
+    pub max_depth: usize,
+}
+
+impl CheckLimits {
+    pub fn parse_limits(&self) -> Limits {
+        Limits {
+            max_bundle_entries: self.max_bundle_entries.unwrap_or(usize::MAX),
+            max_depth: self.max_depth,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Subcommand)]
