@@ -24,4 +24,5 @@ pub mod parse;
 pub mod profile;
 pub mod rules;
 pub mod site;
+pub mod store;
 pub mod terminology;

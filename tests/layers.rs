@@ -32,6 +32,8 @@ const LAYERS: &[&str] = &[
     "outcome",
     // the explanation of decisions ($explain), written from the engine's trace
     "explain",
+    // the consult record (issue 15)
+    "store",
     // security: tokens, keys, TLS (issue 17), under the HTTP front end
     "auth",
     // front ends

@@ -3,6 +3,7 @@
 
 pub mod harness;
 pub mod oidc;
+pub mod pg;
 pub mod server;
 pub mod upstream;
 
