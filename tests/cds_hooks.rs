@@ -294,11 +294,17 @@ fn assert_cds_response(body: &Value) {
             "selectionBehavior",
             "overrideReasons",
             "links",
+            // Every CDS Hooks element may carry an `extension` object: the consult id.
+            "extension",
         ];
         for k in card.as_object().expect("card object").keys() {
             assert!(known.contains(&k.as_str()), "{at}: unknown field {k}");
         }
         assert!(card.get("uuid").is_none_or(is_uuid), "{at}.uuid");
+        assert!(
+            card.get("extension").is_none_or(Value::is_object),
+            "{at}.extension"
+        );
         let summary = card["summary"].as_str().expect("summary");
         assert!(
             !summary.is_empty() && summary.chars().count() < 140,
@@ -519,6 +525,23 @@ fn redirect_card_replaces_the_order_with_the_redirected_service_request() {
         serde_json::from_str(&fhir.text().expect("body")).expect("redirected ServiceRequest");
     assert_eq!(from_fhir["resourceType"], "ServiceRequest");
     from_fhir["id"] = created["id"].clone();
+    // Each carries the id of its own consult (the CDS call and the POST are two consults).
+    let consult_ids = |sr: &Value| -> Vec<Value> {
+        sr["identifier"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|i| i["system"] == "https://referral-gateway.example.org/fhir/consult")
+            .cloned()
+            .collect()
+    };
+    assert_eq!(consult_ids(created).len(), 1, "{created}");
+    assert_eq!(
+        consult_ids(created)[0]["value"],
+        card["extension"]["referral-gateway-consult-id"]
+    );
+    assert_ne!(consult_ids(created), consult_ids(&from_fhir));
+    from_fhir["identifier"] = created["identifier"].clone();
     assert_eq!(created, &from_fhir);
     assert_eq!(created["status"], "draft");
     assert_eq!(created["performerType"]["coding"][0]["code"], "dvt-clinic");
