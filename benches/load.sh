@@ -2,7 +2,8 @@
 # HTTP load on loopback against the release server, with wrk (Debian: apt-get install wrk).
 # For a single ServiceRequest and a 100-entry batch Bundle, at 1, 16 and 64 connections:
 # requests per second, p50 / p99 / p99.9 latency, then the server's peak RSS and its start-up
-# time. Bounded: DURATION seconds per run (default 8), 2 wrk threads.
+# time. Bounded: DURATION seconds per run (default 8), 2 wrk threads. The consult store is a
+# fresh SQLite file unless STORE says otherwise (STORE=none, STORE=postgres://...).
 #   benches/load.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,7 +14,7 @@ port=${PORT:-18081}
 duration=${DURATION:-8}
 tmp=$(mktemp -d)
 start=$(date +%s%N)
-"$bin" serve --listen "127.0.0.1:$port" > "$tmp/out" 2> "$tmp/log" &
+"$bin" serve --listen "127.0.0.1:$port" --store "${STORE:-sqlite:$tmp/store.sqlite}" > "$tmp/out" 2> "$tmp/log" &
 pid=$!
 trap 'kill "$pid" 2>/dev/null; rm -rf "$tmp"' EXIT
 for _ in $(seq 500); do grep -q listening "$tmp/out" && break; sleep 0.01; done

@@ -31,7 +31,7 @@ done
 echo "checked $n inputs; $bad_paths with unresolvable expressions"
 
 # Answers only the HTTP front end gives, from a gateway started for this.
-"$bin" serve --listen 127.0.0.1:0 > "$out/serve.out" 2> "$out/serve.log" &
+"$bin" serve --listen 127.0.0.1:0 --store "sqlite:$out/store.sqlite" > "$out/serve.out" 2> "$out/serve.log" &
 serve_pid=$!
 trap 'kill "$serve_pid" 2>/dev/null; rm -rf "$out"' EXIT
 for _ in $(seq 100); do grep -q '^listening on ' "$out/serve.out" 2>/dev/null && break; sleep 0.1; done
@@ -70,6 +70,16 @@ json.dump({"resourceType": "Bundle", "type": "batch", "entry": [
     {"request": {"method": "GET", "url": "ServiceRequest/1"}}]}, open(sys.argv[1], "w"))
 PY
 post "$out/mixed-batch.json" mixed-batch
+# The consult record (contract §6): a redirected order (its consult identifier), then the
+# record read back: an AuditEvent, a searchset of them, the redirect's Provenance, $stats.
+http "$base/ServiceRequest" "$out/http-redirected.json" examples/us/us13-calf-swelling-query-dvt.json
+http "$base/ServiceRequest" "$out/http-rejected.json" examples/us/us05-neck-pain-only-coded.json
+consult=$(python3 -c 'import json,sys; print([e["valueIdentifier"]["value"] for e in json.load(open(sys.argv[1]))["extension"] if e["url"].endswith("/consult-id")][0])' "$out/http-rejected.json")
+redirected=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["id"])' "$out/http-redirected.json")
+get "/AuditEvent/$consult" audit-event
+get '/AuditEvent?_count=1' audit-search
+get "/Provenance?target=ServiceRequest/$redirected" provenance
+get '/$stats' stats
 
 # The schema checker's fhir.schema.json is that of R4 4.0.0: its fhirVersion list stops at
 # 4.0.0, and the contract's CapabilityStatement says 4.0.1. The four checkers read a copy that

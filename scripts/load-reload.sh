@@ -15,7 +15,7 @@ if [ -z "${BIN:-}" ]; then
 fi
 tmp=$(mktemp -d)
 cp -r rules "$tmp/rules"
-"$BIN" serve --listen 127.0.0.1:0 --rules "$tmp/rules" --log-format json > "$tmp/out" 2> "$tmp/log" &
+"$BIN" serve --listen 127.0.0.1:0 --store "sqlite:$tmp/store.sqlite" --rules "$tmp/rules" --log-format json > "$tmp/out" 2> "$tmp/log" &
 pid=$!
 trap 'kill "$pid" 2>/dev/null || true; rm -rf "$tmp"' EXIT
 for _ in $(seq 100); do grep -q listening "$tmp/out" && break; sleep 0.1; done

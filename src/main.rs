@@ -1,7 +1,7 @@
 //! The `referral-gateway` binary: parses the command line and hands over to a front end.
 
 use clap::Parser;
-use referral_gateway::cli::{check, rules_cmd, Cli, Command, OutputFormat};
+use referral_gateway::cli::{audit, check, rules_cmd, Cli, Command, OutputFormat};
 use referral_gateway::engine::Engine;
 use referral_gateway::http;
 use std::process::ExitCode;
@@ -55,6 +55,19 @@ fn main() -> ExitCode {
             }
         },
         Command::Rules { action, rules } => rules_cmd::run(&rules, action),
+        Command::Audit {
+            action,
+            store,
+            rules,
+        } => match rules.load() {
+            Ok(set) => audit::run(&set, &store, action),
+            Err(errors) => {
+                for e in errors {
+                    eprintln!("error: {e}");
+                }
+                2
+            }
+        },
         Command::Serve { .. } => 2,
     };
     ExitCode::from(u8::try_from(code).unwrap_or(2))

@@ -23,6 +23,35 @@ pub struct Site {
     /// What goes to the upstream FHIR server when the gateway runs with `--upstream` (§7).
     #[serde(default)]
     pub upstream: UpstreamSite,
+    /// Rule id → mode (contract §6 "Rule modes"): `enforce` (the default), `advise` or
+    /// `shadow`. An id that names no rule is a load error.
+    #[serde(default)]
+    pub rule_modes: BTreeMap<String, RuleMode>,
+}
+
+/// How a rule's finding acts on the answer (contract §6 "Rule modes").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RuleMode {
+    /// The rule's own action: reject, redirect, warn or inform.
+    #[default]
+    Enforce,
+    /// A reject or redirect becomes a warning on an accepted answer (a warning card in CDS
+    /// Hooks): the department is told, the order goes ahead.
+    Advise,
+    /// Evaluated and recorded in the consult; hidden from every answer a caller sees
+    /// (`$validate` included): a new or changed rule is trialled on live traffic first.
+    Shadow,
+}
+
+impl RuleMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RuleMode::Enforce => "enforce",
+            RuleMode::Advise => "advise",
+            RuleMode::Shadow => "shadow",
+        }
+    }
 }
 
 /// The `[upstream]` table of site data.
@@ -123,6 +152,11 @@ impl Pathway {
 }
 
 impl Site {
+    /// The mode of rule `id` (enforce unless `[rule_modes]` says otherwise).
+    pub fn rule_mode(&self, id: &str) -> RuleMode {
+        self.rule_modes.get(id).copied().unwrap_or_default()
+    }
+
     pub fn pathway(&self, id: &str) -> Option<&Pathway> {
         self.pathways.iter().find(|p| p.id == id)
     }

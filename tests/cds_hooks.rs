@@ -883,6 +883,46 @@ fn feedback_is_counted_by_rule_and_logged_without_patient_data() {
     let metrics = s.get("/metrics").text().expect("metrics");
     assert!(metrics.contains(r#"referral_gateway_cds_feedback_total{service="imaging-referral-order-select",rule="unknown",outcome="overridden"} 1"#), "{metrics}");
 
+    // Stored against the card's consult (contract §6): the card names its consult, which is in
+    // the record as a CDS Hooks consult, and $stats counts the override with its reason.
+    let consult = rejected["extension"]["referral-gateway-consult-id"]
+        .as_str()
+        .expect("the card's consult id");
+    let json_of = |path: &str| -> Value {
+        serde_json::from_str(&s.get(path).text().expect("body")).expect("JSON")
+    };
+    let event = json_of(&format!("/AuditEvent/{consult}"));
+    assert_eq!(event["id"], consult, "{event}");
+    assert!(
+        event.to_string().contains("order-sign/"),
+        "the channel names the hook and its instance: {event}"
+    );
+    let stats = json_of("/$stats");
+    let rule = |id: &str| -> Value {
+        stats["parameter"]
+            .as_array()
+            .expect("parameters")
+            .iter()
+            .find(|p| p["name"] == "rule" && p["part"][0]["valueString"] == id)
+            .cloned()
+            .unwrap_or_else(|| panic!("{id} not in {stats}"))
+    };
+    let us05 = rule("US05");
+    assert_eq!(
+        us05["part"][3],
+        json!({"name": "overridden", "valueInteger": 1}),
+        "{us05}"
+    );
+    assert_eq!(
+        us05["part"][4]["part"][0]["valueCode"], reason["code"],
+        "{us05}"
+    );
+    assert_eq!(
+        rule("US13")["part"][3]["valueInteger"],
+        0,
+        "accepted, not overridden"
+    );
+
     let log = s.log();
     assert!(
         log.contains("CDS Hooks feedback") && log.contains("US05"),

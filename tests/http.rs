@@ -65,8 +65,14 @@ impl Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_referral-gateway"))
             .arg("serve")
             .args(["--listen", "127.0.0.1:0"])
+            .arg("--store")
+            .arg(format!(
+                "sqlite:{}",
+                scratch.0.join("store.sqlite").display()
+            ))
             .args(args)
             .env_remove("RUST_LOG")
+            .env_remove("REFERRAL_GATEWAY_STORE")
             .env_remove("REFERRAL_GATEWAY_RULES")
             .env_remove("REFERRAL_GATEWAY_PROFILES")
             .stdin(Stdio::null())

@@ -13,7 +13,7 @@ use std::time::Duration;
 #[test]
 fn a_non_loopback_address_without_authentication_refuses_to_start() {
     let out = Command::new(env!("CARGO_BIN_EXE_referral-gateway"))
-        .args(["serve", "--listen", "0.0.0.0:0"])
+        .args(["serve", "--listen", "0.0.0.0:0", "--store", "none"])
         .env_remove("RUST_LOG")
         .stdin(Stdio::null())
         .output()
@@ -28,7 +28,14 @@ fn a_non_loopback_address_without_authentication_refuses_to_start() {
 #[test]
 fn insecure_serves_and_says_so_in_health() {
     let mut child = Command::new(env!("CARGO_BIN_EXE_referral-gateway"))
-        .args(["serve", "--listen", "0.0.0.0:0", "--insecure"])
+        .args([
+            "serve",
+            "--listen",
+            "0.0.0.0:0",
+            "--insecure",
+            "--store",
+            "none",
+        ])
         .env_remove("RUST_LOG")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

@@ -62,6 +62,8 @@ impl TlsGateway {
     fn start(dir: &Path, mutual: bool) -> Self {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_referral-gateway"));
         cmd.args(["serve", "--listen", "127.0.0.1:0"])
+            .arg("--store")
+            .arg(format!("sqlite:{}", dir.join("store.sqlite").display()))
             .arg("--tls-cert")
             .arg(dir.join("server.pem"))
             .arg("--tls-key")

@@ -431,6 +431,8 @@ fn start_up_refuses_an_upstream_deadline_past_the_request_timeout() {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_referral-gateway"))
         .args([
             "serve",
+            "--store",
+            "none",
             "--listen",
             "127.0.0.1:0",
             "--upstream",
@@ -860,6 +862,8 @@ fn start_up_refuses_an_unusable_key() {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_referral-gateway"))
         .args([
             "serve",
+            "--store",
+            "none",
             "--listen",
             "127.0.0.1:0",
             "--upstream",

@@ -1,7 +1,7 @@
 //! `referral-gateway check FILE...`
 
 use super::{report, OutputFormat};
-use crate::engine::{Answered, Call, Caller, Checked, Engine};
+use crate::engine::{Answered, Asker, Call, Caller, Checked, Engine, Purpose};
 use crate::finding::{Decision, Finding, IssueType, Severity};
 use crate::outcome::response::{answer, unusable_answer, validate_answer, Answer};
 use crate::parse::{Format, Unusable};
@@ -140,6 +140,11 @@ pub fn check_file(engine: &Engine, name: &str, mode: Mode, max_bytes: Option<u64
     let validate = mode == Mode::Validate;
     let call = Call {
         caller: Caller::Cli,
+        purpose: Purpose::Order,
+        asker: Asker {
+            client: "cli".into(),
+            if_none_exist: None,
+        },
         bytes: bytes.into(),
         format,
         profiles: Vec::new(),
@@ -167,6 +172,7 @@ pub fn check_file(engine: &Engine, name: &str, mode: Mode, max_bytes: Option<u64
         Ok(Answered {
             answer: (answer, exit, unusable),
             record,
+            ..
         }) => {
             let outcome = match (unusable, record) {
                 (Some(u), _) => Err(u),

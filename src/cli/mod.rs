@@ -1,5 +1,6 @@
 //! The command line front end (contract §5): `check`, `rules`, `serve`.
 
+pub mod audit;
 pub mod check;
 pub mod report;
 pub mod rules_cmd;
@@ -117,6 +118,36 @@ pub struct ServeArgs {
     /// would otherwise be mostly the size of these options.
     #[command(flatten)]
     pub auth: Box<AuthFlags>,
+    /// Where consults are recorded (contract §6): `sqlite:PATH` (created on first start),
+    /// `postgres://USER@HOST/DB` (several replicas on one database) or `none` (nothing
+    /// recorded; development only).
+    #[arg(long, env = "REFERRAL_GATEWAY_STORE", default_value = crate::store::DEFAULT_STORE)]
+    pub store: String,
+    /// `full`: commits survive power loss too (SQLite `synchronous=FULL`); the default
+    /// survives a crash of the process.
+    #[arg(long, value_enum, env = "REFERRAL_GATEWAY_STORE_SYNC", default_value_t = StoreSyncArg::Normal)]
+    pub store_sync: StoreSyncArg,
+    /// `hash`: keep only the SHA-256 of each request in the consult record, not the request.
+    #[arg(long, value_enum, env = "REFERRAL_GATEWAY_AUDIT_BODY", default_value_t = AuditBodyArg::Full)]
+    pub audit_body: AuditBodyArg,
+}
+
+/// `--store-sync`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum StoreSyncArg {
+    /// Durable against a crash of the process (SIGKILL).
+    Normal,
+    /// Durable against power loss too.
+    Full,
+}
+
+/// `--audit-body`: what the consult record keeps of each request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AuditBodyArg {
+    /// The ServiceRequest as received, and its SHA-256.
+    Full,
+    /// Only its SHA-256.
+    Hash,
 }
 
 /// The security options of `serve`; every flag has an environment variable of the same meaning.
@@ -219,6 +250,12 @@ impl ServeArgs {
             max_concurrent_checks: self.max_concurrent_checks,
             upstream: self.upstream.config(),
             auth: self.auth.args(),
+            store: self.store.clone(),
+            store_sync: match self.store_sync {
+                StoreSyncArg::Normal => crate::store::StoreSync::Normal,
+                StoreSyncArg::Full => crate::store::StoreSync::Full,
+            },
+            keep_request_body: self.audit_body == AuditBodyArg::Full,
         }
     }
 }
@@ -260,6 +297,16 @@ pub enum Command {
     Rules {
         #[command(subcommand)]
         action: RulesAction,
+        #[command(flatten)]
+        rules: RulesArg,
+    },
+    /// Export or purge the consult record (contract §6).
+    Audit {
+        #[command(subcommand)]
+        action: audit::AuditAction,
+        /// The consult store: `sqlite:PATH` or `postgres://...`.
+        #[arg(long, env = "REFERRAL_GATEWAY_STORE", default_value = crate::store::DEFAULT_STORE, global = true)]
+        store: String,
         #[command(flatten)]
         rules: RulesArg,
     },

@@ -5,6 +5,7 @@ use crate::engine;
 use crate::finding::Decision;
 use crate::parse::{Format, Limits};
 use crate::rules::RuleSet;
+use crate::site::RuleMode;
 
 /// The result of one rule example.
 #[derive(Debug, Clone)]
@@ -106,8 +107,12 @@ pub fn run(source: &RulesArg, action: RulesAction) -> i32 {
                     .as_deref()
                     .map(|p| format!(" → {p}"))
                     .unwrap_or_default();
+                let mode = match rules.site.rule_mode(&r.def.id) {
+                    RuleMode::Enforce => String::new(),
+                    m => format!(" [{}]", m.as_str()),
+                };
                 println!(
-                    "{:<6} {:<8} {}{target}",
+                    "{:<6} {:<8} {}{target}{mode}",
                     r.def.id,
                     r.def.action.as_str(),
                     r.def.title
@@ -132,6 +137,21 @@ pub fn run(source: &RulesArg, action: RulesAction) -> i32 {
                 rules.terms.reasons.len(),
                 rules.terms.observations.len(),
                 rules.site.pathways.len()
+            );
+            let modes: Vec<String> = rules
+                .site
+                .rule_modes
+                .iter()
+                .filter(|(_, m)| **m != RuleMode::Enforce)
+                .map(|(id, m)| format!("{id} {}", m.as_str()))
+                .collect();
+            println!(
+                "rule modes: {} (every other rule enforces its action)",
+                if modes.is_empty() {
+                    "all enforce".to_string()
+                } else {
+                    modes.join(", ")
+                }
             );
             let conformance = &rules.conformance;
             println!(

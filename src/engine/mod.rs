@@ -10,8 +10,8 @@ pub mod service;
 pub mod trace;
 
 pub use service::{
-    Answered, Call, Caller, DecisionRecord, DecisionSink, Engine, EngineError, SinkError,
-    SinkFuture,
+    Answered, Asker, Call, Caller, DecisionRecord, DecisionSink, Engine, EngineError, Kept,
+    Purpose, SinkError, SinkFuture,
 };
 
 use crate::context::{self, Missing, Resolver};
@@ -21,6 +21,7 @@ use crate::parse::{self, Entry, Format, Input, Limits, Unusable};
 use crate::rules::eval::{evaluate, evaluate_traced, Facts, Verdict};
 use crate::rules::rule::{Action, Focus, Rule};
 use crate::rules::RuleSet;
+use crate::site::RuleMode;
 use crate::terminology::mapping::Mapped;
 use crate::terminology::ReasonKind;
 use precedence::{precedence, Fired, Ruling, StageResults};
@@ -48,6 +49,18 @@ pub struct RequestResult {
     pub needs_context: Vec<String>,
     /// Every step of the decision, when an explanation was asked for ([`check_explained`]).
     pub trace: Option<Box<trace::Trace>>,
+    /// Shadow rules (site `[rule_modes]`) that would have fired: recorded in the consult,
+    /// never shown to the caller. Boxed: most requests have none.
+    pub shadow: Option<Box<Shadow>>,
+}
+
+/// What the shadow rules would have said about a request.
+#[derive(Debug, Clone, Default)]
+pub struct Shadow {
+    /// Ids of the shadow rules that fired, in rule order.
+    pub fired: Vec<String>,
+    /// Their findings, as they would have read.
+    pub findings: Vec<Finding>,
 }
 
 /// What the engine says about one entry of the input.
@@ -588,6 +601,7 @@ pub fn decide_traced(
             fired: Vec::new(),
             needs_context: Vec::new(),
             trace: None,
+            shadow: None,
         };
     };
     let profile = check_profiles(rules, resolver, entry, sr, &at, asked);
@@ -606,12 +620,46 @@ pub fn decide_traced(
         site: &rules.site,
     };
     let hits = run_rules(rules, &facts, trace);
+    // Rule modes (site `[rule_modes]`, contract §6): a shadow rule's hit is set aside, for the
+    // record only; an advise rule's hit warns and never rejects or redirects.
+    let mode = |h: &RuleHit<'_>| rules.site.rule_mode(&h.rule().def.id);
+    let (hits, shadow_hits): (Vec<_>, Vec<_>) =
+        hits.into_iter().partition(|h| mode(h) != RuleMode::Shadow);
+    let shadow = (!shadow_hits.is_empty()).then(|| {
+        Box::new(Shadow {
+            fired: shadow_hits
+                .iter()
+                .map(|h| h.rule().def.id.clone())
+                .collect(),
+            findings: shadow_hits
+                .iter()
+                .flat_map(|h| hit_findings(h, rules, &at, sr))
+                .collect(),
+        })
+    });
 
     let mut findings = profile.findings;
     for hit in &hits {
-        findings.extend(hit_findings(hit, rules, &at, sr));
+        let found = hit_findings(hit, rules, &at, sr);
+        match mode(hit) {
+            RuleMode::Advise => findings.extend(found.into_iter().map(advised)),
+            _ => findings.extend(found),
+        }
     }
-    let fired: Vec<Fired<'_>> = hits.iter().map(RuleHit::as_fired).collect();
+    let fired: Vec<Fired<'_>> = hits
+        .iter()
+        .map(|h| {
+            let mut f = h.as_fired();
+            if mode(h) == RuleMode::Advise {
+                // Advice: what would have rejected or redirected only warns.
+                if matches!(f.action, Action::Reject | Action::Redirect) {
+                    f.action = Action::Warn;
+                }
+                f.needs_context = false;
+            }
+            f
+        })
+        .collect();
     let fired_ids: Vec<String> = fired.iter().map(|f| f.id.to_string()).collect();
     // What the guidance could not be applied to: no tip for the examination, or a reason the
     // tips depend on that could not be read.
@@ -682,5 +730,21 @@ pub fn decide_traced(
             .map(|f| f.id.to_string())
             .collect(),
         trace: None,
+        shadow,
     }
+}
+
+/// A finding of a rule in `advise` mode: a reject or redirect (or missing context) becomes a
+/// warning, and says that it is advice.
+fn advised(mut f: Finding) -> Finding {
+    if matches!(f.severity, Severity::Error | Severity::Warning) {
+        f.severity = Severity::Warning;
+    }
+    let note =
+        "advice only: this rule is in advise mode at this site, so it does not change the decision";
+    f.diagnostics = Some(match f.diagnostics.take() {
+        Some(d) => format!("{d} ({note})"),
+        None => note.to_string(),
+    });
+    f
 }

@@ -8,6 +8,15 @@
 //! turns a panic into [`EngineError::Failed`], times the decision, then awaits every sink in
 //! order. A sink that fails stops the answer: the front end answers 503 and nothing is said to
 //! the client that was not recorded.
+//!
+//! Consult ids (contract §6): the engine gives every decided ServiceRequest of a call a fresh
+//! UUID v7 in [`DecisionRecord::consult_ids`] before any sink sees it, so that every sink names
+//! a consult alike. A sink that keeps consults (the consult store) answers
+//! [`Kept::Recorded`] with the ids under which they are now committed: the fresh ones, or for
+//! a retried request the id of the consult first recorded for it. Those ids come back in
+//! [`Answered::consult_ids`], and the front end writes them onto its answer after `decide`
+//! returns (`translate` built the answer before anything was committed). Without a recording
+//! sink they are empty: an answer never names a consult that was not recorded.
 
 use super::{check_with_profiles, Checked};
 use crate::load::{LoadError, RuleSource};
@@ -17,7 +26,7 @@ use arc_swap::ArcSwap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::Semaphore;
 
 /// Which front end made a call. Sinks use it for labels (metrics) and for the record (the
@@ -26,8 +35,13 @@ use tokio::sync::Semaphore;
 pub enum Caller {
     /// A FHIR REST endpoint, e.g. `/ServiceRequest`, `/`, `/$validate`.
     Fhir { route: String },
-    /// A CDS Hooks service call (`/cds-services/{id}`) of the service `service`.
-    CdsHooks { route: String, service: String },
+    /// A CDS Hooks service call (`/cds-services/{id}`) of the service `service`, as
+    /// `hook/hookInstance` (the consult's channel; `$stats` counts a draft once per instance).
+    CdsHooks {
+        route: String,
+        service: String,
+        hook_instance: String,
+    },
     /// `referral-gateway check`.
     Cli,
 }
@@ -42,10 +56,32 @@ impl Caller {
     }
 }
 
+/// Whether a call places orders or only asks what the gateway would say.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    /// Orders placed (`POST /ServiceRequest`, `POST /`, a CDS Hooks call, `check`): each
+    /// decided ServiceRequest is a consult and gets a consult id (contract §6).
+    Order,
+    /// A what-if question (`$validate`, `$explain`): decided and counted, never recorded, so
+    /// no consult ids.
+    WhatIf,
+}
+
+/// Who asked, as the consult record keeps it (contract §6).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Asker {
+    /// The authenticated client (§8) when a token was given, else the client's address.
+    pub client: String,
+    /// The caller's `If-None-Exist`: a retry with the same one is the same consult.
+    pub if_none_exist: Option<String>,
+}
+
 /// One call of the engine: the bytes to decide on and the rules to decide them with.
 #[derive(Debug, Clone)]
 pub struct Call {
     pub caller: Caller,
+    pub purpose: Purpose,
+    pub asker: Asker,
     pub bytes: bytes::Bytes,
     pub format: Format,
     /// Profiles asked for besides the enforced and declared ones (`$validate?profile=`).
@@ -59,12 +95,31 @@ pub struct Call {
 #[derive(Debug)]
 pub struct DecisionRecord {
     pub caller: Caller,
+    pub purpose: Purpose,
+    pub asker: Asker,
+    /// The body as sent (the consult keeps its hash, and unless told otherwise the request).
+    pub bytes: bytes::Bytes,
     /// The rules it was decided with.
     pub rules: Arc<RuleSet>,
     /// The input and the decision on each of its entries.
     pub checked: Checked,
+    /// One fresh consult id (UUID v7, bare) per decided ServiceRequest, in the order of
+    /// [`Checked::requests`]; none for a [`Purpose::WhatIf`] call.
+    pub consult_ids: Vec<String>,
+    /// When the engine was called.
+    pub received: SystemTime,
     /// Time spent deciding and translating (on the blocking pool).
     pub elapsed: Duration,
+}
+
+/// What a sink did with a decision.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Kept {
+    /// Looked at it (counted, logged): nothing anyone can read back by id.
+    Seen,
+    /// Committed it durably: one consult id per decided ServiceRequest, in order. Each is the
+    /// record's fresh id, or the id of the consult a retried request was first recorded as.
+    Recorded(Vec<String>),
 }
 
 /// A sink's failure: the answer is not sent (the front end says 503).
@@ -76,12 +131,14 @@ pub struct SinkError {
 }
 
 /// What [`DecisionSink::record`] returns: a sink may do I/O (a database commit).
-pub type SinkFuture<'a> = Pin<Box<dyn Future<Output = Result<(), SinkError>> + Send + 'a>>;
+pub type SinkFuture<'a> = Pin<Box<dyn Future<Output = Result<Kept, SinkError>> + Send + 'a>>;
 
 /// What happens after a decision: counting it (metrics), recording it (the consult store).
 /// Sinks are awaited in the order they were added, before the answer is sent; the first that
 /// fails stops the rest and the answer. Add sinks that must commit (a store) before sinks that
-/// only observe (metrics), so that nothing is counted that was not answered.
+/// only observe (metrics), so that nothing is counted that was not answered. A sink that
+/// records consults returns [`Kept::Recorded`]; the ids it returns are the ones the answer
+/// carries (the last recording sink's, should there be several).
 pub trait DecisionSink: Send + Sync {
     /// A short name for logs and errors (`metrics`, `store`).
     fn name(&self) -> &'static str;
@@ -112,6 +169,9 @@ pub enum EngineError<E> {
 pub struct Answered<T> {
     pub answer: T,
     pub record: Option<Arc<DecisionRecord>>,
+    /// The consult ids to write on the answer, one per decided ServiceRequest in order, as a
+    /// recording sink kept them; empty when no sink records consults.
+    pub consult_ids: Vec<String>,
 }
 
 /// The engine service. One per process; front ends hold it (the HTTP server in its state).
@@ -223,10 +283,15 @@ impl Engine {
             Err(e) => return Err(EngineError::Failed(e.to_string())),
         };
         let record = record.map(Arc::new);
-        if let Some(r) = &record {
-            self.send_to_sinks(r).await.map_err(EngineError::Sink)?;
-        }
-        Ok(Answered { answer, record })
+        let consult_ids = match &record {
+            Some(r) => self.send_to_sinks(r).await.map_err(EngineError::Sink)?,
+            None => Vec::new(),
+        };
+        Ok(Answered {
+            answer,
+            record,
+            consult_ids,
+        })
     }
 
     /// [`Engine::decide`] for a front end without an async runtime (the CLI): the same
@@ -241,20 +306,33 @@ impl Engine {
     {
         let (answer, record) = run(call, &self.limits, translate).map_err(EngineError::FrontEnd)?;
         let record = record.map(Arc::new);
-        if let Some(r) = &record {
-            futures_executor::block_on(self.send_to_sinks(r)).map_err(EngineError::Sink)?;
-        }
-        Ok(Answered { answer, record })
+        let consult_ids = match &record {
+            Some(r) => {
+                futures_executor::block_on(self.send_to_sinks(r)).map_err(EngineError::Sink)?
+            }
+            None => Vec::new(),
+        };
+        Ok(Answered {
+            answer,
+            record,
+            consult_ids,
+        })
     }
 
-    async fn send_to_sinks(&self, record: &DecisionRecord) -> Result<(), SinkError> {
+    /// Every sink in order; the consult ids the last recording sink kept.
+    async fn send_to_sinks(&self, record: &DecisionRecord) -> Result<Vec<String>, SinkError> {
+        let mut kept = Vec::new();
         for sink in &self.sinks {
-            if let Err(e) = sink.record(record).await {
-                tracing::error!(sink = sink.name(), error = %e, "a decision sink failed: the answer is not sent");
-                return Err(e);
+            match sink.record(record).await {
+                Ok(Kept::Seen) => {}
+                Ok(Kept::Recorded(ids)) => kept = ids,
+                Err(e) => {
+                    tracing::error!(sink = sink.name(), error = %e, "a decision sink failed: the answer is not sent");
+                    return Err(e);
+                }
             }
         }
-        Ok(())
+        Ok(kept)
     }
 }
 
@@ -264,8 +342,11 @@ where
     F: FnOnce(Result<&Checked, &Unusable>, &RuleSet) -> Result<T, E>,
 {
     let start = Instant::now();
+    let received = SystemTime::now();
     let Call {
         caller,
+        purpose,
+        asker,
         bytes,
         format,
         profiles,
@@ -275,8 +356,19 @@ where
     let answer = translate(result.as_ref(), &rules)?;
     let record = result.ok().map(|checked| DecisionRecord {
         caller,
+        purpose,
+        asker,
+        bytes,
+        consult_ids: match purpose {
+            Purpose::Order => checked
+                .requests()
+                .map(|_| uuid::Uuid::now_v7().to_string())
+                .collect(),
+            Purpose::WhatIf => Vec::new(),
+        },
         checked,
         rules: rules.clone(),
+        received,
         elapsed: start.elapsed(),
     });
     Ok((answer, record))
@@ -303,6 +395,8 @@ mod tests {
             caller: Caller::Fhir {
                 route: "/ServiceRequest".into(),
             },
+            purpose: Purpose::Order,
+            asker: Asker::default(),
             bytes: bytes::Bytes::copy_from_slice(body.as_bytes()),
             format: Format::Json,
             profiles: Vec::new(),
@@ -336,7 +430,7 @@ mod tests {
                     record.caller.route().to_string(),
                     record.checked.requests().map(|r| r.decision).collect(),
                 ));
-                Ok(())
+                Ok(Kept::Seen)
             })
         }
     }
@@ -373,6 +467,57 @@ mod tests {
                 vec![("/ServiceRequest".to_string(), decisions.clone())]
             );
         }
+    }
+
+    /// Records consults; the first call's ids are kept for every later call (a retry).
+    struct FirstIds(Mutex<Option<Vec<String>>>);
+
+    impl DecisionSink for FirstIds {
+        fn name(&self) -> &'static str {
+            "first-ids"
+        }
+        fn record<'a>(&'a self, record: &'a DecisionRecord) -> SinkFuture<'a> {
+            let mut first = self.0.lock().expect("lock");
+            let ids = first
+                .get_or_insert_with(|| record.consult_ids.clone())
+                .clone();
+            Box::pin(std::future::ready(Ok(Kept::Recorded(ids))))
+        }
+    }
+
+    #[tokio::test]
+    async fn consult_ids_are_fresh_v7_and_the_answer_gets_those_a_recording_sink_kept() {
+        // Without a recording sink, no id: an answer never names an unrecorded consult.
+        let seen_only = engine().with_sink(recorder(false));
+        let c = call(&seen_only, ACCEPTED);
+        let answered = seen_only
+            .decide(c, |_, _| -> Result<(), ()> { Ok(()) })
+            .await
+            .expect("decided");
+        assert!(answered.consult_ids.is_empty());
+        let fresh = &answered.record.expect("decided").consult_ids;
+        assert_eq!(fresh.len(), 1);
+        let id = uuid::Uuid::parse_str(&fresh[0]).expect("a uuid");
+        assert_eq!(id.get_version_num(), 7);
+        assert!(!fresh[0].starts_with("urn:"));
+
+        let engine = engine()
+            .with_sink(Arc::new(FirstIds(Mutex::new(None))))
+            .with_sink(recorder(false));
+        let mut kept = Vec::new();
+        for _ in 0..2 {
+            let c = call(&engine, ACCEPTED);
+            let answered = engine
+                .decide(c, |_, _| -> Result<(), ()> { Ok(()) })
+                .await
+                .expect("decided");
+            let record = answered.record.expect("decided");
+            kept.push((record.consult_ids.clone(), answered.consult_ids));
+        }
+        // Each call had fresh ids; both answers carry the first call's.
+        assert_ne!(kept[0].0, kept[1].0);
+        assert_eq!(kept[0].1, kept[0].0);
+        assert_eq!(kept[1].1, kept[0].0);
     }
 
     #[tokio::test]

@@ -5,10 +5,9 @@
 //! Reading consults is access to patient data, and is itself recorded (who, what, which
 //! consults) before the answer goes out.
 
-use super::consult::Caller;
+use super::consult::Who;
 use super::error::ApiError;
 use super::negotiate::{CurrentRules, Reply};
-use super::server::Peer;
 use super::AppState;
 use crate::store::{fhir, now_us, time_span, AccessRecord, ConsultQuery, ConsultStore, Write};
 use axum::extract::{Path, Query, State};
@@ -73,7 +72,11 @@ pub fn router() -> Router<Arc<AppState>> {
 }
 
 fn store(state: &AppState) -> Result<&Arc<dyn ConsultStore>, ApiError> {
-    state.store.as_ref().ok_or(ApiError::NoStore)
+    state
+        .store
+        .as_ref()
+        .map(|s| s.store())
+        .ok_or(ApiError::NoStore)
 }
 
 fn unavailable(e: crate::store::StoreError) -> ApiError {
@@ -87,33 +90,33 @@ fn bad(msg: String) -> ApiError {
 /// Records who read which consults; the answer goes out only once that is committed.
 async fn record_access(
     state: &AppState,
-    caller: &Caller,
+    who: &Who,
     uri: &Uri,
     consults: Vec<String>,
 ) -> Result<(), ApiError> {
-    let store = store(state)?;
+    let Some(sink) = &state.store else {
+        return Err(ApiError::NoStore);
+    };
     let what = match uri.query() {
         Some(q) => format!("GET {}?{q}", uri.path()),
         None => format!("GET {}", uri.path()),
     };
-    store
-        .write(Write::Access(AccessRecord {
-            id: crate::store::record::new_consult_id(),
-            at: now_us(),
-            who: caller.client.clone(),
-            what,
-            consults,
-        }))
-        .await
-        .map(|_| ())
-        .map_err(unavailable)
+    sink.commit(Write::Access(AccessRecord {
+        id: crate::store::record::new_consult_id(),
+        at: now_us(),
+        who: who.client().to_string(),
+        what,
+        consults,
+    }))
+    .await
+    .map(|_| ())
+    .map_err(unavailable)
 }
 
 async fn read(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
-    headers: HeaderMap,
-    peer: Option<Extension<Peer>>,
+    who: Who,
     uri: Uri,
     Extension(CurrentRules(rules)): Extension<CurrentRules>,
 ) -> Response {
@@ -126,8 +129,7 @@ async fn read(
                 id: id.clone(),
             });
         };
-        let caller = Caller::of(&headers, peer.as_ref().map(|p| &p.0));
-        record_access(&state, &caller, &uri, vec![c.id.clone()]).await?;
+        record_access(&state, &who, &uri, vec![c.id.clone()]).await?;
         Ok::<Value, ApiError>(fhir::audit_event(&c, &rules.site))
     };
     match run.await {
@@ -255,7 +257,7 @@ async fn search(
     State(state): State<Arc<AppState>>,
     Query(params): Query<Vec<(String, String)>>,
     headers: HeaderMap,
-    peer: Option<Extension<Peer>>,
+    who: Who,
     uri: Uri,
     Extension(CurrentRules(rules)): Extension<CurrentRules>,
 ) -> Response {
@@ -263,10 +265,9 @@ async fn search(
         let store = store(&state)?;
         let q = parse_query(&params)?;
         let page = store.search(&q).await.map_err(unavailable)?;
-        let caller = Caller::of(&headers, peer.as_ref().map(|p| &p.0));
         record_access(
             &state,
-            &caller,
+            &who,
             &uri,
             page.consults.iter().map(|c| c.id.clone()).collect(),
         )
@@ -323,7 +324,7 @@ async fn provenance(
     State(state): State<Arc<AppState>>,
     Query(params): Query<Vec<(String, String)>>,
     headers: HeaderMap,
-    peer: Option<Extension<Peer>>,
+    who: Who,
     uri: Uri,
     Extension(CurrentRules(rules)): Extension<CurrentRules>,
 ) -> Response {
@@ -352,10 +353,9 @@ async fn provenance(
             .map(|(_, id)| id)
             .unwrap_or(&target);
         let consults = store.by_redirected(id).await.map_err(unavailable)?;
-        let caller = Caller::of(&headers, peer.as_ref().map(|p| &p.0));
         record_access(
             &state,
-            &caller,
+            &who,
             &uri,
             consults.iter().map(|c| c.id.clone()).collect(),
         )
@@ -443,11 +443,11 @@ pub fn capability_resources() -> Vec<Value> {
     ]
 }
 
-/// `$stats` in the CapabilityStatement.
-pub fn stats_operation(canonical: &str) -> Value {
+/// `$stats` in the CapabilityStatement (`definition`: the OperationDefinition in `profiles/`).
+pub fn stats_operation(definition: &str) -> Value {
     json!({
         "name": "stats",
-        "definition": format!("{canonical}/OperationDefinition/stats"),
+        "definition": definition,
         "documentation": "GET /$stats?since=&until=: consults by decision, rule (fired, shadow-fired, overridden, override reasons) and client, and decision latency p50/p99, as a Parameters.",
     })
 }

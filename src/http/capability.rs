@@ -71,7 +71,7 @@ fn xhtml_text(s: &str) -> String {
 /// served, one row per resource type, then the system interactions and operations.
 fn narrative(rest: &Value) -> Value {
     let mut div = String::from(
-        "<div xmlns=\"http://www.w3.org/1999/xhtml\"><p>referral-gateway: FHIR R4 (4.0.1) server that checks GP imaging referrals against the hospital's referral guidance. JSON and XML. Nothing is stored.</p><table><tr><th>Resource</th><th>Interactions</th><th>Search parameters</th><th>Operations</th></tr>",
+        "<div xmlns=\"http://www.w3.org/1999/xhtml\"><p>referral-gateway: FHIR R4 (4.0.1) server that checks GP imaging referrals against the hospital's referral guidance. JSON and XML.</p><table><tr><th>Resource</th><th>Interactions</th><th>Search parameters</th><th>Operations</th></tr>",
     );
     let names = |v: &Value, key: &str, field: &str| -> String {
         v[key]
@@ -172,12 +172,20 @@ pub fn capability_statement(state: &AppState) -> Value {
         }
         resources.push(r);
     }
+    if state.store.is_some() {
+        // The consult record (contract §6), read back over FHIR.
+        resources.extend(super::audit::capability_resources());
+    }
     let system_validate = conformance
         .resource("OperationDefinition", SYSTEM_VALIDATE_ID)
         .and_then(|od| od.url.clone());
     let mut rest = json!({
         "mode": "server",
-        "documentation": "Checks GP imaging referrals against the referral guidance and stores nothing. Prefer: return=OperationOutcome makes a 2xx answer the decision OperationOutcome; return=minimal and return=representation change nothing. Errors are OperationOutcomes.",
+        "documentation": format!("Checks GP imaging referrals against the referral guidance. {} Prefer: return=OperationOutcome makes a 2xx answer the decision OperationOutcome; return=minimal and return=representation change nothing. Errors are OperationOutcomes.", if state.store.is_some() {
+            "Every decision is recorded (the consult record) before it is answered, and is read back as an AuditEvent; the ServiceRequests themselves are not stored here."
+        } else {
+            "Nothing is recorded (--store none)."
+        }),
         "security": {
             "cors": true,
             "description": "CORS on every endpoint: any origin, GET and POST; Location, ETag, X-Request-Id and X-Consult-Id are exposed to scripts.",
@@ -191,6 +199,16 @@ pub fn capability_statement(state: &AppState) -> Value {
             "definition": url,
             "documentation": "POST /$validate with a ServiceRequest, a Bundle or a Parameters: 200 + OperationOutcome with every decision and finding.",
         }]);
+    }
+    let stats = conformance
+        .resource("OperationDefinition", "stats")
+        .and_then(|od| od.url.clone());
+    if let (Some(_), Some(url)) = (&state.store, stats) {
+        let op = super::audit::stats_operation(&url);
+        match rest["operation"].as_array_mut() {
+            Some(ops) => ops.push(op),
+            None => rest["operation"] = json!([op]),
+        }
     }
     if let Some(security) = state.auth.capability_security() {
         // What authentication requires, and the CORS sentence kept.
@@ -208,6 +226,10 @@ pub fn capability_statement(state: &AppState) -> Value {
     json!({
         "resourceType": "CapabilityStatement",
         "text": narrative(&rest),
+        "extension": [{
+            "url": crate::store::record::rule_set_version_url(&rules.site),
+            "valueString": rules.version,
+        }],
         "status": "active",
         "date": state.started,
         "publisher": env!("CARGO_PKG_NAME"),
@@ -217,7 +239,7 @@ pub fn capability_statement(state: &AppState) -> Value {
             "version": env!("CARGO_PKG_VERSION"),
         },
         "implementation": {
-            "description": format!("{} — {} (listening on {})", env!("CARGO_PKG_NAME"), env!("CARGO_PKG_DESCRIPTION"), state.listen),
+            "description": format!("{} — {} (listening on {}); rule set {}", env!("CARGO_PKG_NAME"), env!("CARGO_PKG_DESCRIPTION"), state.listen, rules.version),
         },
         "fhirVersion": "4.0.1",
         "format": CAPABILITY_FORMATS,

@@ -1,117 +1,75 @@
-//! Recording consults from the HTTP front end (contract §6): the decided ServiceRequests of a
-//! request are committed to the store before the answer goes out, and their ids are written
-//! onto it. A request whose consults cannot be committed is answered 503 instead.
+//! Consults at the HTTP front end (contract §6): who asked, the consult ids written onto an
+//! answer, and commits of what goes with a consult (CDS cards and feedback, reads of the
+//! record). The consults themselves are committed by the store's decision sink
+//! ([`crate::store::sink`]) before the engine returns.
 
 use super::error::ApiError;
-use super::server::Peer;
+use super::extensions::ClientAddr;
 use super::AppState;
-use crate::rules::RuleSet;
-use crate::store::{record, Consult, RuleSetRecord, Write, COMMIT_TIMEOUT};
-use axum::http::HeaderMap;
-use serde_json::Value;
-use std::sync::PoisonError;
+use crate::engine::Asker;
+use crate::store::{Write, Written};
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::HeaderValue;
+use axum::response::Response;
+use std::convert::Infallible;
 
 /// The header carrying a single request's consult id.
 pub const CONSULT_ID_HEADER: &str = "x-consult-id";
 
-/// Who asked, as the consult records it.
+/// Who asked, as the consult records it: the authenticated client (§8: the token's client id)
+/// when a token was given, else the client's address (the peer's, or from `X-Forwarded-For`
+/// of a trusted proxy). An extractor that never fails.
 #[derive(Debug, Clone)]
-pub struct Caller {
-    /// The authenticated client when there is one, else the peer's IP address.
-    pub client: String,
-    pub if_none_exist: Option<String>,
-}
+pub struct Who(pub Asker);
 
-impl Caller {
-    pub fn of(headers: &HeaderMap, peer: Option<&Peer>) -> Self {
-        Caller {
-            client: peer
-                .map(|p| p.0.ip().to_string())
-                .unwrap_or_else(|| "unknown".into()),
-            if_none_exist: headers
-                .get("if-none-exist")
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_string),
-        }
+impl Who {
+    pub fn client(&self) -> &str {
+        &self.0.client
     }
 }
 
-/// Keeps the rule set in the store the first time a consult is decided under it.
-async fn keep_rule_set(state: &AppState, rules: &RuleSet) -> Result<(), ApiError> {
+impl<S: Send + Sync> FromRequestParts<S> for Who {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let client = match (
+            parts.extensions.get::<crate::auth::Caller>(),
+            parts.extensions.get::<ClientAddr>(),
+        ) {
+            (Some(caller), _) => caller.client_id.clone(),
+            (None, Some(addr)) => addr.0.to_string(),
+            (None, None) => "unknown".to_string(),
+        };
+        let if_none_exist = parts
+            .headers
+            .get("if-none-exist")
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.trim().to_string())
+            .filter(|v| !v.is_empty());
+        Ok(Who(Asker {
+            client,
+            if_none_exist,
+        }))
+    }
+}
+
+/// Puts a single request's consult id in `X-Consult-Id`.
+pub fn consult_header(res: &mut Response, id: &str) {
+    if let Ok(v) = HeaderValue::from_str(id) {
+        res.headers_mut().insert(CONSULT_ID_HEADER, v);
+    }
+}
+
+/// Commits `write` (cards, feedback, an access record) to the consult store; `Ok(None)`
+/// without a store. A failure is a 503 (`transient`, `Retry-After`).
+pub async fn commit(state: &AppState, write: Write) -> Result<Option<Written>, ApiError> {
     let Some(store) = &state.store else {
-        return Ok(());
+        return Ok(None);
     };
-    let kept = state
-        .kept_rule_set
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .clone();
-    if kept == rules.version {
-        return Ok(());
-    }
-    let write = Write::RuleSet(RuleSetRecord {
-        version: rules.version.clone(),
-        files: rules.files_json.clone(),
-    });
-    match tokio::time::timeout(COMMIT_TIMEOUT, store.write(write)).await {
-        Ok(Ok(_)) => {
-            *state
-                .kept_rule_set
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner) = rules.version.clone();
-            Ok(())
-        }
-        Ok(Err(e)) => Err(ApiError::StoreUnavailable(e.to_string())),
-        Err(_) => Err(ApiError::StoreUnavailable("the commit timed out".into())),
-    }
-}
-
-/// Commits `consults` and writes their ids onto `body`. Returns the ids (a retried request
-/// gets the id of the consult first recorded for it). Nothing is committed, and nothing
-/// stamped, without a store.
-pub async fn record(
-    state: &AppState,
-    rules: &RuleSet,
-    consults: Vec<Consult>,
-    body: &mut Value,
-) -> Result<Vec<String>, ApiError> {
-    if state.store.is_none() || consults.is_empty() {
-        return Ok(Vec::new());
-    }
-    record_write(state, rules, Write::Consults(consults), body).await
-}
-
-/// Commits `write` (consults, with what goes with them) after keeping the rule set; stamps
-/// the consult ids on `body`.
-pub async fn record_write(
-    state: &AppState,
-    rules: &RuleSet,
-    write: Write,
-    body: &mut Value,
-) -> Result<Vec<String>, ApiError> {
-    let Some(store) = &state.store else {
-        return Ok(Vec::new());
-    };
-    keep_rule_set(state, rules).await?;
-    let started = std::time::Instant::now();
-    let written = match tokio::time::timeout(COMMIT_TIMEOUT, store.write(write)).await {
-        Ok(Ok(w)) => w,
-        Ok(Err(e)) => {
-            state
-                .metrics
-                .record_commit(started.elapsed().as_secs_f64(), false);
-            return Err(ApiError::StoreUnavailable(e.to_string()));
-        }
-        Err(_) => {
-            state
-                .metrics
-                .record_commit(started.elapsed().as_secs_f64(), false);
-            return Err(ApiError::StoreUnavailable("the commit timed out".into()));
-        }
-    };
-    state
-        .metrics
-        .record_commit(started.elapsed().as_secs_f64(), true);
-    record::stamp(body, &rules.site, &written.ids);
-    Ok(written.ids)
+    store
+        .commit(write)
+        .await
+        .map(Some)
+        .map_err(|e| ApiError::NotRecorded(e.to_string()))
 }

@@ -79,10 +79,22 @@ pub enum ApiError {
     /// not given.
     #[error("the decision could not be recorded: {0}")]
     NotRecorded(String),
+    /// The consult record cannot be read (or the read recorded) now: 503 with `Retry-After`.
+    #[error("the consult store is unavailable: {0}")]
+    StoreUnavailable(String),
+    /// The server runs with `--store none`: there is no consult record to read.
+    #[error("no consult store")]
+    NoStore,
+    /// A search the gateway cannot run as asked (unknown parameter, bad value).
+    #[error("bad search: {0}")]
+    BadSearch(String),
     /// A bare error status from a layer that none of the above describes.
     #[error("HTTP {0}")]
     Status(u16),
 }
+
+/// `Retry-After` of a 503 for a consult that could not be recorded (or read).
+pub const STORE_RETRY_AFTER_SECS: u64 = 2;
 
 /// The error carried to the FHIR layer in the response's extensions.
 #[derive(Debug, Clone)]
@@ -115,9 +127,12 @@ impl ApiError {
                 StatusCode::BAD_REQUEST
             }
             ApiError::BodyTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
-            ApiError::Timeout { .. } | ApiError::ShuttingDown | ApiError::NotRecorded(_) => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            ApiError::Timeout { .. }
+            | ApiError::ShuttingDown
+            | ApiError::NotRecorded(_)
+            | ApiError::StoreUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::NoStore => StatusCode::NOT_FOUND,
+            ApiError::BadSearch(_) => StatusCode::BAD_REQUEST,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             ApiError::Status(s) => {
                 StatusCode::from_u16(*s).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
@@ -265,11 +280,27 @@ impl ApiError {
                     &[Finding::new(
                         Severity::Error,
                         IssueType::Transient,
-                        "The decision could not be recorded, so it is not given. Try again; if it goes on, report the X-Request-Id of this response.",
+                        format!("The decision could not be recorded in the consult record, so it is not given: every decision is recorded before it is answered. Send the request again in {STORE_RETRY_AFTER_SECS} seconds; if it goes on, report the X-Request-Id of this response."),
                     )],
                     site,
                 ),
             },
+            ApiError::StoreUnavailable(_) => Answer {
+                status,
+                body: plain_outcome(
+                    &[Finding::new(
+                        Severity::Error,
+                        IssueType::Transient,
+                        format!("The consult record cannot be read now. Try again in {STORE_RETRY_AFTER_SECS} seconds."),
+                    )],
+                    site,
+                ),
+            },
+            ApiError::NoStore => plain(
+                IssueType::NotFound,
+                "This gateway runs without a consult record (--store none): there are no AuditEvents, Provenances or statistics to read.".into(),
+            ),
+            ApiError::BadSearch(why) => plain(IssueType::Invalid, format!("The search cannot be run: {why}.")),
             ApiError::Status(s) => plain(
                 IssueType::Processing,
                 format!(
@@ -287,9 +318,22 @@ impl IntoResponse for ApiError {
         match &self {
             ApiError::Internal(why) => tracing::error!(error = %why, "internal error"),
             ApiError::NotRecorded(why) => tracing::error!(error = %why, "decision not recorded"),
+            ApiError::StoreUnavailable(why) => {
+                tracing::error!(error = %why, "the consult store cannot be read")
+            }
             _ => {}
         }
         let mut res = status.into_response();
+        if matches!(
+            self,
+            ApiError::NotRecorded(_) | ApiError::StoreUnavailable(_)
+        ) {
+            // The store recovers by itself (it reconnects or reopens on the next call).
+            res.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from(STORE_RETRY_AFTER_SECS),
+            );
+        }
         res.extensions_mut().insert(Failed(Arc::new(self)));
         res
     }

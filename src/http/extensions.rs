@@ -13,3 +13,9 @@ pub struct CurrentRules(pub Arc<RuleSet>);
 /// passes it through as it is, error statuses included.
 #[derive(Clone, Copy)]
 pub struct NotFhir;
+
+/// The client's address (the peer's, or from `X-Forwarded-For` of a trusted proxy), put in the
+/// request's extensions by the security layer (`super::guard`); the consult's client when no
+/// token was given.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientAddr(pub std::net::IpAddr);

@@ -27,7 +27,7 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -89,10 +89,7 @@ pub fn guard_for(method: &Method, path: &str) -> Guard {
     Guard::Bearer(None)
 }
 
-/// The client's address (the peer's, or from `X-Forwarded-For` of a trusted proxy), in the
-/// request's extensions.
-#[derive(Debug, Clone, Copy)]
-pub struct ClientAddr(pub IpAddr);
+pub use super::extensions::ClientAddr;
 
 /// The token of `Authorization: Bearer TOKEN` (`None`: no such header; `Some("")`: another
 /// scheme or an empty token).

@@ -7,7 +7,7 @@
 //! decisions three codes, rule ids those of the rule files.
 
 use super::AppState;
-use crate::engine::{Checked, DecisionRecord, DecisionSink, SinkFuture};
+use crate::engine::{Checked, DecisionRecord, DecisionSink, Kept, SinkFuture};
 use crate::finding::Decision;
 use crate::outcome::response::status_of;
 use axum::extract::{MatchedPath, Request, State};
@@ -28,7 +28,7 @@ impl DecisionSink for Metrics {
 
     fn record<'a>(&'a self, record: &'a DecisionRecord) -> SinkFuture<'a> {
         self.record_decisions(record.caller.route(), &Decided::of(&record.checked));
-        Box::pin(std::future::ready(Ok(())))
+        Box::pin(std::future::ready(Ok(Kept::Seen)))
     }
 }
 
@@ -69,6 +69,10 @@ struct Counts {
     latency: BTreeMap<String, Histogram>,
     /// (CDS service id, rule id, feedback outcome) → CDS Hooks feedback items.
     cds_feedback: BTreeMap<(String, String, String), u64>,
+    /// Consult-store commits a request waited for: latency of those that committed, and the
+    /// failures.
+    commits: Histogram,
+    commit_failures: u64,
 }
 
 /// The server's counters.
@@ -156,6 +160,16 @@ impl Metrics {
                     c.rule_hits.insert(id.clone(), 1);
                 }
             }
+        }
+    }
+
+    /// One commit to the consult store (contract §6), as the request waited for it.
+    pub fn record_commit(&self, seconds: f64, ok: bool) {
+        let mut c = self.counts();
+        if ok {
+            c.commits.observe(seconds);
+        } else {
+            c.commit_failures += 1;
         }
     }
 
@@ -249,6 +263,28 @@ impl Metrics {
                 h.count, h.sum, h.count
             );
         }
+        let _ = writeln!(
+            out,
+            "# HELP referral_gateway_consult_commit_seconds Time a request waited for its consults to be committed to the store (group commit).\n# TYPE referral_gateway_consult_commit_seconds histogram"
+        );
+        let mut cumulative = 0;
+        for (bound, n) in BUCKETS.iter().zip(c.commits.counts.iter()) {
+            cumulative += n;
+            let _ = writeln!(
+                out,
+                "referral_gateway_consult_commit_seconds_bucket{{le=\"{bound}\"}} {cumulative}"
+            );
+        }
+        let _ = writeln!(
+            out,
+            "referral_gateway_consult_commit_seconds_bucket{{le=\"+Inf\"}} {}\nreferral_gateway_consult_commit_seconds_sum {}\nreferral_gateway_consult_commit_seconds_count {}",
+            c.commits.count, c.commits.sum, c.commits.count
+        );
+        let _ = writeln!(
+            out,
+            "# HELP referral_gateway_consult_commit_failures_total Commits to the consult store that failed (the request was answered 503).\n# TYPE referral_gateway_consult_commit_failures_total counter\nreferral_gateway_consult_commit_failures_total {}",
+            c.commit_failures
+        );
         drop(c);
         let (ok, failed) = self.reloads();
         let _ = writeln!(

@@ -10,12 +10,16 @@
 //! - [`capability`]: the CapabilityStatement of `GET /metadata` and the profiles it lists;
 //! - [`metrics`]: Prometheus counters and the latency histogram of `GET /metrics`;
 //! - [`cds_hooks`]: the CDS Hooks 2.0 service (`/cds-services`), the same decisions as cards;
+//! - [`consult`]: who asked, consult ids on answers; [`audit`]: the consult record read back
+//!   (`/AuditEvent`, `/Provenance`, `/$stats`);
 //! - [`reload`]: SIGHUP reloads the rules (swapped atomically), SIGTERM / Ctrl-C stop gracefully.
 
+pub mod audit;
 pub mod body_limit;
 pub mod capability;
 pub mod cds_hooks;
 pub mod console;
+pub mod consult;
 pub mod error;
 pub mod extensions;
 pub mod guard;
@@ -31,6 +35,8 @@ use crate::engine::Engine;
 use crate::load::RuleSource;
 use crate::parse::Limits;
 use crate::rules::RuleSet;
+use crate::store::sink::StoreSink;
+use crate::store::ConsultStore;
 use std::io::Write;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
@@ -60,6 +66,11 @@ pub struct Config {
     pub upstream: crate::http::upstream::UpstreamArgs,
     /// Authentication, TLS, rate limits (contract §8; `crate::auth`).
     pub auth: crate::auth::AuthArgs,
+    /// The consult store's URL (contract §6): `sqlite:PATH`, `postgres://...` or `none`.
+    pub store: String,
+    pub store_sync: crate::store::StoreSync,
+    /// Keep each request in the consult record (`--audit-body full`), else only its hash.
+    pub keep_request_body: bool,
 }
 
 impl Default for Config {
@@ -76,6 +87,11 @@ impl Default for Config {
             max_concurrent_checks: 0,
             upstream: Default::default(),
             auth: crate::auth::AuthArgs::default(),
+            // Plain values for embedding and unit tests record nothing; `serve` defaults to
+            // `crate::store::DEFAULT_STORE`.
+            store: "none".into(),
+            store_sync: crate::store::StoreSync::Normal,
+            keep_request_body: true,
         }
     }
 }
@@ -107,12 +123,21 @@ pub struct AppState {
     pub upstream: Option<Arc<crate::http::upstream::Upstream>>,
     /// Authentication, rate limits and TLS (contract §8): open unless configured.
     pub auth: Arc<crate::auth::Gate>,
+    /// The consult record (contract §6), the engine's first sink; `None` with `--store none`.
+    /// Front ends commit what goes with a consult (CDS cards, feedback, reads) through it.
+    pub store: Option<Arc<StoreSink>>,
 }
 
 impl AppState {
-    /// The server's state: an engine on `rules` with the metrics as its last decision sink
-    /// (sinks that must commit, such as a store, go before it: see `engine::service`).
-    pub fn new(rules: RuleSet, rule_source: RuleSource, args: &Config, listen: String) -> Self {
+    /// The server's state: an engine on `rules` whose decision sinks are the consult store
+    /// (first: it must commit before anything is counted or answered) and the metrics.
+    pub fn new(
+        rules: RuleSet,
+        rule_source: RuleSource,
+        args: &Config,
+        listen: String,
+        store: Option<Arc<dyn ConsultStore>>,
+    ) -> Self {
         let metrics = Arc::new(metrics::Metrics::default());
         metrics.set_rules_loaded(rules.rules.len());
         let limits = Limits {
@@ -121,8 +146,19 @@ impl AppState {
         };
         // Decisions running at once are bounded: the engine is CPU-bound, and a flood of large
         // Bundles then queues (and times out with 503) instead of taking all memory.
-        let engine = Engine::new(rules, rule_source, limits, args.max_concurrent_checks)
-            .with_sink(metrics.clone());
+        let store = store.map(|s| {
+            let observer = metrics.clone();
+            Arc::new(
+                StoreSink::new(s, args.keep_request_body).observed_by(Arc::new(
+                    move |took: Duration, ok| observer.record_commit(took.as_secs_f64(), ok),
+                )),
+            )
+        });
+        let mut engine = Engine::new(rules, rule_source, limits, args.max_concurrent_checks);
+        if let Some(s) = &store {
+            engine = engine.with_sink(s.clone());
+        }
+        let engine = engine.with_sink(metrics.clone());
         Self {
             engine,
             max_body_bytes: args.max_body_bytes,
@@ -134,6 +170,7 @@ impl AppState {
             started: fhir_now(),
             upstream: None,
             auth: Arc::new(crate::auth::Gate::open()),
+            store,
         }
     }
 }
@@ -234,15 +271,40 @@ async fn run(args: &Config, source: RuleSource) -> u8 {
         tracing::error!("{e}");
         return 2;
     }
-    let rule_count = rules.rules.len();
-    let mut state = AppState::new(rules, source, args, addr.clone());
-    match crate::http::upstream::Upstream::from_args(&args.upstream, state.timeout) {
-        Ok(up) => state.upstream = up.map(Arc::new),
+    // Every option is checked before the store is opened (and its file created).
+    let upstream = match crate::http::upstream::Upstream::from_args(
+        &args.upstream,
+        Duration::from_secs(args.request_timeout_secs.max(1)),
+    ) {
+        Ok(up) => up.map(Arc::new),
         Err(e) => {
             tracing::error!(error = %e, "the upstream cannot be used; not starting");
             return 2;
         }
+    };
+    let store_url = match crate::store::StoreUrl::parse(&args.store) {
+        Ok(u) => u,
+        Err(e) => {
+            tracing::error!(error = %e, "not starting");
+            return 2;
+        }
+    };
+    // A store that cannot be reached now still opens (not ready, 503s) and recovers by
+    // itself; only a store that can never work (a bad URL, an unusable path) stops start-up.
+    let store = match crate::store::open(&store_url, args.store_sync).await {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(store = %store_url.redacted(), error = %e, "not starting");
+            return 2;
+        }
+    };
+    match &store {
+        None => tracing::warn!("--store none: decisions are NOT recorded (development only)"),
+        Some(s) => tracing::info!(store = %s.describe(), "consults are recorded"),
     }
+    let rule_count = rules.rules.len();
+    let mut state = AppState::new(rules, source, args, addr.clone(), store);
+    state.upstream = upstream;
     if let Some(up) = &state.upstream {
         tracing::info!(upstream = %up.base(), deadline_secs = up.deadline().as_secs(), "forwarding accepted orders upstream");
     }

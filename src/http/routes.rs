@@ -6,16 +6,18 @@
 
 use super::body_limit;
 use super::capability::{capability_statement, CONFORMANCE_SEARCH_PARAMS, CONFORMANCE_TYPES};
+use super::consult::{consult_header, Who};
 use super::error::ApiError;
 use super::metrics::{self, Decided};
 use super::negotiate::{self, query_params, CurrentRules, FhirBody, Reply, SentFormat};
 use super::validate::{self, ValidateParams};
 use super::AppState;
-use crate::engine::{Answered, Call, Caller, Checked, EngineError};
+use crate::engine::{Answered, Call, Caller, Checked, EngineError, Purpose};
 use crate::http::upstream::{forward, proxy};
 use crate::outcome::response::{answer, outcome_answer, unusable_answer, validate_answer};
 use crate::parse::{Input, InputKind, Unusable};
 use crate::rules::RuleSet;
+use crate::store::record;
 use axum::body::{Body, Bytes};
 use axum::extract::{DefaultBodyLimit, MatchedPath, Path, State};
 use axum::http::header::{CONTENT_TYPE, ETAG, HOST, IF_NONE_MATCH, LAST_MODIFIED, LOCATION};
@@ -115,12 +117,16 @@ fn prefers_outcome(headers: &HeaderMap) -> bool {
 
 /// Runs the engine on the body (one call of the engine service) and answers as the endpoint
 /// does.
+///
+/// Orders placed (`who` given: `POST /ServiceRequest`, `POST /`) are consults: the store sink
+/// commits them before the engine returns, and their ids are written onto the answer here.
 async fn decide(
     endpoint: Endpoint,
     route: MatchedPath,
     body: FhirBody,
     state: &AppState,
     headers: Option<&HeaderMap>,
+    who: Option<Who>,
 ) -> Response {
     // With an upstream, what may go ahead is forwarded (contract §7) after the decision.
     let forwarding = match (&state.upstream, headers, &endpoint) {
@@ -140,6 +146,12 @@ async fn decide(
         caller: Caller::Fhir {
             route: route.as_str().to_string(),
         },
+        purpose: if who.is_some() {
+            Purpose::Order
+        } else {
+            Purpose::WhatIf
+        },
+        asker: who.map(|w| w.0).unwrap_or_default(),
         bytes,
         format,
         profiles: match &endpoint {
@@ -167,16 +179,29 @@ async fn decide(
         }
     };
     let mut res = match state.engine.decide(call, translate).await {
-        Ok(Answered { answer, record }) => {
+        Ok(Answered {
+            mut answer,
+            record,
+            consult_ids,
+        }) => {
+            let single = record
+                .as_ref()
+                .is_some_and(|r| r.checked.input.kind == InputKind::ServiceRequest);
+            if let Some(r) = &record {
+                // The ids as the store kept them (a retry: the first consult's).
+                record::stamp(&mut answer.body, &r.rules.site, &consult_ids);
+            }
             let forwarded = match (&forwarding, &record) {
                 (Some((up, asked)), Some(r)) => {
                     let site = &r.rules.site;
                     match r.checked.input.kind {
                         InputKind::ServiceRequest => {
-                            forward::single(up, &r.checked, &answer, site, asked).await
+                            forward::single(up, &r.checked, &answer, site, asked, &consult_ids)
+                                .await
                         }
                         InputKind::Bundle(_) => {
-                            forward::bundle(up, &r.checked, &answer, site, asked).await
+                            forward::bundle(up, &r.checked, &answer, site, asked, &consult_ids)
+                                .await
                         }
                     }
                 }
@@ -192,6 +217,9 @@ async fn decide(
             });
             if let Some(r) = record {
                 res.extensions_mut().insert(Decided::of(&r.checked));
+            }
+            if let ([id], true) = (consult_ids.as_slice(), single) {
+                consult_header(&mut res, id);
             }
             if prefer_outcome && res.status().is_success() {
                 res.headers_mut().insert(
@@ -223,18 +251,36 @@ async fn create(
     State(state): State<Arc<AppState>>,
     route: MatchedPath,
     headers: HeaderMap,
+    who: Who,
     body: FhirBody,
 ) -> Response {
-    decide(Endpoint::Create, route, body, &state, Some(&headers)).await
+    decide(
+        Endpoint::Create,
+        route,
+        body,
+        &state,
+        Some(&headers),
+        Some(who),
+    )
+    .await
 }
 
 async fn system(
     State(state): State<Arc<AppState>>,
     route: MatchedPath,
     headers: HeaderMap,
+    who: Who,
     body: FhirBody,
 ) -> Response {
-    decide(Endpoint::System, route, body, &state, Some(&headers)).await
+    decide(
+        Endpoint::System,
+        route,
+        body,
+        &state,
+        Some(&headers),
+        Some(who),
+    )
+    .await
 }
 
 /// `$validate` at type or system level: `profile` and `mode` from the query or the Parameters.
@@ -245,7 +291,7 @@ async fn validate(
     body: FhirBody,
 ) -> Response {
     match validate::read(uri.query(), &body.bytes, body.format, &body.rules) {
-        Ok(params) => decide(Endpoint::Validate(params), route, body, &state, None).await,
+        Ok(params) => decide(Endpoint::Validate(params), route, body, &state, None, None).await,
         Err(e) => e.into_response(),
     }
 }
@@ -266,6 +312,7 @@ async fn validate_instance(
                 route,
                 body,
                 &state,
+                None,
                 None,
             )
             .await
@@ -435,19 +482,58 @@ async fn health(
     State(state): State<Arc<AppState>>,
     Extension(CurrentRules(rules)): Extension<CurrentRules>,
 ) -> Response {
+    health_answer(&state, &rules, false).await
+}
+
+/// Readiness: as `/health`, and the consult store can commit (503 when it cannot: a load
+/// balancer then sends requests to another replica).
+async fn ready(
+    State(state): State<Arc<AppState>>,
+    Extension(CurrentRules(rules)): Extension<CurrentRules>,
+) -> Response {
+    health_answer(&state, &rules, true).await
+}
+
+/// Liveness (`/health`: 200 while serving, whatever the store says) or readiness.
+async fn health_answer(state: &AppState, rules: &RuleSet, readiness: bool) -> Response {
     if !state.ready.load(Ordering::SeqCst) {
         return ApiError::ShuttingDown.into_response();
     }
     let (ok, failed) = state.metrics.reloads();
+    let store_state = match &state.store {
+        None => Ok("not recording (--store none)".to_string()),
+        Some(sink) => {
+            let store = sink.store();
+            match tokio::time::timeout(crate::store::COMMIT_TIMEOUT, store.check_writable()).await {
+                Ok(Ok(())) => Ok(format!("recording to {}", store.describe())),
+                Ok(Err(e)) => Err(format!("cannot record to {}: {e}", store.describe())),
+                Err(_) => Err(format!("cannot record to {}: timed out", store.describe())),
+            }
+        }
+    };
+    if readiness {
+        if let Err(why) = &store_state {
+            return ApiError::NotRecorded(why.clone()).into_response();
+        }
+    }
+    let store_text = match &store_state {
+        Ok(s) | Err(s) => s.clone(),
+    };
     let mut body = json!({
             "resourceType": "OperationOutcome",
+            "extension": [{
+                "url": record::rule_set_version_url(&rules.site),
+                "valueString": rules.version,
+            }],
             "issue": [{
-                "severity": "information",
+                "severity": if store_state.is_ok() { "information" } else { "warning" },
                 "code": "informational",
                 "details": {
                     "text": format!(
-                        "ready: {} guidance rules loaded; {ok} reloads, {failed} failed",
-                        rules.rules.len()
+                        "{}: {} guidance rules loaded (rule set {}); {ok} reloads, {failed} failed; consult record: {store_text}",
+                        if store_state.is_ok() { "ready" } else { "not ready" },
+                        rules.rules.len(),
+                        rules.version,
                     )
                 }
             }]
@@ -638,8 +724,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/$validate", post(validate))
         .route("/metadata", get(metadata))
         .route("/health", get(health))
+        .route("/health/ready", get(ready))
         .route("/metrics", get(prometheus))
         .merge(super::cds_hooks::router())
+        .merge(super::audit::router())
         .merge(crate::http::console::router())
         .fallback(not_found);
     // One route per conformance type, so that other types stay 404 whatever the method.
@@ -680,6 +768,7 @@ mod tests {
             RuleSource::dir_only(dir),
             &args,
             "test".into(),
+            None,
         ))
     }
 

@@ -27,6 +27,43 @@ pub struct RuleSet {
     pub dir: PathBuf,
     /// When this rule set was loaded: the `Last-Modified` of the conformance resources.
     pub loaded: std::time::SystemTime,
+    /// The rule-set version (contract §6): a content hash (SHA-256, first 16 hex digits) of
+    /// every rule, terminology and site file and every profile. Shown in `/metadata` and
+    /// `/health`, recorded with every consult.
+    pub version: String,
+    /// Those files as JSON (`{"rules": {path: text}, "profiles": {path: text}}`), kept once per
+    /// version in the consult store so that an old consult can be explained under its rules.
+    pub files_json: String,
+}
+
+/// The rule-set version of these files, and the files as JSON.
+fn version_of(files: &RuleFiles, profile_files: &SourceFiles) -> (String, String) {
+    use sha2::{Digest, Sha256};
+    let mut hash = Sha256::new();
+    for (tag, list) in [("rules", files), ("profiles", profile_files)] {
+        for (name, text) in list {
+            // Lengths first: no two different folders hash alike.
+            hash.update(format!("{tag}\0{}\0{name}\0{}\0", name.len(), text.len()));
+            hash.update(text.as_bytes());
+        }
+    }
+    let version: String = hash
+        .finalize()
+        .iter()
+        .take(8)
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let as_map = |list: &SourceFiles| {
+        serde_json::Value::Object(
+            list.iter()
+                .map(|(n, t)| (n.clone(), serde_json::Value::String(t.clone())))
+                .collect(),
+        )
+    };
+    let files_json =
+        serde_json::json!({ "rules": as_map(files), "profiles": as_map(profile_files) })
+            .to_string();
+    (version, files_json)
 }
 
 /// The files of a rules folder as `(path relative to the folder, text)`, sorted.
@@ -141,6 +178,19 @@ impl RuleSet {
                 })),
             }
         }
+        if let Some(site) = &site {
+            for id in site.rule_modes.keys() {
+                if !rules.iter().any(|r| &r.def.id == id) {
+                    errors.push(
+                        LoadError::new("site.toml", format!("rule_modes: there is no rule '{id}'"))
+                            .at_line(line_of_quoted(
+                                &files_text(files, "site.toml"),
+                                &format!("'{id}'"),
+                            )),
+                    );
+                }
+            }
+        }
         if let (Some(site), Some(conformance)) = (&site, &conformance) {
             for url in &site.enforce_profiles {
                 match conformance.profile(url) {
@@ -157,14 +207,19 @@ impl RuleSet {
             }
         }
         match (site, terms, conformance, errors.is_empty()) {
-            (Some(site), Some(terms), Some(conformance), true) => Ok(RuleSet {
-                site,
-                terms,
-                rules,
-                conformance,
-                dir: dir.to_path_buf(),
-                loaded: std::time::SystemTime::now(),
-            }),
+            (Some(site), Some(terms), Some(conformance), true) => {
+                let (version, files_json) = version_of(files, profile_files);
+                Ok(RuleSet {
+                    site,
+                    terms,
+                    rules,
+                    conformance,
+                    dir: dir.to_path_buf(),
+                    loaded: std::time::SystemTime::now(),
+                    version,
+                    files_json,
+                })
+            }
             _ => Err(errors),
         }
     }

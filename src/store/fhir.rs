@@ -3,7 +3,7 @@
 
 use super::record::{canonical, consult_identifier};
 use super::{instant, Consult, Stats};
-use crate::rules::site::Site;
+use crate::site::Site;
 use serde_json::{json, Value};
 
 const AUDIT_EVENT_TYPE: &str = "http://terminology.hl7.org/CodeSystem/audit-event-type";

@@ -14,12 +14,15 @@
 //! - [`model`]: what a consult is, as stored;
 //! - [`sql`]: the schema (versioned migrations, run at start-up) and every statement;
 //! - [`sqlite`], [`postgres`]: the two stores;
-//!
-//! The HTTP front end's use of it (consult ids on answers, AuditEvent reads, 503 when a commit
-//! fails) is on the branch `store-full`, to be moved onto the engine service's decision sinks.
+//! - [`record`]: the engine's decisions turned into consults, and consult ids onto answers;
+//! - [`sink`]: the store as the engine service's first decision sink;
+//! - [`fhir`]: consults as `AuditEvent`, redirects as `Provenance`, statistics as `Parameters`.
 
+pub mod fhir;
 pub mod model;
 pub mod postgres;
+pub mod record;
+pub mod sink;
 pub mod sql;
 pub mod sqlite;
 

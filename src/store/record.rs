@@ -6,7 +6,7 @@ use crate::context::{self, Resolver};
 use crate::engine::{Checked, EntryResult, RequestResult};
 use crate::outcome::response::{request_outcome, status_of};
 use crate::parse::{BundleType, InputKind};
-use crate::rules::site::Site;
+use crate::site::Site;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
@@ -109,8 +109,14 @@ fn recorded_outcome(r: &RequestResult, site: &Site) -> Value {
     oo
 }
 
-/// One consult per decided ServiceRequest of `checked`, in order, with fresh ids.
-pub fn consults(checked: &Checked, site: &Site, origin: &Origin<'_>) -> Vec<Consult> {
+/// One consult per decided ServiceRequest of `checked`, in order, under `ids` (the engine's
+/// fresh consult ids, one per decided ServiceRequest).
+pub fn consults(
+    checked: &Checked,
+    site: &Site,
+    origin: &Origin<'_>,
+    ids: &[String],
+) -> Vec<Consult> {
     let decided_at = super::now_us();
     let resolver = Resolver::new(&checked.input);
     let channel = match (origin.hook_instance, checked.input.kind) {
@@ -122,8 +128,10 @@ pub fn consults(checked: &Checked, site: &Site, origin: &Origin<'_>) -> Vec<Cons
     };
     let single = matches!(checked.input.kind, InputKind::ServiceRequest);
     let mut out = Vec::new();
+    let mut ids = ids.iter();
     for (i, e) in checked.entries.iter().enumerate() {
         let EntryResult::Request(r) = e else { continue };
+        let Some(id) = ids.next() else { break };
         let entry = checked.input.entries.get(i);
         let sr = entry.and_then(|en| checked.input.resource(en));
         let body_text = sr.map(Value::to_string);
@@ -175,7 +183,7 @@ pub fn consults(checked: &Checked, site: &Site, origin: &Origin<'_>) -> Vec<Cons
             .as_ref()
             .and_then(|s| s.get("id")?.as_str().map(str::to_string));
         out.push(Consult {
-            id: new_consult_id(),
+            id: id.clone(),
             received_at: origin.received_at,
             decided_at,
             rule_set: origin.rule_set.to_string(),
@@ -213,6 +221,11 @@ pub fn consults(checked: &Checked, site: &Site, origin: &Origin<'_>) -> Vec<Cons
 /// The configured canonical base, without a trailing slash.
 pub fn canonical(site: &Site) -> &str {
     site.canonical.trim_end_matches('/')
+}
+
+/// The rule-set version extension's URL (`/metadata`, `/health`).
+pub fn rule_set_version_url(site: &Site) -> String {
+    format!("{}/StructureDefinition/rule-set-version", canonical(site))
 }
 
 /// The consult-id extension's URL.

@@ -18,6 +18,9 @@ pub struct Server {
     pub base: String,
     log: PathBuf,
     pub client: Client,
+    /// The server's own consult store (a SQLite file beside its log), unless the test chose
+    /// one with `--store`: no test writes the default `data/` file.
+    pub store: Option<PathBuf>,
 }
 
 impl Server {
@@ -29,10 +32,20 @@ impl Server {
             N.fetch_add(1, Ordering::SeqCst)
         ));
         let log_file = std::fs::File::create(&log).expect("log file");
+        let store = (!args
+            .iter()
+            .any(|a| *a == "--store" || a.starts_with("--store=")))
+        .then(|| log.with_extension("sqlite"));
+        let store_arg: Vec<String> = store
+            .iter()
+            .flat_map(|p| ["--store".to_string(), format!("sqlite:{}", p.display())])
+            .collect();
         let mut child = Command::new(env!("CARGO_BIN_EXE_referral-gateway"))
             .arg("serve")
             .args(["--listen", "127.0.0.1:0"])
+            .args(&store_arg)
             .args(args)
+            .env_remove("REFERRAL_GATEWAY_STORE")
             .env_remove("RUST_LOG")
             .env_remove("REFERRAL_GATEWAY_RULES")
             .env_remove("REFERRAL_GATEWAY_PROFILES")
@@ -50,6 +63,7 @@ impl Server {
                 .timeout(Duration::from_secs(60))
                 .build()
                 .expect("client"),
+            store,
         };
         let Some(addr) = line.trim().strip_prefix("listening on ") else {
             panic!("the gateway did not start: {line:?}\n{}", server.log());
@@ -121,6 +135,11 @@ impl Drop for Server {
         let _ = self.child.kill();
         let _ = self.child.wait();
         let _ = std::fs::remove_file(&self.log);
+        if let Some(db) = &self.store {
+            for suffix in ["", "-wal", "-shm"] {
+                let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
+            }
+        }
     }
 }
 /// Status, headers (lower-case names) and body of a raw HTTP/1.1 response.

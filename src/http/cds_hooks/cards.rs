@@ -32,6 +32,9 @@ pub struct IssuedCard {
     /// The guidance rule the card is about (`None` for a card about invalid FHIR).
     pub rule: Option<String>,
     pub card: Value,
+    /// The position of the order it is about among the decided ServiceRequests: the index of
+    /// its consult id.
+    pub consult: usize,
 }
 
 /// `text` cut to the summary limit, on a character boundary, marked with an ellipsis.
@@ -127,6 +130,7 @@ impl Card {
             uuid,
             rule: self.rule,
             card: Value::Object(card),
+            consult: 0,
         }
     }
 }
@@ -139,37 +143,57 @@ pub fn cards(
     request: &HookRequest,
     origin: &[Option<usize>],
 ) -> Vec<IssuedCard> {
-    let mut out = Vec::new();
+    let mut out: Vec<IssuedCard> = Vec::new();
+    let mut decided = 0;
     for (entry, result) in checked.input.entries.iter().zip(&checked.entries) {
         let EntryResult::Request(r) = result else {
             continue;
         };
-        let draft = entry
-            .index
-            .and_then(|i| origin.get(i).copied().flatten())
-            .and_then(|d| request.draft_orders.get(d));
-        let Some(draft) = draft else {
-            continue;
-        };
-        let label = order_label(&draft.resource);
-        let entry_path = entry.path.to_string();
-        if r.invalid {
-            out.push(invalid_card(r, &label, &entry_path).issue(&rules.site));
-            continue;
+        // Every card pushed for this entry is about its consult.
+        let consult = decided;
+        decided += 1;
+        let first = out.len();
+        about_request(&mut out, entry, r, rules, request, origin);
+        for c in &mut out[first..] {
+            c.consult = consult;
         }
-        // Errors of no guidance rule are the profile's (a missing priority, say): the order is
-        // rejected whatever the rules say, so the EHR must hear it.
-        if r.findings.iter().any(|f| f.is_error() && f.rule.is_none()) {
-            out.push(profile_card(r, &label, &entry_path).issue(&rules.site));
-        }
-        let redirected = r.redirected.as_ref().map(|sr| own_paths(sr, &entry_path));
-        out.extend(
-            request_cards(r, redirected, rules, request, &label, draft.reference())
-                .into_iter()
-                .map(|c| c.issue(&rules.site)),
-        );
     }
     out
+}
+
+/// The cards about one decided ServiceRequest (none when it is no draft order of the call).
+fn about_request(
+    out: &mut Vec<IssuedCard>,
+    entry: &crate::parse::Entry,
+    r: &RequestResult,
+    rules: &RuleSet,
+    request: &HookRequest,
+    origin: &[Option<usize>],
+) {
+    let draft = entry
+        .index
+        .and_then(|i| origin.get(i).copied().flatten())
+        .and_then(|d| request.draft_orders.get(d));
+    let Some(draft) = draft else {
+        return;
+    };
+    let label = order_label(&draft.resource);
+    let entry_path = entry.path.to_string();
+    if r.invalid {
+        out.push(invalid_card(r, &label, &entry_path).issue(&rules.site));
+        return;
+    }
+    // Errors of no guidance rule are the profile's (a missing priority, say): the order is
+    // rejected whatever the rules say, so the EHR must hear it.
+    if r.findings.iter().any(|f| f.is_error() && f.rule.is_none()) {
+        out.push(profile_card(r, &label, &entry_path).issue(&rules.site));
+    }
+    let redirected = r.redirected.as_ref().map(|sr| own_paths(sr, &entry_path));
+    out.extend(
+        request_cards(r, redirected, rules, request, &label, draft.reference())
+            .into_iter()
+            .map(|c| c.issue(&rules.site)),
+    );
 }
 
 /// The redirected ServiceRequest with the element paths of its note written from the order

@@ -5,8 +5,9 @@
 //!   collection Bundle of the draft ServiceRequests and the prefetched context, decided by one
 //!   call of the same engine service as the FHIR endpoints
 //!   ([`crate::engine::Engine::decide`]: same rules, slots and sinks); the decisions become
-//!   cards ([`cards`]);
-//! - `POST /cds-services/{id}/feedback`: counted and logged ([`feedback`]).
+//!   cards ([`cards`]), each naming the consult of its order;
+//! - `POST /cds-services/{id}/feedback`: counted, logged and stored against the consult of its
+//!   card ([`feedback`]).
 //!
 //! CDS Hooks bodies are plain JSON, not FHIR: responses are marked [`NotFhir`] so that the
 //! FHIR layer passes them through, and every error is a JSON object
@@ -17,15 +18,17 @@ pub mod discovery;
 pub mod feedback;
 pub mod request;
 
+use super::consult::{self, Who};
 use super::extensions::{CurrentRules, NotFhir};
 use super::metrics::Decided;
 use super::AppState;
-use crate::engine::{Answered, Call, Caller, Checked, EngineError};
+use crate::engine::{Answered, Asker, Call, Caller, Checked, EngineError, Purpose};
 use crate::parse::{Format, Unusable};
 use crate::rules::RuleSet;
+use crate::store::{record, CardLink, FeedbackRecord, Write};
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{MatchedPath, Path, State};
+use axum::extract::{Path, State};
 use axum::http::header::{ALLOW, CONTENT_TYPE};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -36,6 +39,9 @@ use feedback::IssuedCards;
 use request::HookRequest;
 use serde_json::{json, Value};
 use std::sync::Arc;
+
+/// The key of a card's `extension` that carries the consult id of the order it is about.
+pub const CONSULT_ID_CARD_EXTENSION: &str = "referral-gateway-consult-id";
 
 /// Every way a CDS Hooks call can fail, each a JSON body with its status.
 #[derive(Debug, Clone, PartialEq)]
@@ -115,6 +121,9 @@ fn answer(value: Value) -> Response {
     json_response(StatusCode::OK, &value)
 }
 
+/// The route of a service call (the route label of its decisions in `/metrics`).
+const SERVICE_ROUTE: &str = "/cds-services/{id}";
+
 /// The CDS Hooks routes, merged into the gateway's router (and so behind its layers: request
 /// id, trace, metrics, CORS for browser-based clients such as the CDS Hooks sandbox, body
 /// limit, timeout).
@@ -125,7 +134,7 @@ pub fn router() -> Router<Arc<AppState>> {
     };
     Router::new()
         .route("/cds-services", only("GET", get(discover)))
-        .route("/cds-services/{id}", only("POST", post(call_service)))
+        .route(SERVICE_ROUTE, only("POST", post(call_service)))
         .route(
             "/cds-services/{id}/feedback",
             only("POST", post(receive_feedback)),
@@ -187,8 +196,8 @@ async fn call_service(
     State(state): State<Arc<AppState>>,
     Extension(CurrentRules(rules)): Extension<CurrentRules>,
     Extension(issued): Extension<Arc<IssuedCards>>,
-    route: MatchedPath,
     Path(id): Path<String>,
+    who: Who,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, CdsError> {
@@ -200,10 +209,20 @@ async fn call_service(
             details,
         })?;
     let (bundle, origin) = request.engine_bundle();
+    // The cards are stamped with their consult ids under the same rules after the call.
+    let stamp_rules = rules.clone();
     let call = Call {
         caller: Caller::CdsHooks {
-            route: route.as_str().to_string(),
+            route: SERVICE_ROUTE.to_string(),
             service: service.id.to_string(),
+            hook_instance: format!("{}/{}", service.hook.name(), request.hook_instance),
+        },
+        // Each draft order decided is a consult (contract §6); `If-None-Exist` means nothing
+        // to CDS Hooks.
+        purpose: Purpose::Order,
+        asker: Asker {
+            client: who.0.client,
+            if_none_exist: None,
         },
         bytes: serde_json::to_vec(&bundle).unwrap_or_default().into(),
         format: Format::Json,
@@ -221,14 +240,17 @@ async fn call_service(
             details: findings.iter().map(|f| f.text.clone()).collect(),
         }),
     };
-    let (cards, hook_instance, decided) = match state.engine.decide(call, translate).await {
+    let decision = state.engine.decide(call, translate).await;
+    let (mut cards, hook_instance, decided, consult_ids) = match decision {
         Ok(Answered {
             answer: (cards, hook_instance),
             record,
+            consult_ids,
         }) => (
             cards,
             hook_instance,
             record.map(|r| Decided::of(&r.checked)).unwrap_or_default(),
+            consult_ids,
         ),
         Err(EngineError::FrontEnd(e)) => return Err(e),
         Err(EngineError::Closed) => {
@@ -243,12 +265,33 @@ async fn call_service(
                 "the decision engine failed on this request; it has been logged".into(),
             ));
         }
-        Err(EngineError::Sink(_)) => {
-            return Err(CdsError::Unavailable(
-                "the decision could not be recorded, so it is not given; try again".into(),
-            ))
-        }
+        Err(EngineError::Sink(_)) => return Err(not_recorded()),
     };
+    if !consult_ids.is_empty() {
+        // Which consult each card is about, committed before the cards go out: feedback names
+        // only the card, and is stored against its consult.
+        let links: Vec<CardLink> = cards
+            .iter()
+            .filter_map(|c| {
+                Some(CardLink {
+                    card_uuid: c.uuid.clone(),
+                    consult_id: consult_ids.get(c.consult)?.clone(),
+                    rule_id: c.rule.clone(),
+                    service: service.id.to_string(),
+                })
+            })
+            .collect();
+        if !links.is_empty() {
+            consult::commit(&state, Write::Cards(links))
+                .await
+                .map_err(|_| not_recorded())?;
+        }
+        for c in &mut cards {
+            if let Some(id) = consult_ids.get(c.consult) {
+                stamp_card(&mut c.card, &stamp_rules.site, id);
+            }
+        }
+    }
     for c in &cards {
         issued.remember(service.id, &c.uuid, c.rule.as_deref());
     }
@@ -266,6 +309,36 @@ async fn call_service(
     Ok(res)
 }
 
+/// The answer to a call whose consults (or cards) could not be recorded.
+fn not_recorded() -> CdsError {
+    CdsError::Unavailable(
+        "the decision could not be recorded, so it is not given; try again".into(),
+    )
+}
+
+/// The consult id on a card (`extension`, which every CDS Hooks element may carry), and on
+/// the redirected order a suggestion creates, as on the redirected ServiceRequest of
+/// `POST /ServiceRequest`.
+fn stamp_card(card: &mut Value, site: &crate::site::Site, id: &str) {
+    card["extension"] = json!({ CONSULT_ID_CARD_EXTENSION: id });
+    let actions = card
+        .get_mut("suggestions")
+        .and_then(Value::as_array_mut)
+        .into_iter()
+        .flatten()
+        .flat_map(|sg| {
+            sg.get_mut("actions")
+                .and_then(Value::as_array_mut)
+                .into_iter()
+                .flatten()
+        });
+    for action in actions {
+        if let Some(resource) = action.get_mut("resource") {
+            record::stamp(resource, site, std::slice::from_ref(&id.to_string()));
+        }
+    }
+}
+
 async fn receive_feedback(
     State(state): State<Arc<AppState>>,
     Extension(issued): Extension<Arc<IssuedCards>>,
@@ -279,6 +352,36 @@ async fn receive_feedback(
         error: "not valid CDS Hooks feedback".into(),
         details,
     })?;
+    // Stored against the consult of its card (contract §6) before it is acknowledged.
+    if let Some(sink) = &state.store {
+        let mut records = Vec::new();
+        for item in &items {
+            let link = sink.store().card(&item.card).await.map_err(|_| {
+                CdsError::Unavailable("the consult record cannot be read now; try again".into())
+            })?;
+            // A card is answered at the service that issued it; elsewhere it names no consult.
+            let link = link.filter(|l| l.service == service.id);
+            let (code, display) = match &item.override_reason {
+                Some(r) => (r.rsplit('|').next().map(str::to_string), Some(r.clone())),
+                None => (None, None),
+            };
+            records.push(FeedbackRecord {
+                id: record::new_consult_id(),
+                card_uuid: item.card.clone(),
+                consult_id: link.as_ref().map(|l| l.consult_id.clone()),
+                rule_id: link.and_then(|l| l.rule_id),
+                outcome: item.outcome.as_str().to_string(),
+                reason_code: code,
+                reason_display: display,
+                received_at: crate::store::now_us(),
+            });
+        }
+        consult::commit(&state, Write::Feedback(records))
+            .await
+            .map_err(|_| {
+                CdsError::Unavailable("the feedback could not be recorded; send it again".into())
+            })?;
+    }
     for item in &items {
         let rule = issued.rule_of(service.id, &item.card);
         state

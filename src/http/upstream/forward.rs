@@ -94,9 +94,13 @@ pub fn consult_system(site: &Site) -> String {
     format!("{}/consult", site.canonical.trim_end_matches('/'))
 }
 
-/// A new consult id (UUID v7, bare). Used until the consult store hands out its own.
-pub fn new_consult_id() -> String {
-    uuid::Uuid::now_v7().to_string()
+/// The consult id of the `n`th decided ServiceRequest as the store kept it; without a store
+/// (`--store none`) a fresh one, so that the conditional create still has an identifier.
+fn consult_id_of(consult_ids: &[String], n: usize) -> String {
+    consult_ids
+        .get(n)
+        .cloned()
+        .unwrap_or_else(|| uuid::Uuid::now_v7().to_string())
 }
 
 /// Adds `{canonical}/consult|{consult-id}` to the resource's identifiers (once).
@@ -270,11 +274,12 @@ pub async fn single(
     answer: &Answer,
     site: &Site,
     asked: &Asked,
+    consult_ids: &[String],
 ) -> Option<Response> {
     let r = checked.requests().next()?;
     let original = &checked.input.root;
     let (resource, redirected) = to_forward(r, original, site)?;
-    let consult_id = new_consult_id();
+    let consult_id = consult_id_of(consult_ids, 0);
     let decision = if redirected {
         request_outcome(r, site)
     } else {
@@ -346,15 +351,21 @@ struct Outgoing {
 
 /// The entries of a Bundle that go upstream: ServiceRequests that may go ahead (as
 /// conditional creates) and context entries whose type site data lists.
-fn outgoing(checked: &Checked, site: &Site) -> Vec<Outgoing> {
+fn outgoing(checked: &Checked, site: &Site, consult_ids: &[String]) -> Vec<Outgoing> {
     let root = &checked.input.root;
     let mut out = Vec::new();
+    // The position of each decided ServiceRequest among them: its consult id.
+    let mut decided = 0;
     for (i, (e, entry)) in checked
         .entries
         .iter()
         .zip(checked.input.entries.iter())
         .enumerate()
     {
+        let nth = decided;
+        if matches!(e, EntryResult::Request(_)) {
+            decided += 1;
+        }
         let Some(index) = entry.index else { continue };
         let sent = &root["entry"][index];
         let Some(original) = checked.input.resource(entry) else {
@@ -365,7 +376,7 @@ fn outgoing(checked: &Checked, site: &Site) -> Vec<Outgoing> {
                 let Some((resource, redirected)) = to_forward(r, original, site) else {
                     continue;
                 };
-                let consult_id = new_consult_id();
+                let consult_id = consult_id_of(consult_ids, nth);
                 let caller = sent
                     .pointer("/request/ifNoneExist")
                     .and_then(Value::as_str)
@@ -428,6 +439,7 @@ pub async fn bundle(
     answer: &Answer,
     site: &Site,
     asked: &Asked,
+    consult_ids: &[String],
 ) -> Option<Response> {
     let InputKind::Bundle(kind) = checked.input.kind else {
         return None;
@@ -441,7 +453,7 @@ pub async fn bundle(
     if answer.status != 200 {
         return None;
     }
-    let outgoing = outgoing(checked, site);
+    let outgoing = outgoing(checked, site, consult_ids);
     if outgoing.is_empty() {
         return None;
     }
