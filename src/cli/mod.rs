@@ -368,6 +368,13 @@ pub enum RulesAction {
         #[arg(long, default_value = "profiles")]
         out: PathBuf,
     },
+    /// Print the reference of the conditions a rule's `[when]` may give, generated from the
+    /// gateway's own conditions; with `--readme`, rewrite its generated section in that file
+    /// (the rules README).
+    Conditions {
+        #[arg(long)]
+        readme: Option<PathBuf>,
+    },
 }
 
 /// Options of `serve` for the upstream; every flag has an environment variable too.

@@ -88,6 +88,10 @@ pub fn run_examples(rules: &RuleSet) -> Vec<ExampleRun> {
 
 /// Runs a `rules` action and returns the exit status.
 pub fn run(source: &RulesArg, action: RulesAction) -> i32 {
+    // The reference of the conditions depends on the gateway, not on a rules folder.
+    if let RulesAction::Conditions { readme } = &action {
+        return conditions(readme.as_deref());
+    }
     let rules = match source.load() {
         Ok(r) => r,
         Err(errors) => {
@@ -206,6 +210,7 @@ pub fn run(source: &RulesArg, action: RulesAction) -> i32 {
             }
             0
         }
+        RulesAction::Conditions { readme } => conditions(readme.as_deref()),
         RulesAction::Test => {
             let runs = run_examples(&rules);
             let failed: Vec<&ExampleRun> = runs.iter().filter(|r| !r.passed()).collect();
@@ -236,4 +241,38 @@ pub fn run(source: &RulesArg, action: RulesAction) -> i32 {
             i32::from(!failed.is_empty())
         }
     }
+}
+
+/// `rules conditions`: prints the generated `[when]` reference, or rewrites it in `readme`.
+fn conditions(readme: Option<&std::path::Path>) -> i32 {
+    use crate::rules::conditions;
+    let Some(path) = readme else {
+        print!("{}", conditions::reference());
+        return 0;
+    };
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("error: cannot read {}: {e}", path.display());
+            return 1;
+        }
+    };
+    let Some(new) = conditions::readme_with_reference(&text) else {
+        eprintln!(
+            "error: {} has no generated section (the lines {} and {})",
+            path.display(),
+            conditions::README_BEGIN.trim(),
+            conditions::README_END.trim()
+        );
+        return 1;
+    };
+    if new == text {
+        println!("{} is up to date", path.display());
+    } else if let Err(e) = std::fs::write(path, new) {
+        eprintln!("error: cannot write {}: {e}", path.display());
+        return 1;
+    } else {
+        println!("wrote {}", path.display());
+    }
+    0
 }

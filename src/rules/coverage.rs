@@ -5,32 +5,15 @@
 //! - the examination has tips that depend on the clinical reason, and the reason could not be
 //!   read at all: those tips could not be applied.
 
-use super::rule::{ProcedureSel, Rule, When};
+use super::rule::Rule;
 use super::RuleSet;
 use crate::fhirpath::FhirPath;
 use crate::finding::{Finding, IssueType, Severity};
-use crate::terminology::mapping::{ConceptMatch, Mapped};
+use crate::terminology::mapping::Mapped;
 
 /// Rules under `general/` apply to every examination; the others are the examination tips.
 fn is_general(rule: &Rule) -> bool {
     rule.file.starts_with("general/")
-}
-
-fn procedure_selected(rules: &RuleSet, w: &When, m: &ConceptMatch) -> bool {
-    w.procedure.iter().any(|sel| match sel {
-        ProcedureSel::Concept(i) => m.concept == *i,
-        ProcedureSel::Modality(x) => {
-            rules.terms.procedures[m.concept].modality.as_deref() == Some(x.as_str())
-        }
-        ProcedureSel::AnyImaging => true,
-    })
-}
-
-fn depends_on_reason(w: &When) -> bool {
-    !(w.reason_any.is_empty()
-        && w.reason_all.is_empty()
-        && w.reason_only.is_empty()
-        && w.reason_none.is_empty())
 }
 
 /// Said when the guidance has no tip for the examination.
@@ -87,11 +70,11 @@ pub fn findings(rules: &RuleSet, mapped: &Mapped, fired: &[String], at: &FhirPat
         .iter()
         .filter(|r| {
             !is_general(r)
-                && depends_on_reason(&r.when)
+                && r.when.reads_reason()
                 && mapped
                     .procedures
                     .iter()
-                    .any(|m| procedure_selected(rules, &r.when, m))
+                    .any(|m| r.when.selects_procedure(terms, m))
         })
         .map(|r| format!("{} ({})", r.def.id, r.def.title))
         .collect();

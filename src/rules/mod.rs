@@ -2,6 +2,7 @@
 //! module reads them, compiles them once against the terminology and site data into an
 //! immutable [`RuleSet`], and evaluates them.
 
+pub mod conditions;
 pub mod coverage;
 pub mod eval;
 pub mod publish;
@@ -170,12 +171,9 @@ impl RuleSet {
                     );
                 }
             }
-            match rule::compile(def, file.clone(), terms, site) {
+            match rule::compile(def, file.clone(), text, terms, site) {
                 Ok(r) => rules.push(r),
-                Err(es) => errors.extend(es.into_iter().map(|message| {
-                    let line = line_of_quoted(text, &message);
-                    LoadError::new(file.clone(), message).at_line(line)
-                })),
+                Err(es) => errors.extend(es),
             }
         }
         if let Some(site) = &site {
