@@ -117,6 +117,25 @@ fn accepted_order_is_created_upstream_and_read_back_through_the_gateway() {
     let read = gw.get(&format!("/ServiceRequest/{id}"));
     assert_eq!(read.status(), 200);
     assert_eq!(header(&read, "etag").as_deref(), Some(etag.as_str()));
+    // The consult records what the upstream answered (contract §6, §7).
+    let event = json_of(gw.get(&format!("/AuditEvent/{consult}")));
+    let forwarding = event["entity"]
+        .as_array()
+        .expect("entities")
+        .iter()
+        .flat_map(|e| e["detail"].as_array().into_iter().flatten())
+        .find(|d| d["type"] == "forwarding")
+        .unwrap_or_else(|| panic!("no forwarding result in {event}"));
+    let result: Value =
+        serde_json::from_str(forwarding["valueString"].as_str().expect("text")).expect("JSON");
+    assert_eq!(result["forwarded"], true, "{result}");
+    assert_eq!(result["status"], 201, "{result}");
+    assert!(
+        result["location"]
+            .as_str()
+            .is_some_and(|l| l.contains(&format!("ServiceRequest/{id}"))),
+        "{result}"
+    );
 }
 
 /// The same order sent twice (a caller's retry) is one order upstream: the second answer is
@@ -131,11 +150,15 @@ fn a_resent_order_is_not_created_twice() {
         .send()
         .expect("POST");
     assert_eq!(first.status(), 201);
+    let first_consult = header(&first, "x-consult-id");
     let id = json_of(first)["id"].clone();
     let second = post(&gw, "/ServiceRequest", &accepted("ORD-2"))
         .send()
         .expect("POST");
     assert_eq!(second.status(), 200, "a conditional create that matched");
+    // A retry is the same consult (contract §6): the first one's id.
+    assert!(first_consult.is_some());
+    assert_eq!(header(&second, "x-consult-id"), first_consult);
     assert_eq!(json_of(second)["id"], id);
     assert_eq!(up.service_requests().len(), 1);
     // Another placer identifier is another order.

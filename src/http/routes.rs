@@ -207,6 +207,12 @@ async fn decide(
                 }
                 _ => None,
             };
+            if let Some(fwd) = forwarded
+                .as_ref()
+                .and_then(|res| res.extensions().get::<forward::ForwardRecord>())
+            {
+                record_forwarding(state, fwd).await;
+            }
             let mut res = forwarded.unwrap_or_else(|| {
                 Reply {
                     status: StatusCode::from_u16(answer.status)
@@ -233,6 +239,36 @@ async fn decide(
     };
     res.extensions_mut().insert(SentFormat(format));
     res
+}
+
+/// Adds what the upstream answered to each forwarded consult (contract §6, §7), before the
+/// answer goes out. The order is upstream whatever happens here, so a failed commit does not
+/// change the answer (a 503 would invite a resend of an order already placed): it is logged
+/// and counted (`referral_gateway_consult_commit_failures_total`), and the consult stays as
+/// decided.
+async fn record_forwarding(state: &AppState, fwd: &forward::ForwardRecord) {
+    let Some(sink) = &state.store else {
+        return;
+    };
+    let results = fwd
+        .0
+        .iter()
+        .map(|f| {
+            let result = json!({
+                "forwarded": f.forwarded,
+                "status": f.status,
+                "location": f.location,
+                "fault": f.fault,
+            });
+            (f.consult_id.clone(), result.to_string())
+        })
+        .collect::<Vec<_>>();
+    if results.is_empty() {
+        return;
+    }
+    if let Err(e) = sink.commit(crate::store::Write::Forwarding(results)).await {
+        tracing::error!(error = %e, "the forwarding result could not be recorded");
+    }
 }
 
 /// The FHIR answer to a call the engine could not answer.

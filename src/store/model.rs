@@ -118,11 +118,9 @@ pub enum Write {
     Purge {
         before: i64,
     },
-    /// Records what the upstream answered for a consult.
-    Forwarding {
-        consult_id: String,
-        result: String,
-    },
+    /// Records what the upstream answered for consults (those of one request): consult id,
+    /// and the result as JSON.
+    Forwarding(Vec<(String, String)>),
 }
 
 /// What a committed write did.

@@ -413,13 +413,15 @@ pub async fn apply(db: &mut impl Db, write: &Write) -> Result<Written, StoreErro
             db.execute("DELETE FROM access_log WHERE at < ?", &[b])
                 .await?;
         }
-        Write::Forwarding { consult_id, result } => {
-            out.rows = db
-                .execute(
-                    "UPDATE consults SET forwarding = ? WHERE id = ?",
-                    &[result.into(), consult_id.into()],
-                )
-                .await?;
+        Write::Forwarding(results) => {
+            for (consult_id, result) in results {
+                out.rows += db
+                    .execute(
+                        "UPDATE consults SET forwarding = ? WHERE id = ?",
+                        &[result.into(), consult_id.into()],
+                    )
+                    .await?;
+            }
         }
     }
     Ok(out)
