@@ -524,3 +524,62 @@ fn unknown_kids_cannot_hammer_the_issuer() {
     // The real key still works throughout.
     assert_eq!(post(&signing.sign(&claims, None)), 200);
 }
+
+/// The consult records the authenticated client (contract §6, §8), not the address it came
+/// from; reading the record needs `system/AuditEvent.rs`, and the read is itself attributed.
+#[test]
+fn the_consult_records_the_authenticated_client() {
+    if !node_or_skip("the_consult_records_the_authenticated_client") {
+        return;
+    }
+    let s = Setup::start(&[]);
+    let token = s.token("system/ServiceRequest.c");
+    let res = s.post("/ServiceRequest", Some(&token));
+    assert_eq!(res.status(), 200);
+    let consult = res
+        .headers()
+        .get("x-consult-id")
+        .and_then(|v| v.to_str().ok())
+        .expect("X-Consult-Id")
+        .to_string();
+    let read = |scope: &str| {
+        let t = s.token(scope);
+        s.gateway
+            .client
+            .get(s.gateway.url(&format!("/AuditEvent/{consult}")))
+            .bearer_auth(t)
+            .send()
+            .expect("GET")
+    };
+    assert_eq!(read("system/ServiceRequest.r").status(), 403);
+    let res = read("system/AuditEvent.rs");
+    assert_eq!(res.status(), 200);
+    let event = res.json().expect("AuditEvent");
+    let clients: Vec<&str> = event["agent"]
+        .as_array()
+        .expect("agents")
+        .iter()
+        .filter(|a| a["requestor"] == true)
+        .filter_map(|a| a["who"]["identifier"]["value"].as_str())
+        .collect();
+    assert_eq!(clients, vec!["ehr-backend"], "{event}");
+    // The statistics count consults by that client too.
+    let t = s.token("system/AuditEvent.rs");
+    let stats = s
+        .gateway
+        .client
+        .get(s.gateway.url("/$stats"))
+        .bearer_auth(t)
+        .send()
+        .expect("GET")
+        .json()
+        .expect("Parameters");
+    assert!(
+        stats["parameter"]
+            .as_array()
+            .expect("parameters")
+            .iter()
+            .any(|p| p["name"] == "client" && p["part"][0]["valueString"] == "ehr-backend"),
+        "{stats}"
+    );
+}

@@ -310,6 +310,15 @@ fn decisions_are_recorded_and_read_back(s: &Server) {
             ("rejected".into(), 2)
         ]
     );
+    // Without a token the client is the address the requests came from.
+    let client = stats["parameter"]
+        .as_array()
+        .expect("params")
+        .iter()
+        .find(|p| p["name"] == "client")
+        .expect("client");
+    assert_eq!(client["part"][0]["valueString"], "127.0.0.1", "{client}");
+    assert_eq!(client["part"][1]["valueInteger"], 5);
 }
 
 #[test]
