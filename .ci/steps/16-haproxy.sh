@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# The replica test (tests/replicas.rs) runs three gateways behind a real HAProxy on loopback:
+# install it from Debian's packages when absent. The package starts a service of its own; the
+# test runs its own haproxy in the foreground, so the service is stopped.
+set -euo pipefail
+if ! command -v haproxy >/dev/null 2>&1; then
+  echo "installing haproxy"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq haproxy >/dev/null
+  (service haproxy stop || true) >/dev/null 2>&1
+fi
+haproxy -v | head -1
