@@ -309,3 +309,108 @@ fn primitive_formats_are_checked() {
         }));
     accepted(&v);
 }
+
+// --- Links, references read by the Bundle rules, narrative links ------------------------------
+
+#[test]
+fn a_link_relation_occurs_once() {
+    let mut b = bundle();
+    let self_link = json!({"relation": "self", "url": "https://gp.example.org/fhir/batch/1"});
+    b["link"] = json!([self_link.clone(), {"relation": "alternate", "url": "https://x.org/a"}]);
+    accepted(&b);
+    b["link"] = json!([self_link.clone(), self_link]);
+    let f = refused(&b);
+    let l = at(&f, "Bundle.link[1].relation");
+    assert_eq!(l.code, "invalid");
+    assert!(l.text.contains("'self' occurs more than once"), "{l:?}");
+}
+
+#[test]
+fn a_type_id_reference_is_read_against_a_urn_uuid_entry() {
+    // The batch's entries are identified by urn:uuid: `PractitionerRole/<uuid>` reads as
+    // `urn:uuid:<uuid>`, here the Organization's entry.
+    let mut b = bundle();
+    let s = entry_index(&b, "ServiceRequest");
+    let org = entry_index(&b, "Organization");
+    let role = entry_index(&b, "PractitionerRole");
+    let uuid = |i: usize| {
+        b["entry"][i]["fullUrl"]
+            .as_str()
+            .and_then(|u| u.strip_prefix("urn:uuid:"))
+            .expect("urn:uuid fullUrl")
+            .to_string()
+    };
+    let (org_uuid, role_uuid) = (uuid(org), uuid(role));
+    b["entry"][s]["resource"]["requester"]["reference"] =
+        json!(format!("PractitionerRole/{org_uuid}"));
+    let c = check_json(&b).expect("a decision per entry");
+    let r = only(&c);
+    assert!(r.invalid, "{:#?}", r.findings);
+    let f = at(
+        &r.findings,
+        &format!("Bundle.entry[{s}].resource.requester.reference"),
+    );
+    assert_eq!(f.code, "structure");
+    assert!(
+        f.text.contains(&format!("'urn:uuid:{org_uuid}'")) && f.text.contains("Organization"),
+        "{f:?}"
+    );
+    // Read the same way, the role's own uuid names the role: no contradiction.
+    b["entry"][s]["resource"]["requester"]["reference"] =
+        json!(format!("PractitionerRole/{role_uuid}"));
+    let c = check_json(&b).expect("a decision per entry");
+    assert!(!only(&c).invalid, "{:#?}", only(&c).findings);
+}
+
+#[test]
+fn a_reference_to_a_resource_in_two_versions_names_the_version() {
+    let mut b = bundle();
+    let p = entry_index(&b, "Patient");
+    let s = entry_index(&b, "ServiceRequest");
+    let url = "https://gp.example.org/fhir/Patient/xr08-red-flags-pat";
+    b["entry"][p]["fullUrl"] = json!(url);
+    b["entry"][p]["resource"]["meta"] = json!({"versionId": "1"});
+    let mut twin = b["entry"][p].clone();
+    twin["resource"]["meta"] = json!({"versionId": "2"});
+    twin["request"] = json!({"method": "PUT", "url": "Patient/xr08-red-flags-pat"});
+    b["entry"].as_array_mut().expect("entries").push(twin);
+    let last = b["entry"].as_array().expect("entries").len() - 1;
+    b["entry"][s]["resource"]["subject"]["reference"] = json!(url);
+    let c = check_json(&b).expect("a decision per entry");
+    let r = only(&c);
+    assert!(r.invalid, "{:#?}", r.findings);
+    let f = at(
+        &r.findings,
+        &format!("Bundle.entry[{s}].resource.subject.reference"),
+    );
+    assert_eq!(f.code, "multiple-matches");
+    assert!(f.text.contains(&format!("(entries {p}, {last})")), "{f:?}");
+    // Naming the version resolves to one entry.
+    b["entry"][s]["resource"]["subject"]["reference"] = json!(format!("{url}/_history/2"));
+    let c = check_json(&b).expect("a decision per entry");
+    assert!(
+        !only(&c)
+            .findings
+            .iter()
+            .any(|f| f.code == "multiple-matches"),
+        "{:#?}",
+        only(&c).findings
+    );
+}
+
+#[test]
+fn narrative_links_are_addresses() {
+    let f = invalid(&with_narrative(
+        r#"<div xmlns="http://www.w3.org/1999/xhtml"><p>Requested by <a href="urn:uuid:6c240939-3fdf-5c06-ac3c-bbd2866c1023">Dr Jones</a></p></div>"#,
+    ));
+    let n = at(&f, "ServiceRequest.text.div");
+    assert_eq!(n.code, "invalid");
+    assert!(
+        n.text
+            .contains("'urn:uuid:6c240939-3fdf-5c06-ac3c-bbd2866c1023'"),
+        "{n:?}"
+    );
+    accepted(&with_narrative(
+        r##"<div xmlns="http://www.w3.org/1999/xhtml"><p>See <a href="#req">the request</a>, <a href="mailto:gp@example.org">the GP</a> and <a href="https://example.org/guidance">guidance</a>.</p></div>"##,
+    ));
+}

@@ -18,7 +18,7 @@ use referral_gateway::parse::{self, Format, Limits, Unusable};
 use serde_json::Value;
 
 /// Agreements measured when this test was last changed (`cargo test --test reference_cases -- --nocapture`).
-const AGREEMENTS_AT_LEAST: usize = 44;
+const AGREEMENTS_AT_LEAST: usize = 51;
 
 fn gateway_errors(bytes: &[u8], format: Format) -> Vec<String> {
     let limits = Limits {
@@ -95,4 +95,29 @@ fn agrees_with_the_reference_validator() {
         agree >= AGREEMENTS_AT_LEAST,
         "{agree} agreements, fewer than the {AGREEMENTS_AT_LEAST} measured before"
     );
+}
+
+/// japanese-utf8-ok is Shift_JIS without an XML declaration, so by XML 1.0 (4.3.3) it must be
+/// UTF-8 and is not well-formed: the gateway refuses the bytes, where the reference validator
+/// reads them anyway and reports what it holds (relative fullUrls, repeated fullUrls, required
+/// elements missing, references that do not resolve). Read as the UTF-8 it should have been
+/// (the derived file, transcoded and otherwise unchanged), the gateway refuses it for what it
+/// holds too: its XML reader stops at the first missing required element, the Encounter's
+/// status, which the reference reports as well.
+#[test]
+fn japanese_utf8_ok_is_invalid_for_its_bundle_too() {
+    let dir = repo().join("tests/data/fhir-test-cases");
+    let original = std::fs::read(dir.join("japanese-utf8-ok.xml")).expect("case file");
+    let errors = gateway_errors(&original, Format::Xml);
+    assert!(
+        errors.iter().any(|e| e.contains("not valid UTF-8")),
+        "{errors:?}"
+    );
+    let utf8 = std::fs::read(dir.join("japanese-utf8-ok.transcoded-utf8.xml")).expect("derived");
+    let errors = gateway_errors(&utf8, Format::Xml);
+    assert!(
+        errors.iter().any(|e| e.contains("missing field `status`")),
+        "{errors:#?}"
+    );
+    assert!(!errors.iter().any(|e| e.contains("UTF-8")), "{errors:#?}");
 }

@@ -16,6 +16,7 @@ use super::narrative;
 use crate::context::Resolver;
 use crate::fhirpath::FhirPath;
 use crate::finding::{Finding, IssueType, Severity};
+use crate::parse::bundle::resolve_in_bundle;
 use crate::parse::Input;
 use serde::Deserialize;
 use serde_json::Value;
@@ -107,6 +108,11 @@ fn vs_name(vs: &str) -> &str {
 pub fn check_input(input: &mut Input) {
     let defs = Definitions::r4();
     let resolver = Resolver::new(input);
+    let is_bundle = input.root.get("resourceType").and_then(Value::as_str) == Some("Bundle");
+    // References are read against the Bundle by FHIR's rules too (ambiguous matches, relative
+    // references from urn:uuid entries); a history Bundle holds versions by design.
+    let bundle = (is_bundle && input.root.get("type").and_then(Value::as_str) != Some("history"))
+        .then_some(&input.root);
     let mut per_entry: Vec<Vec<Finding>> = Vec::with_capacity(input.entries.len());
     for entry in &input.entries {
         let mut out = Vec::new();
@@ -114,6 +120,8 @@ pub fn check_input(input: &mut Input) {
             let mut walker = Walker {
                 defs,
                 resolver: Some(&resolver),
+                bundle,
+                full_url: entry.full_url.as_deref(),
                 top: resource,
                 top_path: &entry.path,
                 out: &mut out,
@@ -123,16 +131,23 @@ pub fn check_input(input: &mut Input) {
         per_entry.push(out);
     }
     let mut bundle_findings = Vec::new();
-    if input.root.get("resourceType").and_then(Value::as_str) == Some("Bundle") {
+    if is_bundle {
         let root = FhirPath::root("Bundle");
         let mut walker = Walker {
             defs,
             resolver: None,
+            bundle: None,
+            full_url: None,
             top: &input.root,
             top_path: &root,
             out: &mut bundle_findings,
         };
         walker.resource(&input.root, &root);
+        bundle_findings.extend(crate::parse::bundle::check_type_rules(
+            &input.root,
+            &root,
+            &|t| defs.is_resource_type(t),
+        ));
     }
     drop(resolver);
     for (entry, found) in input.entries.iter_mut().zip(per_entry) {
@@ -159,6 +174,8 @@ pub fn check_resource(resource: &Value, at: &FhirPath) -> Vec<Finding> {
     let mut walker = Walker {
         defs: Definitions::r4(),
         resolver: None,
+        bundle: None,
+        full_url: None,
         top: resource,
         top_path: at,
         out: &mut out,
@@ -170,6 +187,10 @@ pub fn check_resource(resource: &Value, at: &FhirPath) -> Vec<Finding> {
 struct Walker<'a, 'o> {
     defs: &'static Definitions,
     resolver: Option<&'a Resolver<'a>>,
+    /// The Bundle the resource is an entry of, for reading references by FHIR's Bundle rules.
+    bundle: Option<&'a Value>,
+    /// The `fullUrl` of that entry.
+    full_url: Option<&'a str>,
     /// The resource being checked (contained resources are resolved in it).
     top: &'a Value,
     top_path: &'a FhirPath,
@@ -398,15 +419,45 @@ impl<'a> Walker<'a, '_> {
     /// The type of the resource a reference points at, when it can be told.
     fn referenced_type(&mut self, reference: &str, at: &FhirPath) -> Option<String> {
         let literal = self.literal_type(reference);
-        match (self.resolved_type(reference), literal) {
-            (Some(found), Some(named)) if found != named => {
+        // FHIR's own reading of the reference against the Bundle's fullUrls.
+        let in_bundle = self
+            .bundle
+            .and_then(|b| Some((b, resolve_in_bundle(b, reference, self.full_url)?)));
+        if let Some((_, matches)) = &in_bundle {
+            if matches.len() > 1 {
+                let list: Vec<String> = matches.iter().map(usize::to_string).collect();
                 self.out.push(
                     Finding::new(
                         Severity::Error,
-                        IssueType::Structure,
-                        format!("The reference '{reference}' names a {named} but resolves to a {found} in this input."),
+                        IssueType::MultipleMatches,
+                        format!("The reference '{reference}' matches {} entries of the Bundle (entries {}): entries that share a fullUrl are versions of one resource, and a reference to one of them names its version (/_history/).", matches.len(), list.join(", ")),
                     )
                     .at(at.field("reference")),
+                );
+            }
+        }
+        let resolved = self.resolved_type(reference);
+        // A relative Type/id written in an entry identified by a urn:uuid is read as
+        // urn:uuid:id (the HL7 validator's reading): when that entry holds another type, the
+        // reference contradicts the Bundle whichever way it is read.
+        let by_urn = match (&resolved, &in_bundle, self.full_url) {
+            (None, Some((b, m)), Some(from)) if m.len() == 1 && from.starts_with("urn:uuid:") => b
+                .pointer(&format!("/entry/{}/resource/resourceType", m[0]))
+                .and_then(Value::as_str)
+                .map(str::to_string),
+            _ => None,
+        };
+        match (resolved.or(by_urn.clone()), literal) {
+            (Some(found), Some(named)) if found != named => {
+                let text = if by_urn.is_some() {
+                    let id = reference.rsplit('/').next().unwrap_or(reference);
+                    format!("The reference '{reference}' names a {named}, but in an entry identified by a urn:uuid it reads as 'urn:uuid:{id}', and that entry of the Bundle holds a resource of type {found}.")
+                } else {
+                    format!("The reference '{reference}' names a {named} but resolves to a {found} in this input.")
+                };
+                self.out.push(
+                    Finding::new(Severity::Error, IssueType::Structure, text)
+                        .at(at.field("reference")),
                 );
                 Some(found)
             }

@@ -159,6 +159,17 @@ fn active_url(value: &str) -> bool {
     v.starts_with("javascript:") || v.starts_with("vbscript:") || v.starts_with("data:text/html")
 }
 
+/// Whether a hyperlink can be followed by whoever reads the narrative: `urn:` (urn:uuid: of a
+/// Bundle entry, urn:oid:) and `cid:` name things without saying where they are. The HL7
+/// validator refuses these schemes in narrative links for the same reason.
+fn followable(href: &str) -> bool {
+    let scheme = href
+        .split_once(':')
+        .map(|(s, _)| s.trim().to_ascii_lowercase())
+        .unwrap_or_default();
+    !matches!(scheme.as_str(), "urn" | "cid")
+}
+
 /// Checks the XHTML of one `Narrative.div` found at `at`.
 pub fn check(div: &str, at: &FhirPath, out: &mut Vec<Finding>) {
     let doc = match roxmltree::Document::parse(div) {
@@ -191,6 +202,7 @@ pub fn check(div: &str, at: &FhirPath, out: &mut Vec<Finding>) {
     }
     let mut has_content = false;
     let mut problems: Vec<String> = Vec::new();
+    let mut dead_links: Vec<String> = Vec::new();
     for node in root.descendants() {
         if node.is_text() {
             has_content |= node.text().is_some_and(|t| !t.trim().is_empty());
@@ -244,6 +256,12 @@ pub fn check(div: &str, at: &FhirPath, out: &mut Vec<Finding>) {
                 && active_url(attr.value())
             {
                 problems.push(format!("a script URL in '{a}' on <{name}>"));
+            } else if name == "a"
+                && a == "href"
+                && !followable(attr.value())
+                && !dead_links.iter().any(|l| l == attr.value())
+            {
+                dead_links.push(attr.value().to_string());
             } else if a == "style" {
                 let s = attr.value().to_ascii_lowercase();
                 if s.contains("expression(") || s.contains("javascript:") || s.contains("url(") {
@@ -264,6 +282,19 @@ pub fn check(div: &str, at: &FhirPath, out: &mut Vec<Finding>) {
             ),
             at,
         ));
+    }
+    if !dead_links.is_empty() {
+        out.push(
+            Finding::new(
+                Severity::Error,
+                IssueType::Invalid,
+                format!(
+                    "The narrative links to {}: a urn: or cid: URI names something but is no address a reader's browser can follow; link to an http(s) URL or a #fragment of the resource, or leave the name as text.",
+                    dead_links.iter().map(|l| format!("'{l}'")).collect::<Vec<_>>().join(", ")
+                ),
+            )
+            .at(at.clone()),
+        );
     }
     if !has_content {
         out.push(invariant(
@@ -353,6 +384,31 @@ mod tests {
         assert!(f[0].contains("not <p>"), "{f:?}");
         let f = findings("Just text");
         assert!(f[0].contains("not well-formed"), "{f:?}");
+    }
+
+    #[test]
+    fn links_must_be_followable() {
+        let f = findings(&format!(
+            r#"<div {NS}><p><a href="urn:uuid:7221aa91-d9e1-44fa-8b90-c5a8c7caeade">Endpoint</a> <a href="cid:part1@x">att</a></p></div>"#
+        ));
+        assert_eq!(f.len(), 1, "{f:?}");
+        assert!(
+            f[0].contains("'urn:uuid:7221aa91-d9e1-44fa-8b90-c5a8c7caeade', 'cid:part1@x'"),
+            "{f:?}"
+        );
+        for href in [
+            "https://example.org/x",
+            "#local",
+            "mailto:gp@example.org",
+            "tel:+441234",
+            "Patient/1",
+        ] {
+            let f = findings(&format!(r#"<div {NS}><a href="{href}">x</a></div>"#));
+            assert!(f.is_empty(), "{href}: {f:?}");
+        }
+        // An anchor's name is no link.
+        let f = findings(&format!(r#"<div {NS}><a name="urn:x">x</a></div>"#));
+        assert!(f.is_empty(), "{f:?}");
     }
 
     #[test]
