@@ -171,8 +171,10 @@ pub struct AuthFlags {
     #[arg(long, env = "REFERRAL_GATEWAY_CDS_TRUSTED_ISSUERS")]
     pub cds_trusted_issuers: Option<std::path::PathBuf>,
     /// The gateway's URL as its callers see it (behind a TLS-terminating proxy, say): what `aud`
-    /// and the CDS Hooks service URLs are compared with (default: from the `Host` header).
-    #[arg(long, env = "REFERRAL_GATEWAY_PUBLIC_BASE_URL")]
+    /// and the CDS Hooks service URLs are compared with, and the base onto which an upstream's
+    /// `Location` and links are rewritten (default: from the request's `Host` header).
+    /// `--public-base` is the same flag (its first name, from the upstream work).
+    #[arg(long, alias = "public-base", env = "REFERRAL_GATEWAY_PUBLIC_BASE_URL")]
     pub public_base_url: Option<String>,
     /// Proxies whose `X-Forwarded-For` / `X-Forwarded-Proto` are believed (CIDR ranges,
     /// comma-separated or repeated).
@@ -248,7 +250,7 @@ impl ServeArgs {
             header_timeout_secs: self.header_timeout_secs,
             body_timeout_secs: self.body_timeout_secs,
             max_concurrent_checks: self.max_concurrent_checks,
-            upstream: self.upstream.config(),
+            upstream: self.upstream.config(self.auth.public_base_url.as_ref()),
             auth: self.auth.args(),
             store: self.store.clone(),
             store_sync: match self.store_sync {
@@ -400,10 +402,6 @@ pub struct UpstreamFlags {
         default_value_t = 30
     )]
     pub upstream_breaker_secs: u64,
-    /// The gateway's public base URL, onto which the upstream's `Location` and links are
-    /// rewritten (default: `http://` + the request's `Host`).
-    #[arg(long, env = "REFERRAL_GATEWAY_PUBLIC_BASE")]
-    pub public_base: Option<String>,
     /// A static bearer token for the upstream.
     #[arg(long, env = "REFERRAL_GATEWAY_UPSTREAM_TOKEN", hide_env_values = true)]
     pub upstream_token: Option<String>,
@@ -431,19 +429,47 @@ pub struct UpstreamFlags {
 }
 
 impl UpstreamFlags {
-    /// The plain configuration the server takes.
-    pub fn config(&self) -> crate::http::upstream::UpstreamArgs {
+    /// The plain configuration the server takes; `public_base` is `--public-base-url`, one
+    /// flag for every part of the gateway that needs its public address.
+    pub fn config(&self, public_base: Option<&String>) -> crate::http::upstream::UpstreamArgs {
         crate::http::upstream::UpstreamArgs {
             upstream: self.upstream.clone(),
             upstream_timeout_secs: self.upstream_timeout_secs,
             upstream_breaker_secs: self.upstream_breaker_secs,
-            public_base: self.public_base.clone(),
+            public_base: public_base.cloned(),
             upstream_token: self.upstream_token.clone(),
             upstream_client_id: self.upstream_client_id.clone(),
             upstream_key: self.upstream_key.clone(),
             upstream_key_id: self.upstream_key_id.clone(),
             upstream_token_url: self.upstream_token_url.clone(),
             upstream_scope: self.upstream_scope.clone(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One flag names the gateway's public address for security (`aud`, CDS Hooks URLs) and
+    /// for the upstream's rewritten links; its first name still works.
+    #[test]
+    fn one_public_base_flag_for_auth_and_upstream() {
+        for flag in ["--public-base-url", "--public-base"] {
+            let cli = Cli::try_parse_from([
+                "referral-gateway",
+                "serve",
+                flag,
+                "https://gateway.example.org/fhir",
+            ])
+            .expect("parses");
+            let Command::Serve { serve, .. } = cli.command else {
+                panic!("not serve");
+            };
+            let config = serve.config();
+            let want = Some("https://gateway.example.org/fhir".to_string());
+            assert_eq!(config.upstream.public_base, want, "{flag}");
+            assert_eq!(config.auth.public_base_url, want, "{flag}");
         }
     }
 }

@@ -110,7 +110,7 @@ impl Upstream {
         }
         if let Some(public) = &args.public_base {
             reqwest::Url::parse(public)
-                .map_err(|e| format!("--public-base {public} is not a URL: {e}"))?;
+                .map_err(|e| format!("--public-base-url {public} is not a URL: {e}"))?;
         }
         let credentials = Credentials::from_args(args)?;
         let http = reqwest::Client::builder()
