@@ -425,21 +425,14 @@ fn parse_xml_text(text: &str, limits: &Limits) -> Result<Value, Unusable> {
     let canonical = xml::canonicalise(text, &doc).map_err(Unusable::Malformed)?;
     drop(doc);
     let mut value = fhir_codec::xml_to_json(&canonical.xml).map_err(|e| {
-        let short = e
-            .message
-            .split(", expected one of")
-            .next()
-            .unwrap_or(&e.message);
+        let short = e.brief();
         let mut f = Finding::new(
             Severity::Error,
             IssueType::Structure,
             format!("The XML is not a valid FHIR R4 resource: {short}."),
         );
         // fhirbolt names an unknown element but not where it is: find it in the document.
-        if let Some(name) = short
-            .strip_prefix("unknown field `")
-            .and_then(|r| r.split('`').next())
-        {
+        if let fhir_codec::ErrorKind::UnknownField { name } = &e.kind {
             if let Some((path, pos)) = position::XmlPositions::new(text).find_named(name) {
                 f = f.at(path.parent().unwrap_or(path)).with_position(Some(pos));
             }

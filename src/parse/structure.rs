@@ -5,6 +5,7 @@
 
 use crate::fhirpath::{FhirPath, Step};
 use crate::finding::{Finding, IssueType, Severity};
+use fhir_codec::{CodecError, ErrorKind};
 use serde_json::{Map, Value};
 
 /// At most this many model errors are collected per resource: each costs a few re-parses.
@@ -32,51 +33,49 @@ pub fn check_shell(bundle: &Value, shell: &Value, at: &FhirPath) -> Vec<Finding>
 fn model_checks(resource: &Value, at: &FhirPath, findings: &mut Vec<Finding>) {
     // The common case costs one parse: a clean round trip, compared with the input to find
     // what fhirbolt silently normalised.
-    let mut message = match fhir_codec::round_trip_json(resource) {
+    let mut error = match fhir_codec::round_trip_json(resource) {
         Ok(back) => {
             compare_shapes(resource, &back, at, findings);
             None
         }
-        Err(e) => Some(e.message),
+        Err(e) => Some(e),
     };
     // fhirbolt stops at the first error: locate it, remove that element, try again.
     let mut working = resource.clone();
     let mut rounds = 0;
-    while let Some(msg) = message.take() {
+    while let Some(e) = error.take() {
         rounds += 1;
-        let steps = localise(&working, &msg);
+        let steps = localise(&working, &e);
         let path = steps_to_path(at, &steps);
         // An element FHIR does not define has no valid FHIRPath: point at its parent. A
         // missing element is named itself (`ServiceRequest.subject`), as the profile's
         // findings name it; its line and column are those of its parent (`source_path`).
-        let expression = if msg.starts_with("unknown field") {
-            path.parent().unwrap_or_else(|| path.clone())
-        } else if let Some(name) = missing_field(&msg) {
-            path.field(name)
-        } else {
-            path.clone()
+        let expression = match &e.kind {
+            ErrorKind::UnknownField { .. } => path.parent().unwrap_or_else(|| path.clone()),
+            ErrorKind::MissingField { name } => path.field(name),
+            _ => path.clone(),
         };
         findings.push(
             Finding {
                 source_path: Some(path),
-                ..Finding::new(Severity::Error, code_for(&msg), humanise(&msg, &steps))
+                ..Finding::new(Severity::Error, code_for(&e.kind), humanise(&e, &steps))
             }
             .at(expression)
-            .with_diagnostics(format!("FHIR R4 model: {}", shorten(&msg))),
+            .with_diagnostics(format!("FHIR R4 model: {}", e.brief())),
         );
         if steps.is_empty() || rounds >= MAX_MODEL_ERRORS || !remove(&mut working, &steps) {
             break;
         }
-        message = match fhir_codec::round_trip_json(&working) {
+        error = match fhir_codec::round_trip_json(&working) {
             Ok(back) => {
                 compare_shapes(&working, &back, at, findings);
                 None
             }
-            Err(e) => Some(e.message),
+            Err(e) => Some(e),
         };
-        // "missing field" for the element just removed is our removal, not the sender's error.
-        if let (Some(m), Some(Step::Field(removed))) = (&message, steps.last()) {
-            if m.starts_with("missing field") && m.contains(&format!("`{removed}`")) {
+        // A missing element just removed is our removal, not the sender's error.
+        if let (Some(e), Some(Step::Field(removed))) = (&error, steps.last()) {
+            if is_missing(e, removed) {
                 break;
             }
         }
@@ -85,17 +84,13 @@ fn model_checks(resource: &Value, at: &FhirPath, findings: &mut Vec<Finding>) {
 
 /// The element whose removal makes this error go away: the error is inside it. Arrays are
 /// bisected so that a Bundle of a thousand entries costs a dozen re-parses, not a thousand.
-fn localise(resource: &Value, message: &str) -> Vec<Step> {
+fn localise(resource: &Value, error: &CodecError) -> Vec<Step> {
     // Probes repeat the operation that failed (a round trip: some errors only show when
     // fhirbolt writes the value back).
-    let outcome = |candidate: &Value| {
-        fhir_codec::round_trip_json(candidate)
-            .err()
-            .map(|e| e.message)
-    };
-    let still_fails = |candidate: &Value| {
-        outcome(candidate).is_some_and(|m| m == message || m.starts_with("missing field"))
-    };
+    let outcome = |candidate: &Value| fhir_codec::round_trip_json(candidate).err();
+    let missing = |e: &CodecError| matches!(e.kind, ErrorKind::MissingField { .. });
+    let still_fails =
+        |candidate: &Value| outcome(candidate).is_some_and(|e| e == *error || missing(&e));
     let mut steps: Vec<Step> = Vec::new();
     while let Some(node) = get(resource, &steps) {
         let found = match node {
@@ -117,13 +112,10 @@ fn localise(resource: &Value, message: &str) -> Vec<Step> {
                             culprit = Some(key);
                             break;
                         }
-                        Some(m)
-                            if m.starts_with("missing field")
-                                && m.contains(&format!("`{key}`")) =>
-                        {
+                        Some(e) if is_missing(&e, key) => {
                             suspect = suspect.or(Some(key));
                         }
-                        Some(m) if m != message && !m.starts_with("missing field") => {
+                        Some(e) if e != *error && !missing(&e) => {
                             culprit = Some(key);
                             break;
                         }
@@ -132,7 +124,8 @@ fn localise(resource: &Value, message: &str) -> Vec<Step> {
                 }
                 // A required element missing from this object is not inside a sibling whose
                 // removal only raised "missing field" for that sibling itself: the error is here.
-                if missing_field(message).is_some_and(|m| !map.contains_key(m)) {
+                if matches!(&error.kind, ErrorKind::MissingField { name } if !map.contains_key(name))
+                {
                     suspect = None;
                 }
                 culprit.or(suspect).map(|k| Step::Field(k.clone()))
@@ -216,29 +209,20 @@ fn steps_to_path(at: &FhirPath, steps: &[Step]) -> FhirPath {
     })
 }
 
-/// The element a fhirbolt "missing field `x`" message names.
-fn missing_field(message: &str) -> Option<&str> {
-    message
-        .strip_prefix("missing field `")
-        .and_then(|rest| rest.split('`').next())
+/// The error says the element `name` is missing.
+fn is_missing(e: &CodecError, name: &str) -> bool {
+    matches!(&e.kind, ErrorKind::MissingField { name: n } if n == name)
 }
 
-fn code_for(message: &str) -> IssueType {
-    if message.starts_with("unknown field") || message.starts_with("unknown variant") {
-        IssueType::Structure
-    } else if message.starts_with("missing field") {
-        IssueType::Required
-    } else {
-        IssueType::Invalid
+fn code_for(kind: &ErrorKind) -> IssueType {
+    match kind {
+        ErrorKind::UnknownField { .. } | ErrorKind::UnknownVariant => IssueType::Structure,
+        ErrorKind::MissingField { .. } => IssueType::Required,
+        ErrorKind::InvalidType | ErrorKind::Other => IssueType::Invalid,
     }
 }
 
-/// serde's message with the list of allowed fields cut: it can run to fifty names.
-fn shorten(message: &str) -> &str {
-    message.split(", expected one of").next().unwrap_or(message)
-}
-
-fn humanise(message: &str, steps: &[Step]) -> String {
+fn humanise(e: &CodecError, steps: &[Step]) -> String {
     let element = steps
         .iter()
         .rev()
@@ -247,24 +231,18 @@ fn humanise(message: &str, steps: &[Step]) -> String {
             Step::Index(_) => None,
         })
         .unwrap_or("resource");
-    if let Some(rest) = message.strip_prefix("unknown field `") {
-        let name = rest.split('`').next().unwrap_or(rest);
-        return format!("Unknown element '{name}': FHIR R4 does not define it here. Remove it or move it into an extension.");
+    match &e.kind {
+        ErrorKind::UnknownField { name } => format!("Unknown element '{name}': FHIR R4 does not define it here. Remove it or move it into an extension."),
+        ErrorKind::InvalidType => {
+            format!("Element '{element}' has the wrong JSON type: {}.", e.detail())
+        }
+        ErrorKind::MissingField { name } => {
+            format!("Required element '{name}' is missing (cardinality 1..1).")
+        }
+        ErrorKind::UnknownVariant | ErrorKind::Other => {
+            format!("Element '{element}' is not valid FHIR R4: {}.", e.brief())
+        }
     }
-    if let Some(rest) = message.strip_prefix("invalid type: ") {
-        return format!(
-            "Element '{element}' has the wrong JSON type: {}.",
-            shorten(rest)
-        );
-    }
-    if let Some(rest) = message.strip_prefix("missing field `") {
-        let name = rest.split('`').next().unwrap_or(rest);
-        return format!("Required element '{name}' is missing (cardinality 1..1).");
-    }
-    format!(
-        "Element '{element}' is not valid FHIR R4: {}.",
-        shorten(message)
-    )
 }
 
 /// Reports elements that the input gives as a single value where FHIR R4 wants an array

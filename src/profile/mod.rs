@@ -97,7 +97,7 @@ fn element_exists(resource_type: &str, steps: &[String]) -> bool {
         .iter()
         .any(|c| match fhir_codec::check_json(&probe(resource_type, c)) {
             Ok(()) => true,
-            Err(e) => !e.message.starts_with("unknown field"),
+            Err(e) => !matches!(e.kind, fhir_codec::ErrorKind::UnknownField { .. }),
         })
 }
 

@@ -14,10 +14,70 @@ use fhirbolt::model::r4::Resource;
 use fhirbolt::serde::{DeserializationConfig, DeserializationMode};
 use serde_json::Value;
 
-/// A message from fhirbolt, as it reported it (serde wording).
+/// What kind of problem fhirbolt reported. Classified here, once, from serde's wording, so
+/// that no caller reads the message to tell one kind from another.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// An element R4 does not define here (`name`).
+    UnknownField {
+        name: String,
+    },
+    /// A value that is none of the names R4 allows (an unknown `resourceType`, for instance).
+    UnknownVariant,
+    /// A required element is missing (`name`).
+    MissingField {
+        name: String,
+    },
+    /// A value of the wrong JSON type (a string where R4 wants an object, ...).
+    InvalidType,
+    Other,
+}
+
+/// A problem fhirbolt reported: its kind, and its message as fhirbolt wrote it (serde wording,
+/// for diagnostics only).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CodecError {
+    pub kind: ErrorKind,
     pub message: String,
+}
+
+impl CodecError {
+    fn new(message: String) -> Self {
+        // serde's de::Error messages: "unknown field `x`, expected one of ...", "unknown variant
+        // `x`, expected ...", "missing field `x`", "invalid type: ...".
+        let named = |prefix: &str| {
+            message
+                .strip_prefix(prefix)
+                .and_then(|rest| rest.split('`').next())
+                .map(str::to_string)
+        };
+        let kind = if let Some(name) = named("unknown field `") {
+            ErrorKind::UnknownField { name }
+        } else if message.starts_with("unknown variant") {
+            ErrorKind::UnknownVariant
+        } else if let Some(name) = named("missing field `") {
+            ErrorKind::MissingField { name }
+        } else if message.starts_with("invalid type: ") {
+            ErrorKind::InvalidType
+        } else {
+            ErrorKind::Other
+        };
+        Self { kind, message }
+    }
+
+    /// The message without serde's list of the names it expected (it can run to fifty).
+    pub fn brief(&self) -> &str {
+        self.message
+            .split(", expected one of")
+            .next()
+            .unwrap_or(&self.message)
+    }
+
+    /// What an `InvalidType` message says after "invalid type: ", brief.
+    pub fn detail(&self) -> &str {
+        let b = self.brief();
+        b.strip_prefix("invalid type: ").unwrap_or(b)
+    }
 }
 
 impl std::fmt::Display for CodecError {
@@ -29,9 +89,7 @@ impl std::fmt::Display for CodecError {
 impl std::error::Error for CodecError {}
 
 fn err(e: impl std::fmt::Display) -> CodecError {
-    CodecError {
-        message: e.to_string(),
-    }
+    CodecError::new(e.to_string())
 }
 
 /// fhirbolt 0.4.0 panics on any empty JSON array (`"reasonCode": []`: an `unwrap` on `None` in
@@ -62,6 +120,7 @@ fn without_empty_arrays(value: &Value) -> Value {
 fn guarded<T>(f: impl FnOnce() -> Result<T, CodecError>) -> Result<T, CodecError> {
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|_| {
         Err(CodecError {
+            kind: ErrorKind::Other,
             message: "the FHIR parser failed on this input".into(),
         })
     })

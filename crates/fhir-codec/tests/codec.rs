@@ -58,6 +58,44 @@ fn unknown_element_is_an_error() {
     assert!(e.message.contains("unknown field `bogus`"), "{e}");
 }
 
+/// Each kind of error, as the gateway reads it: by kind, never by its message.
+#[test]
+fn errors_have_kinds() {
+    let sr = |extra: Value| {
+        let mut v = json!({"resourceType": "ServiceRequest", "status": "active", "intent": "order", "subject": {"reference": "Patient/1"}});
+        if let (Some(o), Value::Object(e)) = (v.as_object_mut(), extra) {
+            o.extend(e);
+        }
+        v
+    };
+    let kind = |v: &Value| check_json(v).expect_err("an error").kind;
+    assert_eq!(
+        kind(&sr(json!({"bogus": 1}))),
+        ErrorKind::UnknownField {
+            name: "bogus".into()
+        }
+    );
+    let mut no_subject = sr(json!({}));
+    no_subject.as_object_mut().map(|o| o.remove("subject"));
+    assert_eq!(
+        kind(&no_subject),
+        ErrorKind::MissingField {
+            name: "subject".into()
+        }
+    );
+    assert_eq!(
+        kind(&sr(json!({"note": [{"text": 5}]}))),
+        ErrorKind::InvalidType
+    );
+    // An unknown resourceType: fhirbolt reports the object's type, not the name.
+    assert_eq!(
+        kind(&json!({"resourceType": "Nonsense"})),
+        ErrorKind::InvalidType
+    );
+    let e = check_json(&sr(json!({"bogus": 1}))).expect_err("an error");
+    assert_eq!(e.brief(), "unknown field `bogus`");
+}
+
 #[test]
 fn single_object_for_array_is_normalised_and_visible_in_round_trip() {
     let v = json!({"resourceType": "ServiceRequest", "status": "active", "intent": "order", "subject": {"reference": "Patient/1"}, "category": {"text": "x"}});
