@@ -2,7 +2,7 @@
 
 use super::{report, OutputFormat};
 use crate::engine::{Answered, Asker, Call, Caller, Checked, Engine, Purpose};
-use crate::finding::{Decision, Finding, IssueType, Severity};
+use crate::finding::{Decision, Finding, FindingId, IssueType, Severity};
 use crate::outcome::response::{answer, unusable_answer, validate_answer, Answer};
 use crate::parse::{Format, Unusable};
 use crate::rules::RuleSet;
@@ -47,6 +47,7 @@ pub struct FileResult {
 fn read_input(name: &str, max_bytes: Option<u64>) -> Result<(Vec<u8>, Option<Format>), Unusable> {
     let cannot_read = |e: std::io::Error| {
         Unusable::Malformed(vec![Finding::new(
+            FindingId::CliCannotRead,
             Severity::Fatal,
             IssueType::NotFound,
             format!("cannot read {name}: {e}"),
@@ -54,6 +55,7 @@ fn read_input(name: &str, max_bytes: Option<u64>) -> Result<(Vec<u8>, Option<For
     };
     let too_big = |max: u64| {
         Unusable::TooCostly(vec![Finding::new(
+            FindingId::CliTooLarge,
             Severity::Fatal,
             IssueType::TooCostly,
             format!("{name} is larger than --max-body-bytes ({max} bytes)"),
@@ -190,6 +192,7 @@ pub fn check_file(engine: &Engine, name: &str, mode: Mode, max_bytes: Option<u64
         }
         Err(e) => {
             let unusable = Unusable::Malformed(vec![Finding::new(
+                FindingId::CliFailed,
                 Severity::Fatal,
                 IssueType::Exception,
                 e.to_string(),

@@ -16,7 +16,7 @@ pub use service::{
 
 use crate::context::{self, Missing, Resolver};
 use crate::fhirpath::FhirPath;
-use crate::finding::{Decision, Finding, IssueType, RuleRef, Severity};
+use crate::finding::{Decision, Finding, FindingId, IssueType, RuleRef, Severity};
 use crate::parse::{self, Entry, Format, Input, Limits, Unusable};
 use crate::rules::eval::{evaluate, evaluate_traced, Facts, Verdict};
 use crate::rules::rule::{Action, Focus, Rule};
@@ -220,6 +220,7 @@ fn rule_finding(
     }
     let focus = focus_path(def.focus, paths, at, sr);
     Finding {
+        id: FindingId::Rule,
         severity,
         code: rule.issue_code,
         rule: Some(RuleRef {
@@ -362,7 +363,7 @@ fn check_profiles(
         match conformance.profile(url) {
             Some(p) if checked.contains(&p.url.as_str()) => {}
             Some(p) if p.resource_type != "ServiceRequest" => findings.push(
-                Finding::new(
+                Finding::new(FindingId::ProfileDeclaredOfOtherType,
                     Severity::Error,
                     IssueType::Invalid,
                     format!("meta.profile names {url}, a profile of {}, not of ServiceRequest.", p.resource_type),
@@ -374,7 +375,7 @@ fn check_profiles(
                 findings.extend(conformance.validate(p, sr, at, &resolve));
             }
             None => findings.push(
-                Finding::new(
+                Finding::new(FindingId::ProfileDeclaredUnknown,
                     Severity::Warning,
                     IssueType::NotSupported,
                     format!(
@@ -470,7 +471,7 @@ fn hit_findings(hit: &RuleHit<'_>, rules: &RuleSet, at: &FhirPath, sr: &Value) -
             .map(|m| {
                 Finding {
                     rule: Some(RuleRef { id: rule.def.id.clone(), title: rule.def.title.clone() }),
-                    ..Finding::new(
+                    ..Finding::new(FindingId::RuleNeedsContext,
                         Severity::Error,
                         IssueType::Required,
                         format!(
@@ -502,11 +503,9 @@ fn mapping_findings(
         // An extensible-binding warning on the code already names the code: say there that
         // the guidance was not applied, rather than a second warning on the same element.
         let code_path = at.field("code").to_string();
-        let binding_warning = findings.iter_mut().find(|f| {
-            f.code == IssueType::CodeInvalid
-                && f.rule.is_none()
-                && f.expression.iter().any(|e| e.to_string() == code_path)
-        });
+        let binding_warning = findings
+            .iter_mut()
+            .find(|f| f.id.is_binding() && f.expression.iter().any(|e| e.to_string() == code_path));
         match binding_warning {
             Some(f) => {
                 f.text.push(' ');
@@ -520,6 +519,7 @@ fn mapping_findings(
                 };
                 findings.push(
                     Finding::new(
+                        FindingId::GuidanceNotApplied,
                         Severity::Warning,
                         IssueType::NotSupported,
                         GUIDANCE_NOT_APPLIED,
@@ -536,7 +536,7 @@ fn mapping_findings(
     }
     for u in &mapped.unknown_reason_codes {
         findings.push(
-            Finding::new(
+            Finding::new(FindingId::ReasonCodeUnknown,
                 Severity::Warning,
                 IssueType::CodeInvalid,
                 format!(
@@ -552,6 +552,7 @@ fn mapping_findings(
     for m in &ctx.unresolved {
         findings.push(
             Finding::new(
+                FindingId::ContextUnresolved,
                 Severity::Information,
                 IssueType::NotFound,
                 format!("The {} could not be resolved: {}.", m.what, m.looked),
@@ -670,6 +671,7 @@ pub fn decide_traced(
     let description = describe(rules, &mapped);
     findings.push(
         Finding::new(
+            FindingId::WhatWasRead,
             Severity::Information,
             IssueType::Informational,
             description.clone(),

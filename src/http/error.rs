@@ -7,7 +7,7 @@
 //! site's code systems, in the format the caller asked for. That layer is always present.
 
 use crate::fhirpath::FhirPath;
-use crate::finding::{Finding, IssueType, Severity};
+use crate::finding::{Finding, FindingId, IssueType, Severity};
 use crate::outcome::operation_outcome::plain_outcome;
 use crate::outcome::response::{unusable_answer, Answer};
 use crate::parse::Unusable;
@@ -175,63 +175,63 @@ impl ApiError {
     /// The OperationOutcome of this error, with the status it goes out with.
     pub fn answer(&self, site: &Site) -> Answer {
         let status = self.status().as_u16();
-        let plain = |code: IssueType, text: String| Answer {
+        let plain = |id: FindingId, code: IssueType, text: String| Answer {
             status,
-            body: plain_outcome(&[Finding::new(Severity::Error, code, text)], site),
+            body: plain_outcome(&[Finding::new(id, Severity::Error, code, text)], site),
         };
         match self {
             ApiError::NotFound { path } => plain(
-                IssueType::NotFound,
+                FindingId::HttpNotFound, IssueType::NotFound,
                 format!(
                     "There is nothing at {path}. This gateway serves POST /ServiceRequest, POST / (batch or transaction Bundle), POST /ServiceRequest/$validate, POST /ServiceRequest/{{id}}/$validate, POST /$validate, GET /metadata, GET /health, GET /metrics, the conformance resources (GET /StructureDefinition, /CodeSystem, /ValueSet, /ConceptMap, /OperationDefinition and /{{type}}/{{id}}) and the CDS Hooks services under /cds-services."
                 ),
             ),
             ApiError::UnknownResource { resource_type, id } => plain(
-                IssueType::NotFound,
+                FindingId::HttpUnknownResource, IssueType::NotFound,
                 format!("This gateway has no {resource_type} with id '{id}'. GET /{resource_type} lists the ones it has."),
             ),
             ApiError::NotStored { resource_type, id } => plain(
-                IssueType::NotFound,
+                FindingId::HttpNotStored, IssueType::NotFound,
                 format!("There is no {resource_type}/{id} here: this gateway decides on each {resource_type} sent to it and stores none, so none can be read back."),
             ),
             ApiError::UnknownProfile(url) => plain(
-                IssueType::NotSupported,
+                FindingId::HttpUnknownProfile, IssueType::NotSupported,
                 format!("The profile {url} is not one this gateway has, so it cannot validate against it. GET /StructureDefinition lists the profiles it has."),
             ),
-            ApiError::InvalidParameter(why) => plain(IssueType::Invalid, why.clone()),
+            ApiError::InvalidParameter(why) => plain(FindingId::HttpInvalidParameter, IssueType::Invalid, why.clone()),
             ApiError::ModeNotSupported(mode) => plain(
-                IssueType::NotSupported,
+                FindingId::HttpModeNotSupported, IssueType::NotSupported,
                 format!("$validate cannot answer mode '{mode}': this gateway performs no update or delete (it decides on requests and stores nothing), so it cannot say whether one would succeed. Use mode create (the default) or profile."),
             ),
             ApiError::IdMismatch { url_id, resource_id } => plain(
-                IssueType::Invalid,
+                FindingId::HttpIdMismatch, IssueType::Invalid,
                 format!("The ServiceRequest has the id '{resource_id}', but the URL names ServiceRequest/{url_id}: they must be the same."),
             ),
             ApiError::MethodNotAllowed { method, path } => plain(
-                IssueType::NotSupported,
+                FindingId::HttpMethodNotAllowed, IssueType::NotSupported,
                 format!("{method} is not supported on {path}; the Allow header lists the methods that are."),
             ),
             ApiError::UnsupportedMediaType(ct) => plain(
-                IssueType::NotSupported,
+                FindingId::HttpUnsupportedMediaType, IssueType::NotSupported,
                 format!(
                     "The Content-Type{} is not supported: send application/fhir+json or application/fhir+xml (application/json, application/xml, text/json, text/xml and the older application/json+fhir and application/xml+fhir are accepted too).",
                     if ct.is_empty() { String::new() } else { format!(" '{ct}'") }
                 ),
             ),
             ApiError::UnsupportedCharset(cs) => plain(
-                IssueType::NotSupported,
+                FindingId::HttpUnsupportedCharset, IssueType::NotSupported,
                 format!("The charset '{cs}' is not supported: FHIR JSON and XML are sent in UTF-8."),
             ),
             ApiError::NotAcceptable(asked) => plain(
-                IssueType::NotSupported,
+                FindingId::HttpNotAcceptable, IssueType::NotSupported,
                 format!("This gateway cannot answer as '{asked}': ask for application/fhir+json or application/fhir+xml (_format json or xml)."),
             ),
             ApiError::UnsupportedFhirVersion { version, header } => plain(
-                IssueType::NotSupported,
+                FindingId::HttpUnsupportedFhirVersion, IssueType::NotSupported,
                 format!("{header} names FHIR version '{version}': this gateway reads and writes FHIR R4 only (fhirVersion=4.0)."),
             ),
             ApiError::PayloadTooLarge { limit } => unusable_answer(
-                &Unusable::TooCostly(vec![Finding::new(
+                &Unusable::TooCostly(vec![Finding::new(FindingId::HttpPayloadTooLarge,
                     Severity::Error,
                     IssueType::TooCostly,
                     format!("The body is larger than this gateway accepts ({limit} bytes). Send fewer or smaller resources; split large Bundles."),
@@ -239,7 +239,7 @@ impl ApiError {
                 site,
             ),
             ApiError::BodyUnreadable => plain(
-                IssueType::Incomplete,
+                FindingId::HttpBodyUnreadable, IssueType::Incomplete,
                 "The request body could not be read to its end.".into(),
             ),
             ApiError::WrongResourceType {
@@ -247,7 +247,7 @@ impl ApiError {
                 expected,
                 found,
             } => unusable_answer(
-                &Unusable::Malformed(vec![Finding::new(
+                &Unusable::Malformed(vec![Finding::new(FindingId::HttpWrongResourceType,
                     Severity::Error,
                     IssueType::Invalid,
                     format!("{endpoint} takes {expected}, not a {found}. Send a ServiceRequest to POST /ServiceRequest, a batch or transaction Bundle to POST /, and anything to check without a decision to POST /$validate."),
@@ -256,28 +256,28 @@ impl ApiError {
                 site,
             ),
             ApiError::Timeout { secs } => plain(
-                IssueType::Timeout,
+                FindingId::HttpTimeout, IssueType::Timeout,
                 format!("The request was not finished within {secs} s. Try again; send large Bundles in smaller parts."),
             ),
             ApiError::BodyTimeout { secs } => plain(
-                IssueType::Timeout,
+                FindingId::HttpBodyTimeout, IssueType::Timeout,
                 format!("The request body was not received within {secs} s. Send the whole body at once; the connection is closed."),
             ),
             ApiError::Internal(_) => plain(
-                IssueType::Exception,
+                FindingId::HttpInternal, IssueType::Exception,
                 "The gateway failed on this request. It has been logged under the X-Request-Id of this response; please report that id.".into(),
             ),
             ApiError::ShuttingDown => Answer {
                 status,
                 body: plain_outcome(
-                    &[Finding::new(Severity::Error, IssueType::Transient, "The gateway is shutting down.")],
+                    &[Finding::new(FindingId::HttpShuttingDown, Severity::Error, IssueType::Transient, "The gateway is shutting down.")],
                     site,
                 ),
             },
             ApiError::NotRecorded(_) => Answer {
                 status,
                 body: plain_outcome(
-                    &[Finding::new(
+                    &[Finding::new(FindingId::HttpNotRecorded,
                         Severity::Error,
                         IssueType::Transient,
                         format!("The decision could not be recorded in the consult record, so it is not given: every decision is recorded before it is answered. Send the request again in {STORE_RETRY_AFTER_SECS} seconds; if it goes on, report the X-Request-Id of this response."),
@@ -288,7 +288,7 @@ impl ApiError {
             ApiError::StoreUnavailable(_) => Answer {
                 status,
                 body: plain_outcome(
-                    &[Finding::new(
+                    &[Finding::new(FindingId::HttpStoreUnavailable,
                         Severity::Error,
                         IssueType::Transient,
                         format!("The consult record cannot be read now. Try again in {STORE_RETRY_AFTER_SECS} seconds."),
@@ -297,12 +297,12 @@ impl ApiError {
                 ),
             },
             ApiError::NoStore => plain(
-                IssueType::NotFound,
+                FindingId::HttpNoStore, IssueType::NotFound,
                 "This gateway runs without a consult record (--store none): there are no AuditEvents, Provenances or statistics to read.".into(),
             ),
-            ApiError::BadSearch(why) => plain(IssueType::Invalid, format!("The search cannot be run: {why}.")),
+            ApiError::BadSearch(why) => plain(FindingId::HttpBadSearch, IssueType::Invalid, format!("The search cannot be run: {why}.")),
             ApiError::Status(s) => plain(
-                IssueType::Processing,
+                FindingId::HttpStatus, IssueType::Processing,
                 format!(
                     "The request failed: HTTP {s} {}.",
                     self.status().canonical_reason().unwrap_or("")

@@ -19,7 +19,7 @@ use super::negotiate::{CurrentRules, NotFhir, Reply};
 use crate::auth::bearer::Refusal;
 use crate::auth::scope::Need;
 use crate::auth::Gate;
-use crate::finding::{Finding, IssueType, Severity};
+use crate::finding::{Finding, FindingId, IssueType, Severity};
 use crate::outcome::operation_outcome::plain_outcome;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::header::{CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
@@ -210,11 +210,12 @@ pub async fn guard(State(gate): State<Arc<Gate>>, mut req: Request, next: Next) 
 /// A FHIR OperationOutcome answer with one issue.
 fn outcome(
     status: StatusCode,
+    id: FindingId,
     code: IssueType,
     text: String,
     rules: Option<&CurrentRules>,
 ) -> Response {
-    let finding = Finding::new(Severity::Error, code, text);
+    let finding = Finding::new(id, Severity::Error, code, text);
     let body = match rules {
         Some(CurrentRules(r)) => plain_outcome(&[finding], &r.site),
         None => json!({
@@ -257,6 +258,7 @@ fn refuse(
         } else {
             outcome(
                 StatusCode::SERVICE_UNAVAILABLE,
+                FindingId::HttpAuthKeysUnavailable,
                 IssueType::Transient,
                 why.explain().to_string(),
                 rules,
@@ -271,6 +273,7 @@ fn refuse(
     } else {
         outcome(
             StatusCode::UNAUTHORIZED,
+            FindingId::HttpAuthFailed,
             IssueType::Login,
             why.explain().to_string(),
             rules,
@@ -295,7 +298,7 @@ fn forbidden(need: Need, rules: Option<&CurrentRules>) -> Response {
     let scope = need.scope();
     let mut res = outcome(
         StatusCode::FORBIDDEN,
-        IssueType::Forbidden,
+        FindingId::HttpScopeMissing, IssueType::Forbidden,
         format!("The token does not grant {scope} (SMART v1: the .read or .write form), which this request needs."),
         rules,
     );
@@ -316,6 +319,7 @@ fn too_many(wait: Duration, rules: Option<&CurrentRules>, cds: bool) -> Response
     } else {
         outcome(
             StatusCode::TOO_MANY_REQUESTS,
+            FindingId::HttpRateLimited,
             IssueType::Throttled,
             text,
             rules,

@@ -2,7 +2,7 @@
 
 use super::operation_outcome::{operation_outcome, plain_outcome};
 use crate::engine::{Checked, EntryResult, RequestResult};
-use crate::finding::{Decision, Finding, IssueType, Severity};
+use crate::finding::{Decision, Finding, FindingId, IssueType, Severity};
 use crate::parse::{BundleType, InputKind, Unusable};
 use crate::site::Site;
 use serde_json::{json, Value};
@@ -26,7 +26,7 @@ fn status_line(status: u16) -> &'static str {
 
 /// The finding of a Bundle entry whose method the gateway does not perform.
 fn not_performed(path: &crate::fhirpath::FhirPath, method: &str) -> Finding {
-    Finding::new(
+    Finding::new(FindingId::BundleMethodNotPerformed,
         Severity::Error,
         IssueType::NotSupported,
         format!("This gateway does not perform {method} in a Bundle: it decides on ServiceRequests sent with POST (context resources may be sent with POST or PUT) and stores nothing, so there is nothing to read, update, patch or delete."),
@@ -70,6 +70,7 @@ pub fn answer(checked: &Checked, site: &Site) -> Answer {
             },
             None => unusable_answer(
                 &Unusable::Malformed(vec![Finding::new(
+                    FindingId::NoServiceRequest,
                     Severity::Error,
                     IssueType::Required,
                     "No ServiceRequest was found.",
@@ -130,6 +131,7 @@ fn response_entry(e: &EntryResult, site: &Site) -> Value {
             if !invalid {
                 all.push(
                     Finding::new(
+                        FindingId::BundleContextRead,
                         Severity::Information,
                         IssueType::Informational,
                         "Context for the ServiceRequests of this Bundle: read, not stored.",

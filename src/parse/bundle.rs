@@ -7,7 +7,7 @@
 //! error of the Bundle itself, and the Bundle is refused.
 
 use crate::fhirpath::FhirPath;
-use crate::finding::{Finding, IssueType, Severity};
+use crate::finding::{Finding, FindingId, IssueType, Severity};
 use serde_json::Value;
 use std::collections::HashMap;
 
@@ -56,7 +56,7 @@ pub fn check_entries(bundle: &Value, root: &FhirPath) -> Vec<Finding> {
             if let Some(first) = seen.insert((url, version), i) {
                 seen.insert((url, version), first);
                 out.push(
-                    Finding::new(
+                    Finding::new(FindingId::FullUrlDuplicate,
                         Severity::Error,
                         IssueType::Invariant,
                         format!(
@@ -70,7 +70,7 @@ pub fn check_entries(bundle: &Value, root: &FhirPath) -> Vec<Finding> {
         }
         if url.contains("/_history/") {
             out.push(
-                Finding::new(
+                Finding::new(FindingId::FullUrlVersioned,
                     Severity::Error,
                     IssueType::Invariant,
                     format!("The fullUrl '{url}' names a version (/_history/): a fullUrl is the version-independent URL of the resource (FHIR invariant bdl-8)."),
@@ -86,7 +86,7 @@ pub fn check_entries(bundle: &Value, root: &FhirPath) -> Vec<Finding> {
         }
         if !has_scheme(url) {
             out.push(
-                Finding::new(
+                Finding::new(FindingId::FullUrlRelative,
                     Severity::Error,
                     IssueType::Invalid,
                     format!("The fullUrl '{url}' is relative: a fullUrl is an absolute URL (https://server/fhir/Patient/1) or a urn:uuid."),
@@ -116,7 +116,7 @@ pub fn check_entries(bundle: &Value, root: &FhirPath) -> Vec<Finding> {
         };
         if let Some(why) = wrong {
             out.push(
-                Finding::new(
+                Finding::new(FindingId::FullUrlNotTypeAndId,
                     Severity::Error,
                     IssueType::Invalid,
                     format!("The fullUrl '{url}' {why}: a RESTful fullUrl must end with the resource's type and id."),
@@ -167,6 +167,7 @@ fn links(bundle: &Value, root: &FhirPath) -> Vec<Finding> {
         match seen.get(rel) {
             Some(first) => out.push(
                 Finding::new(
+                    FindingId::LinkRelationRepeated,
                     Severity::Error,
                     IssueType::Invalid,
                     format!("The link relation '{rel}' occurs more than once (first at Bundle.link[{first}]): a Bundle has at most one link of each of the relations {}.", ONCE.join(", ")),
@@ -234,7 +235,13 @@ fn search_results(
             .and_then(Value::as_str)
             .unwrap_or("");
         let error = |text: String, at: FhirPath| {
-            Finding::new(Severity::Error, IssueType::Invalid, text).at(at)
+            Finding::new(
+                FindingId::SearchEntryMode,
+                Severity::Error,
+                IssueType::Invalid,
+                text,
+            )
+            .at(at)
         };
         match mode {
             "match" | "include" => {
@@ -410,6 +417,7 @@ fn document_references(bundle: &Value, root: &FhirPath) -> Vec<Finding> {
         }
         out.push(
             Finding::new(
+                FindingId::DocumentReferenceNotInBundle,
                 Severity::Error,
                 IssueType::NotFound,
                 format!("The document's Composition references '{reference}', which is not an entry of this Bundle: a document carries every resource its Composition references (a relative reference is read against the fullUrl of the Composition's entry, and a version-specific one needs the entry with that meta.versionId)."),

@@ -10,7 +10,7 @@ pub mod structure;
 pub mod xml;
 
 use crate::fhirpath::FhirPath;
-use crate::finding::{Finding, IssueType, Severity};
+use crate::finding::{Finding, FindingId, IssueType, Severity};
 use serde_json::Value;
 
 /// The wire format of a FHIR resource.
@@ -204,6 +204,7 @@ fn parse_inner(
             e.valid_up_to(),
         );
         Unusable::Malformed(vec![Finding::new(
+            FindingId::NotUtf8,
             Severity::Error,
             IssueType::Structure,
             "The body is not valid UTF-8 text: FHIR JSON and XML are UTF-8.",
@@ -340,7 +341,7 @@ fn parse_json_text(text: &str, limits: &Limits) -> Result<Value, Unusable> {
         // serde_json stops at 128 levels of arrays and objects (its recursion limit): that is
         // nesting over the gateway's limits, as the depth check after parsing would say.
         if detail == "recursion limit exceeded" {
-            return Unusable::TooCostly(vec![Finding::new(
+            return Unusable::TooCostly(vec![Finding::new(FindingId::JsonTooDeep,
                 Severity::Error,
                 IssueType::TooCostly,
                 format!(
@@ -358,7 +359,7 @@ fn parse_json_text(text: &str, limits: &Limits) -> Result<Value, Unusable> {
             _ if detail.starts_with(REPEATED_KEY) => "The JSON repeats a property",
             _ => "The JSON could not be read",
         };
-        Unusable::Malformed(vec![Finding::new(
+        Unusable::Malformed(vec![Finding::new(FindingId::JsonSyntax,
             Severity::Error,
             IssueType::Structure,
             format!(
@@ -385,6 +386,7 @@ fn parse_xml_text(text: &str, limits: &Limits) -> Result<Value, Unusable> {
                 format!("The body is not well-formed XML: {e}.")
             };
             return Err(Unusable::Malformed(vec![Finding::new(
+                FindingId::XmlNotWellFormed,
                 Severity::Error,
                 IssueType::Structure,
                 text,
@@ -414,6 +416,7 @@ fn parse_xml_text(text: &str, limits: &Limits) -> Result<Value, Unusable> {
     // An XML element level is about one JSON level (primitives are one element each).
     if deepest > limits.max_depth {
         return Err(Unusable::TooCostly(vec![Finding::new(
+            FindingId::XmlTooDeep,
             Severity::Error,
             IssueType::TooCostly,
             format!(
@@ -427,6 +430,7 @@ fn parse_xml_text(text: &str, limits: &Limits) -> Result<Value, Unusable> {
     let mut value = fhir_codec::xml_to_json(&canonical.xml).map_err(|e| {
         let short = e.brief();
         let mut f = Finding::new(
+            FindingId::XmlNotR4,
             Severity::Error,
             IssueType::Structure,
             format!("The XML is not a valid FHIR R4 resource: {short}."),
@@ -443,8 +447,13 @@ fn parse_xml_text(text: &str, limits: &Limits) -> Result<Value, Unusable> {
     Ok(value)
 }
 
-fn malformed(text: impl Into<String>, code: IssueType, at: Option<FhirPath>) -> Unusable {
-    let mut f = Finding::new(Severity::Error, code, text);
+fn malformed(
+    id: FindingId,
+    text: impl Into<String>,
+    code: IssueType,
+    at: Option<FhirPath>,
+) -> Unusable {
+    let mut f = Finding::new(id, Severity::Error, code, text);
     if let Some(p) = at {
         f = f.at(p);
     }
@@ -466,6 +475,7 @@ fn resource_type(v: &Value) -> Option<&str> {
 fn build(value: Value, format: Format, limits: &Limits, intake: Intake) -> Result<Input, Unusable> {
     if !value.is_object() {
         return Err(malformed(
+            FindingId::NotOneResource,
             "The body must be one FHIR resource (a JSON object).",
             IssueType::Structure,
             None,
@@ -474,6 +484,7 @@ fn build(value: Value, format: Format, limits: &Limits, intake: Intake) -> Resul
     let d = depth(&value);
     if d > limits.max_depth {
         return Err(Unusable::TooCostly(vec![Finding::new(
+            FindingId::ResourceTooDeep,
             Severity::Error,
             IssueType::TooCostly,
             format!(
@@ -484,7 +495,7 @@ fn build(value: Value, format: Format, limits: &Limits, intake: Intake) -> Resul
     }
     let Some(rt) = resource_type(&value).map(str::to_string) else {
         return Err(malformed(
-            "The resource has no 'resourceType': send a ServiceRequest, a Bundle or a Parameters resource.",
+            FindingId::InputWithoutResourceType, "The resource has no 'resourceType': send a ServiceRequest, a Bundle or a Parameters resource.",
             IssueType::Required,
             None,
         ));
@@ -497,7 +508,7 @@ fn build(value: Value, format: Format, limits: &Limits, intake: Intake) -> Resul
         "ServiceRequest" => Ok(single_resource(value, FhirPath::root(&rt), &rt, format)),
         "Bundle" => from_resource(value, FhirPath::root(&rt), format, limits, intake),
         other => Err(malformed(
-            format!("A {other} cannot be checked: send a ServiceRequest, a Bundle of ServiceRequests (batch, transaction or collection) or a Parameters with a 'resource' part."),
+            FindingId::ResourceTypeNotChecked, format!("A {other} cannot be checked: send a ServiceRequest, a Bundle of ServiceRequests (batch, transaction or collection) or a Parameters with a 'resource' part."),
             IssueType::NotSupported,
             Some(FhirPath::root(other)),
         )),
@@ -518,6 +529,7 @@ fn unwrap_parameters(value: Value, format: Format, limits: &Limits) -> Result<In
     });
     let Some((i, p)) = found else {
         return Err(malformed(
+            FindingId::ParametersWithoutResource,
             "The Parameters has no part named 'resource' holding the resource to check.",
             IssueType::Required,
             Some(root.field("parameter")),
@@ -537,6 +549,7 @@ fn unwrap_parameters(value: Value, format: Format, limits: &Limits) -> Result<In
             Ok(input)
         }
         other => Err(malformed(
+            FindingId::ParametersResourceNotChecked,
             format!(
                 "The 'resource' part holds a {}: send a ServiceRequest or a Bundle.",
                 other.unwrap_or("resource without a type")
@@ -587,6 +600,7 @@ fn from_resource(
         _ if intake == Intake::AnyResource => BundleType::Collection,
         other => {
             return Err(malformed(
+                FindingId::BundleTypeNotChecked,
                 format!(
                 "A Bundle of type '{}' cannot be checked: use batch, transaction or collection.",
                 other.unwrap_or("(none)")
@@ -603,6 +617,7 @@ fn from_resource(
         .unwrap_or(&[]);
     if items.len() > limits.max_bundle_entries {
         return Err(Unusable::TooCostly(vec![Finding::new(
+            FindingId::BundleTooManyEntries,
             Severity::Error,
             IssueType::TooCostly,
             format!(
@@ -666,7 +681,7 @@ fn from_resource(
                 findings: if !carries_resource {
                     Vec::new()
                 } else {
-                    vec![Finding::new(
+                    vec![Finding::new(FindingId::EntryWithoutResource,
                     Severity::Error,
                     IssueType::Required,
                     "This Bundle entry has no resource: each entry sent to the gateway carries the ServiceRequest to check, or a resource it refers to.",

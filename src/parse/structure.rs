@@ -4,7 +4,7 @@
 //! (required elements, empty values, single-for-array; bindings and formats: `profile::base`).
 
 use crate::fhirpath::{FhirPath, Step};
-use crate::finding::{Finding, IssueType, Severity};
+use crate::finding::{Finding, FindingId, IssueType, Severity};
 use fhir_codec::{CodecError, ErrorKind};
 use serde_json::{Map, Value};
 
@@ -58,7 +58,12 @@ fn model_checks(resource: &Value, at: &FhirPath, findings: &mut Vec<Finding>) {
         findings.push(
             Finding {
                 source_path: Some(path),
-                ..Finding::new(Severity::Error, code_for(&e.kind), humanise(&e, &steps))
+                ..Finding::new(
+                    model_id(&e.kind),
+                    Severity::Error,
+                    code_for(&e.kind),
+                    humanise(&e, &steps),
+                )
             }
             .at(expression)
             .with_diagnostics(format!("FHIR R4 model: {}", e.brief())),
@@ -214,6 +219,15 @@ fn is_missing(e: &CodecError, name: &str) -> bool {
     matches!(&e.kind, ErrorKind::MissingField { name: n } if n == name)
 }
 
+fn model_id(kind: &ErrorKind) -> FindingId {
+    match kind {
+        ErrorKind::UnknownField { .. } => FindingId::UnknownElement,
+        ErrorKind::MissingField { .. } => FindingId::ModelElementMissing,
+        ErrorKind::InvalidType => FindingId::WrongJsonType,
+        ErrorKind::UnknownVariant | ErrorKind::Other => FindingId::NotR4,
+    }
+}
+
 fn code_for(kind: &ErrorKind) -> IssueType {
     match kind {
         ErrorKind::UnknownField { .. } | ErrorKind::UnknownVariant => IssueType::Structure,
@@ -255,7 +269,7 @@ fn compare_shapes(input: &Value, back: &Value, at: &FhirPath, out: &mut Vec<Find
                 let here = at.field(k);
                 if vb.is_array() && !va.is_array() {
                     out.push(
-                        Finding::new(
+                        Finding::new(FindingId::NotAnArray,
                             Severity::Error,
                             IssueType::Structure,
                             format!("Element '{k}' repeats in FHIR R4 and must be a JSON array, even with one item."),
@@ -274,10 +288,10 @@ fn compare_shapes(input: &Value, back: &Value, at: &FhirPath, out: &mut Vec<Find
         }
         // fhirbolt reads "12.5" as a decimal and "true" as a boolean; FHIR JSON does not.
         (Value::String(_), Value::Number(_)) => out.push(
-            Finding::new(Severity::Error, IssueType::Invalid, "This element is a FHIR decimal or integer: send it as a JSON number, not a string.").at(at.clone()),
+            Finding::new(FindingId::NumberAsString, Severity::Error, IssueType::Invalid, "This element is a FHIR decimal or integer: send it as a JSON number, not a string.").at(at.clone()),
         ),
         (Value::String(_), Value::Bool(_)) => out.push(
-            Finding::new(Severity::Error, IssueType::Invalid, "This element is a FHIR boolean: send it as JSON true or false, not a string.").at(at.clone()),
+            Finding::new(FindingId::BooleanAsString, Severity::Error, IssueType::Invalid, "This element is a FHIR boolean: send it as JSON true or false, not a string.").at(at.clone()),
         ),
         _ => {}
     }
@@ -295,6 +309,7 @@ fn own_checks(resource: &Value, at: &FhirPath, out: &mut Vec<Finding>) {
     let Some(map) = resource.as_object() else {
         out.push(
             Finding::new(
+                FindingId::NotAnObject,
                 Severity::Error,
                 IssueType::Structure,
                 "A resource must be a JSON object.",
@@ -308,6 +323,7 @@ fn own_checks(resource: &Value, at: &FhirPath, out: &mut Vec<Finding>) {
         _ => {
             out.push(
                 Finding::new(
+                    FindingId::NoResourceType,
                     Severity::Error,
                     IssueType::Required,
                     "The resource has no 'resourceType': every FHIR JSON resource names its type.",
@@ -319,18 +335,18 @@ fn own_checks(resource: &Value, at: &FhirPath, out: &mut Vec<Finding>) {
     };
     if let Some((_, elements)) = REQUIRED.iter().find(|(r, _)| *r == resource_type) {
         for element in *elements {
-            let quoted = format!("'{element}'");
             let missing = at.field(element);
             let reported = out.iter().any(|f| {
-                f.code == IssueType::Required
-                    && f.text.contains(&quoted)
-                    && f.expression.first() == Some(&missing)
+                matches!(
+                    f.id,
+                    FindingId::ModelElementMissing | FindingId::RequiredElementMissing
+                ) && f.expression.first() == Some(&missing)
             });
             if !map.contains_key(*element) && !reported {
                 out.push(Finding {
                     // Line and column of the resource: the element itself is not there.
                     source_path: Some(at.clone()),
-                    ..Finding::new(
+                    ..Finding::new(FindingId::RequiredElementMissing,
                         Severity::Error,
                         IssueType::Required,
                         format!("Required element '{element}' of {resource_type} is missing (cardinality 1..1)."),
@@ -349,6 +365,7 @@ fn own_checks(resource: &Value, at: &FhirPath, out: &mut Vec<Finding>) {
         if !ok {
             out.push(
                 Finding::new(
+                    FindingId::InvalidId,
                     Severity::Error,
                     IssueType::Invalid,
                     "A resource id is 1 to 64 letters, digits, '-' or '.'.",
@@ -363,7 +380,7 @@ fn own_checks(resource: &Value, at: &FhirPath, out: &mut Vec<Finding>) {
 /// Checks every value: no empty strings, arrays or objects, no nulls, dates that exist.
 fn walk_values(map: &Map<String, Value>, at: &FhirPath, is_resource: bool, out: &mut Vec<Finding>) {
     if map.is_empty() {
-        out.push(Finding::new(Severity::Error, IssueType::Invalid, "An element must have a value or children: empty objects are not allowed in FHIR JSON.").at(at.clone()));
+        out.push(Finding::new(FindingId::EmptyObject, Severity::Error, IssueType::Invalid, "An element must have a value or children: empty objects are not allowed in FHIR JSON.").at(at.clone()));
     }
     for (key, value) in map {
         let here = at.field(key);
@@ -387,7 +404,7 @@ fn own_checks_nested(map: &Map<String, Value>, at: &FhirPath, out: &mut Vec<Find
     // of contained resources are what FHIR rules out, and references between them could loop.
     if map.contains_key("contained") {
         out.push(
-            Finding::new(
+            Finding::new(FindingId::ContainedContainsResources,
                 Severity::Error,
                 IssueType::Invariant,
                 "A contained resource must not contain resources of its own (FHIR invariant dom-2): put them all in the containing resource's 'contained'.",
@@ -401,17 +418,17 @@ fn own_checks_nested(map: &Map<String, Value>, at: &FhirPath, out: &mut Vec<Find
 fn check_value(key: &str, value: &Value, here: &FhirPath, out: &mut Vec<Finding>) {
     match value {
         Value::Null if !key.starts_with('_') => out.push(
-            Finding::new(Severity::Error, IssueType::Invalid, format!("Element '{key}' is null: leave an element out instead of sending null."))
+            Finding::new(FindingId::NullValue, Severity::Error, IssueType::Invalid, format!("Element '{key}' is null: leave an element out instead of sending null."))
                 .at(here.clone()),
         ),
         Value::String(s) if s.trim().is_empty() => out.push(
-            Finding::new(Severity::Error, IssueType::Invalid, format!("Element '{key}' is an empty string: FHIR strings must have content; leave the element out instead."))
+            Finding::new(FindingId::EmptyString, Severity::Error, IssueType::Invalid, format!("Element '{key}' is an empty string: FHIR strings must have content; leave the element out instead."))
                 .at(here.clone()),
         ),
         Value::Array(items) => {
             if items.is_empty() {
                 out.push(
-                    Finding::new(Severity::Error, IssueType::Invalid, format!("Element '{key}' is an empty array: leave it out instead."))
+                    Finding::new(FindingId::EmptyArray, Severity::Error, IssueType::Invalid, format!("Element '{key}' is an empty array: leave it out instead."))
                         .at(here.clone()),
                 );
             }

@@ -11,7 +11,7 @@
 //! fhirbolt has read the rest.
 
 use crate::fhirpath::FhirPath;
-use crate::finding::{Finding, IssueType, Severity};
+use crate::finding::{Finding, FindingId, IssueType, Severity};
 use roxmltree::{Document, Node, NodeType};
 use serde_json::Value;
 
@@ -94,10 +94,10 @@ struct Writer<'d, 'i> {
 }
 
 impl Writer<'_, '_> {
-    fn error(&mut self, node: Node<'_, '_>, at: &FhirPath, text: String) {
+    fn error(&mut self, id: FindingId, node: Node<'_, '_>, at: &FhirPath, text: String) {
         let pos = position(self.doc, node);
         self.errors.push(
-            Finding::new(Severity::Error, IssueType::Structure, text)
+            Finding::new(id, Severity::Error, IssueType::Structure, text)
                 .at(at.clone())
                 .with_position(Some(pos)),
         );
@@ -130,7 +130,7 @@ impl Writer<'_, '_> {
                         Some(ns) => format!("{{{ns}}}{local}"),
                         None => local.to_string(),
                     };
-                    self.error(node, at, format!("Attribute '{shown}' is not allowed on the FHIR element '{name}': FHIR XML carries data only in the attributes 'value', 'id' and 'url'."));
+                    self.error(FindingId::XmlAttributeNotAllowed, node, at, format!("Attribute '{shown}' is not allowed on the FHIR element '{name}': FHIR XML carries data only in the attributes 'value', 'id' and 'url'."));
                 }
             }
         }
@@ -171,14 +171,15 @@ impl Writer<'_, '_> {
                             self.fhir_element(*child, &child_at, false)
                         }
                         Some(XHTML_NS) if child_name == "div" => self.narrative(*child),
-                        Some(FHIR_NS) => self.error(*child, &child_at, "The narrative 'div' must be in the XHTML namespace (xmlns=\"http://www.w3.org/1999/xhtml\").".to_string()),
-                        ns => self.error(*child, &child_at, format!("Element '{child_name}' is in {}: FHIR elements are in the namespace '{FHIR_NS}' (only the narrative 'div' is XHTML).", describe_ns(ns))),
+                        Some(FHIR_NS) => self.error(FindingId::XmlNarrativeNamespace, *child, &child_at, "The narrative 'div' must be in the XHTML namespace (xmlns=\"http://www.w3.org/1999/xhtml\").".to_string()),
+                        ns => self.error(FindingId::XmlWrongNamespace, *child, &child_at, format!("Element '{child_name}' is in {}: FHIR elements are in the namespace '{FHIR_NS}' (only the narrative 'div' is XHTML).", describe_ns(ns))),
                     }
                 }
                 NodeType::Text if !child.text().unwrap_or("").trim().is_empty() => {
-                    self.error(*child, at, format!("Text is not allowed in the FHIR element '{name}': FHIR XML carries values in the 'value' attribute."));
+                    self.error(FindingId::XmlTextNotAllowed, *child, at, format!("Text is not allowed in the FHIR element '{name}': FHIR XML carries values in the 'value' attribute."));
                 }
                 NodeType::PI => self.error(
+                    FindingId::XmlProcessingInstruction,
                     *child,
                     at,
                     "Processing instructions are not allowed in FHIR XML.".to_string(),
@@ -203,6 +204,7 @@ impl Writer<'_, '_> {
             let pos = position(self.doc, pi);
             self.errors.push(
                 Finding::new(
+                    FindingId::XmlProcessingInstruction,
                     Severity::Error,
                     IssueType::Structure,
                     "Processing instructions are not allowed in FHIR XML.",
@@ -300,6 +302,7 @@ pub fn canonicalise(text: &str, doc: &Document<'_>) -> Result<Canonical, Vec<Fin
         if !enc.eq_ignore_ascii_case("UTF-8") {
             errors.push(
                 Finding::new(
+                    FindingId::XmlEncoding,
                     Severity::Error,
                     IssueType::Structure,
                     format!("The XML declares the encoding '{enc}': FHIR XML is UTF-8."),
@@ -327,6 +330,7 @@ pub fn canonicalise(text: &str, doc: &Document<'_>) -> Result<Canonical, Vec<Fin
         let pos = position(doc, pi);
         writer.errors.push(
             Finding::new(
+                FindingId::XmlProcessingInstruction,
                 Severity::Error,
                 IssueType::Structure,
                 "Processing instructions are not allowed in FHIR XML.",
@@ -341,7 +345,7 @@ pub fn canonicalise(text: &str, doc: &Document<'_>) -> Result<Canonical, Vec<Fin
     } else {
         let ns = describe_ns(root.tag_name().namespace());
         writer.error(
-            root,
+            FindingId::XmlRootNamespace, root,
             &at,
             format!("The root element '{name}' is in {ns}: a FHIR resource is in the namespace '{FHIR_NS}' (xmlns=\"{FHIR_NS}\")."),
         );

@@ -15,7 +15,7 @@
 use super::narrative;
 use crate::context::Resolver;
 use crate::fhirpath::FhirPath;
-use crate::finding::{Finding, IssueType, Severity};
+use crate::finding::{Finding, FindingId, IssueType, Severity};
 use crate::parse::bundle::resolve_in_bundle;
 use crate::parse::Input;
 use serde::Deserialize;
@@ -159,9 +159,7 @@ pub fn check_input(input: &mut Input) {
 /// Adds findings that are not already there (the parse stage may have said the same).
 fn add_new(to: &mut Vec<Finding>, found: Vec<Finding>) {
     for f in found {
-        let said = to
-            .iter()
-            .any(|g| g.expression == f.expression && g.code == f.code && g.text == f.text);
+        let said = to.iter().any(|g| g.same_as(&f));
         if !said {
             to.push(f);
         }
@@ -294,7 +292,7 @@ impl<'a> Walker<'a, '_> {
                 {
                     if !has_scheme(system) {
                         self.out.push(
-                            Finding::new(
+                            Finding::new(FindingId::SystemNotAbsolute,
                                 Severity::Error,
                                 IssueType::Invalid,
                                 format!("{t}.system '{system}' is not an absolute URI: a system is named by an absolute URI (http://..., urn:oid:..., urn:uuid:...)."),
@@ -327,6 +325,7 @@ impl<'a> Walker<'a, '_> {
             };
             self.out.push(
                 Finding::new(
+                    FindingId::CodeNotInRequiredValueSet,
                     Severity::Error,
                     IssueType::CodeInvalid,
                     format!(
@@ -368,7 +367,7 @@ impl<'a> Walker<'a, '_> {
                 if let Some(known) = known {
                     if !known.iter().any(|k| *k) {
                         self.out.push(
-                            Finding::new(
+                            Finding::new(FindingId::NoCodeInRequiredValueSet,
                                 Severity::Error,
                                 IssueType::CodeInvalid,
                                 format!(
@@ -427,7 +426,7 @@ impl<'a> Walker<'a, '_> {
             if matches.len() > 1 {
                 let list: Vec<String> = matches.iter().map(usize::to_string).collect();
                 self.out.push(
-                    Finding::new(
+                    Finding::new(FindingId::ReferenceMatchesSeveralEntries,
                         Severity::Error,
                         IssueType::MultipleMatches,
                         format!("The reference '{reference}' matches {} entries of the Bundle (entries {}): entries that share a fullUrl are versions of one resource, and a reference to one of them names its version (/_history/).", matches.len(), list.join(", ")),
@@ -456,8 +455,13 @@ impl<'a> Walker<'a, '_> {
                     format!("The reference '{reference}' names a {named} but resolves to a {found} in this input.")
                 };
                 self.out.push(
-                    Finding::new(Severity::Error, IssueType::Structure, text)
-                        .at(at.field("reference")),
+                    Finding::new(
+                        FindingId::ReferenceResolvesToOtherType,
+                        Severity::Error,
+                        IssueType::Structure,
+                        text,
+                    )
+                    .at(at.field("reference")),
                 );
                 Some(found)
             }
@@ -479,7 +483,7 @@ impl<'a> Walker<'a, '_> {
         if let (Some(d), Some(f)) = (declared, &found) {
             if d != f {
                 self.out.push(
-                    Finding::new(
+                    Finding::new(FindingId::ReferenceTypeContradicted,
                         Severity::Error,
                         IssueType::Structure,
                         format!("The reference says its target is a {d} (Reference.type) but it points at a {f}."),
@@ -497,7 +501,7 @@ impl<'a> Walker<'a, '_> {
                     at.field("type")
                 };
                 self.out.push(
-                    Finding::new(
+                    Finding::new(FindingId::ReferenceTargetNotAllowed,
                         Severity::Error,
                         IssueType::Structure,
                         format!("This reference points at a {ty}, but FHIR R4 allows only {allowed} here."),
@@ -533,6 +537,7 @@ fn items<'v>(value: &'v Value, at: &FhirPath) -> Vec<(&'v Value, FhirPath)> {
 
 fn format_error(at: &FhirPath, t: &str, why: String) -> Finding {
     Finding::new(
+        FindingId::InvalidFormat,
         Severity::Error,
         IssueType::Invalid,
         format!("This value is not a valid FHIR {t}: {why}."),

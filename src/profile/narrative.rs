@@ -9,7 +9,7 @@
 //! A downstream viewer may render the narrative, so anything active in it is an error.
 
 use crate::fhirpath::FhirPath;
-use crate::finding::{Finding, IssueType, Severity};
+use crate::finding::{Finding, FindingId, IssueType, Severity};
 
 const XHTML_NS: &str = "http://www.w3.org/1999/xhtml";
 const XML_NS: &str = "http://www.w3.org/XML/1998/namespace";
@@ -139,8 +139,9 @@ const ACTIVE: &[&str] = &[
     "head", "body", "html", "svg", "math",
 ];
 
-fn invariant(key: &str, text: String, at: &FhirPath) -> Finding {
+fn invariant(id: FindingId, key: &str, text: String, at: &FhirPath) -> Finding {
     Finding::new(
+        id,
         Severity::Error,
         IssueType::Invariant,
         format!("{text} (FHIR invariant {key})"),
@@ -181,7 +182,7 @@ pub fn check(div: &str, at: &FhirPath, out: &mut Vec<Finding>) {
                 e.to_string()
             };
             out.push(invariant(
-                "txt-1",
+                FindingId::NarrativeNotWellFormed, "txt-1",
                 format!("The narrative is not well-formed XHTML: {why}. FHIR narrative is XML: use character references (&#160;) instead of HTML entities such as &nbsp;"),
                 at,
             ));
@@ -191,7 +192,7 @@ pub fn check(div: &str, at: &FhirPath, out: &mut Vec<Finding>) {
     let root = doc.root_element();
     if root.tag_name().name() != "div" || root.tag_name().namespace() != Some(XHTML_NS) {
         out.push(invariant(
-            "txt-1",
+            FindingId::NarrativeNotOneDiv, "txt-1",
             format!(
                 "The narrative must be one <div> element in the XHTML namespace ({XHTML_NS}), not <{}>",
                 root.tag_name().name()
@@ -275,7 +276,7 @@ pub fn check(div: &str, at: &FhirPath, out: &mut Vec<Finding>) {
     if !problems.is_empty() {
         problems.dedup();
         out.push(invariant(
-            "txt-1",
+            FindingId::NarrativeNotBasicHtml, "txt-1",
             format!(
                 "The narrative holds {}: FHIR narrative allows only basic HTML formatting, with no scripts, event attributes, forms, frames or objects",
                 problems.join(", ")
@@ -286,6 +287,7 @@ pub fn check(div: &str, at: &FhirPath, out: &mut Vec<Finding>) {
     if !dead_links.is_empty() {
         out.push(
             Finding::new(
+                FindingId::NarrativeDeadLink,
                 Severity::Error,
                 IssueType::Invalid,
                 format!(
@@ -298,6 +300,7 @@ pub fn check(div: &str, at: &FhirPath, out: &mut Vec<Finding>) {
     }
     if !has_content {
         out.push(invariant(
+            FindingId::NarrativeEmpty,
             "txt-2",
             "The narrative has no content: it must hold some non-whitespace text".into(),
             at,

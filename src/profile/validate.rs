@@ -6,7 +6,7 @@ use super::definition::{ElementRule, Profile, Strength, ValueConstraint};
 use super::invariant::Holds;
 use super::Conformance;
 use crate::fhirpath::FhirPath;
-use crate::finding::{Finding, IssueType, Severity};
+use crate::finding::{Finding, FindingId, IssueType, Severity};
 use serde_json::Value;
 
 /// The values of the element `steps` below `node`, with their locations. Repeating elements
@@ -160,7 +160,7 @@ impl Conformance {
                     match session.holds(&inv.compiled, element) {
                         Holds::Yes => {}
                         Holds::No => findings.push(
-                            Finding::new(
+                            Finding::new(FindingId::ProfileInvariant,
                                 if inv.error { Severity::Error } else { Severity::Warning },
                                 IssueType::Invariant,
                                 format!("{} (invariant {} of the {source}).", inv.human, inv.key),
@@ -169,7 +169,7 @@ impl Conformance {
                             .with_diagnostics(format!("{}: {}", inv.key, inv.expression)),
                         ),
                         Holds::Unknown(e) => findings.push(
-                            Finding::new(
+                            Finding::new(FindingId::ProfileInvariantNotEvaluated,
                                 Severity::Warning,
                                 IssueType::Processing,
                                 format!(
@@ -234,14 +234,19 @@ impl Conformance {
                             )
                         };
                         findings.push(
-                            Finding::new(Severity::Error, IssueType::Required, text)
-                                .at(here.clone())
-                                .with_diagnostics(format!("{}: min {}", rule.element_id, rule.min)),
+                            Finding::new(
+                                FindingId::ProfileMin,
+                                Severity::Error,
+                                IssueType::Required,
+                                text,
+                            )
+                            .at(here.clone())
+                            .with_diagnostics(format!("{}: min {}", rule.element_id, rule.min)),
                         );
                     }
                     if let Some(max) = rule.max.filter(|&m| n > m) {
                         findings.push(
-                            Finding::new(
+                            Finding::new(FindingId::ProfileMax,
                                 Severity::Error,
                                 IssueType::Value,
                                 format!("{what} may occur at most {max} times (the {source}); it occurs {n} times."),
@@ -272,6 +277,7 @@ impl Conformance {
                 if !ok {
                     findings.push(
                         Finding::new(
+                            FindingId::ProfileFixedValue,
                             Severity::Error,
                             IssueType::Value,
                             format!(
@@ -291,7 +297,7 @@ impl Conformance {
                 if let Some(ty) = reference_type(value, resolve) {
                     if !rule.target_types.contains(&ty) {
                         findings.push(
-                            Finding::new(
+                            Finding::new(FindingId::ProfileTargetType,
                                 Severity::Error,
                                 IssueType::Value,
                                 format!(
@@ -333,7 +339,7 @@ impl Conformance {
             .collect();
         match binding.strength {
             Strength::Required => findings.push(
-                Finding::new(
+                Finding::new(FindingId::ProfileRequiredBinding,
                     Severity::Error,
                     IssueType::CodeInvalid,
                     format!(
@@ -348,7 +354,7 @@ impl Conformance {
             // Extensible: text alone is allowed, and so is a code from elsewhere when none of
             // the ValueSet fits; say that it was not recognised, never reject.
             Strength::Extensible if !listed.is_empty() => findings.push(
-                Finding::new(
+                Finding::new(FindingId::ProfileExtensibleBinding,
                     Severity::Warning,
                     IssueType::CodeInvalid,
                     format!(

@@ -8,7 +8,7 @@
 use super::rule::Rule;
 use super::RuleSet;
 use crate::fhirpath::FhirPath;
-use crate::finding::{Finding, IssueType, Severity};
+use crate::finding::{Finding, FindingId, IssueType, Severity};
 use crate::terminology::mapping::Mapped;
 
 /// Rules under `general/` apply to every examination; the others are the examination tips.
@@ -46,13 +46,18 @@ pub fn findings(rules: &RuleSet, mapped: &Mapped, fired: &[String], at: &FhirPat
         .all(|m| !terms.procedures[m.concept].has_tips)
     {
         out.push(
-            Finding::new(Severity::Warning, IssueType::Informational, NO_TIP)
-                .at(first.path.clone())
-                .with_diagnostics(format!(
-                    "procedure {} ({}): no guidance tip names this examination",
-                    titles.join(", "),
-                    mapped.procedure_seen.join(", ")
-                )),
+            Finding::new(
+                FindingId::NoTip,
+                Severity::Warning,
+                IssueType::Informational,
+                NO_TIP,
+            )
+            .at(first.path.clone())
+            .with_diagnostics(format!(
+                "procedure {} ({}): no guidance tip names this examination",
+                titles.join(", "),
+                mapped.procedure_seen.join(", ")
+            )),
         );
         return out;
     }
@@ -87,7 +92,7 @@ pub fn findings(rules: &RuleSet, mapped: &Mapped, fired: &[String], at: &FhirPat
         .find(|i| !i.unexplained.is_empty())
         .map_or_else(|| at.clone(), |i| i.path.clone());
     out.push(
-        Finding::new(
+        Finding::new(FindingId::ReasonNotRead,
             Severity::Warning,
             IssueType::Incomplete,
             format!(
