@@ -1,21 +1,20 @@
 //! The HTTP gateway end to end (contract §4): each test starts the real binary with
-//! `serve --listen 127.0.0.1:0`, reads the bound address from its first line on stdout, and
-//! talks to it over loopback. The server is killed when the test's `Server` is dropped.
+//! `serve --listen 127.0.0.1:0` (`common::server::Server`, with its own consult store), reads
+//! the bound address from its first line on stdout, and talks to it over loopback. The server
+//! is killed when the test's `Server` is dropped.
 
 mod common;
 
+use common::server::{Server, FHIR_JSON, FHIR_XML};
 use common::{copy_dir, repo};
 use reqwest::blocking::{Client, Response};
 use reqwest::header::{HeaderMap, CONTENT_TYPE};
 use serde_json::{json, Value};
 use std::io::{Read, Write};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
-
-const FHIR_JSON: &str = "application/fhir+json";
-const FHIR_XML: &str = "application/fhir+xml";
 
 fn example(rel: &str) -> Value {
     let text = std::fs::read_to_string(repo().join("examples").join(rel)).expect("example");
@@ -47,115 +46,6 @@ impl TempDir {
 impl Drop for TempDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// A running gateway; killed on drop.
-struct Server {
-    child: Child,
-    base: String,
-    scratch: TempDir,
-    client: Client,
-}
-
-impl Server {
-    fn start(args: &[&str]) -> Self {
-        let scratch = TempDir::new("server");
-        let log = std::fs::File::create(scratch.0.join("server.log")).expect("log file");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_referral-gateway"))
-            .arg("serve")
-            .args(["--listen", "127.0.0.1:0"])
-            .arg("--store")
-            .arg(format!(
-                "sqlite:{}",
-                scratch.0.join("store.sqlite").display()
-            ))
-            .args(args)
-            .env_remove("RUST_LOG")
-            .env_remove("REFERRAL_GATEWAY_STORE")
-            .env_remove("REFERRAL_GATEWAY_RULES")
-            .env_remove("REFERRAL_GATEWAY_PROFILES")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::from(log))
-            .spawn()
-            .expect("start the gateway");
-        let line = common::first_stdout_line(&mut child);
-        let mut server = Server {
-            child,
-            base: String::new(),
-            scratch,
-            client: Client::builder()
-                .timeout(Duration::from_secs(60))
-                .build()
-                .expect("client"),
-        };
-        let Some(addr) = line.trim().strip_prefix("listening on ") else {
-            panic!("the gateway did not start: {line:?}\n{}", server.log());
-        };
-        server.base = format!("http://{addr}");
-        server
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.scratch.0.join("server.log")).unwrap_or_default()
-    }
-
-    fn pid(&self) -> String {
-        self.child.id().to_string()
-    }
-
-    fn signal(&self, sig: &str) {
-        let status = Command::new("kill")
-            .args([sig, &self.pid()])
-            .status()
-            .expect("kill");
-        assert!(status.success());
-    }
-
-    fn post(&self, path: &str, content_type: Option<&str>, body: impl Into<Vec<u8>>) -> Response {
-        let mut req = self.client.post(self.url(path)).body(body.into());
-        if let Some(ct) = content_type {
-            req = req.header(CONTENT_TYPE, ct);
-        }
-        req.send().expect("POST")
-    }
-
-    fn post_json(&self, path: &str, body: &Value) -> Response {
-        self.post(path, Some(FHIR_JSON), body.to_string())
-    }
-
-    fn get(&self, path: &str) -> Response {
-        self.client.get(self.url(path)).send().expect("GET")
-    }
-
-    fn metrics(&self) -> String {
-        self.get("/metrics").text().expect("metrics")
-    }
-
-    /// Waits until a metrics line reads `value`.
-    fn wait_for_metric(&self, line: &str, value: u64) {
-        let want = format!("{line} {value}");
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let m = self.metrics();
-            if m.lines().any(|l| l == want) {
-                return;
-            }
-            assert!(Instant::now() < deadline, "never saw `{want}` in\n{m}");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -1036,7 +926,7 @@ fn sigterm_stops_the_server_gracefully() {
     s.signal("-TERM");
     let deadline = Instant::now() + Duration::from_secs(20);
     let status = loop {
-        if let Some(status) = s.child.try_wait().expect("wait") {
+        if let Some(status) = s.exited() {
             break status;
         }
         assert!(Instant::now() < deadline, "still running after SIGTERM");

@@ -1,7 +1,9 @@
 //! Reviewed snapshots of the full answer to every example (issue 12): for each file under
 //! `examples/` (every rule's own pass and fail examples, the profile examples), the answer a
 //! `POST` gets (status and body: OperationOutcome, redirected ServiceRequest or response
-//! Bundle) and the answer `$validate` gets, kept in `tests/snapshots/`.
+//! Bundle), the answer `$validate` gets, and the CDS Hooks cards the `order-sign` service
+//! gives for it (the example sent as an EHR would send it, `common::cds`, to a running
+//! gateway), kept in `tests/snapshots/`.
 //!
 //! A change of answer fails here until its snapshot is reviewed. To accept changes: run with
 //! `UPDATE_SNAPSHOTS=1`, read `git diff tests/snapshots/`, and say in the commit why the
@@ -10,12 +12,38 @@
 
 mod common;
 
+use common::cds::cds_request;
+use common::server::Server;
 use common::{repo, rules};
 use referral_gateway::engine;
 use referral_gateway::outcome::response::{answer, unusable_answer, validate_answer, Answer};
 use referral_gateway::parse::{Format, Limits};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+/// One gateway for the CDS Hooks answers.
+fn server() -> &'static Server {
+    static SERVER: OnceLock<Server> = OnceLock::new();
+    SERVER.get_or_init(|| Server::start(&[]))
+}
+
+/// The `order-sign` answer (status and body) to the example as an EHR would send it.
+fn cds_answer(bytes: &[u8]) -> Value {
+    let Ok(fhir) = serde_json::from_slice::<Value>(bytes) else {
+        return Value::Null;
+    };
+    let request = cds_request("order-sign", &fhir, &[]);
+    let res = server().post(
+        "/cds-services/imaging-referral-order-sign",
+        Some("application/json"),
+        request.to_string(),
+    );
+    let status = res.status().as_u16();
+    let text = res.text().expect("body");
+    let body: Value = serde_json::from_str(&text).unwrap_or(Value::String(text));
+    json!({ "status": status, "body": body })
+}
 
 fn files(dir: &Path, out: &mut Vec<PathBuf>) {
     for entry in std::fs::read_dir(dir).expect("examples/ is readable") {
@@ -69,7 +97,12 @@ fn snapshot(file: &Path) -> String {
         .unwrap_or(file)
         .to_string_lossy()
         .replace('\\', "/");
-    let mut v = json!({ "example": rel, "post": shown(post), "$validate": shown(validate) });
+    let mut v = json!({
+        "example": rel,
+        "post": shown(post),
+        "$validate": shown(validate),
+        "cds-hooks order-sign": cds_answer(&bytes),
+    });
     redact(&mut v);
     serde_json::to_string_pretty(&v).expect("JSON") + "\n"
 }

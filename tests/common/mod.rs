@@ -1,6 +1,7 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
+pub mod cds;
 pub mod harness;
 pub mod oidc;
 pub mod pg;

@@ -128,6 +128,43 @@ impl Server {
         }
         req.send().expect("POST")
     }
+
+    /// POSTs `body` as FHIR JSON.
+    pub fn post_json(&self, path: &str, body: &Value) -> Response {
+        self.post(path, Some(FHIR_JSON), body.to_string())
+    }
+
+    /// Sends the process a signal (`-HUP`, `-TERM`).
+    pub fn signal(&self, sig: &str) {
+        let status = Command::new("kill")
+            .args([sig, &self.pid().to_string()])
+            .status()
+            .expect("kill");
+        assert!(status.success());
+    }
+
+    /// The exit status, once the process has ended.
+    pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.try_wait().expect("wait")
+    }
+
+    pub fn metrics(&self) -> String {
+        self.get("/metrics").text().expect("metrics")
+    }
+
+    /// Waits until a metrics line reads `value`.
+    pub fn wait_for_metric(&self, line: &str, value: u64) {
+        let want = format!("{line} {value}");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let m = self.metrics();
+            if m.lines().any(|l| l == want) {
+                return;
+            }
+            assert!(Instant::now() < deadline, "never saw `{want}` in\n{m}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
 }
 
 impl Drop for Server {
