@@ -180,10 +180,10 @@ async fn commit<'w>(
     config: &Config,
     writes: impl Iterator<Item = &'w Write>,
 ) -> Result<Vec<Written>, StoreError> {
-    if slot.as_ref().is_none_or(|c| c.client.is_closed()) {
-        *slot = Some(connect(config).await?);
-    }
-    let conn = slot.as_mut().expect("connected above");
+    let conn = match slot.take() {
+        Some(c) if !c.client.is_closed() => slot.insert(c),
+        _ => slot.insert(connect(config).await?),
+    };
     let work = async {
         conn.client.batch_execute("BEGIN").await.map_err(error)?;
         let mut out = Vec::new();
@@ -283,10 +283,10 @@ impl PgStore {
         f: impl for<'c> AsyncFnOnce(&'c mut Conn) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
         let mut slot = self.reader.lock().await;
-        if slot.as_ref().is_none_or(|c| c.client.is_closed()) {
-            *slot = Some(connect(&self.config).await?);
-        }
-        let conn = slot.as_mut().expect("connected above");
+        let conn = match slot.take() {
+            Some(c) if !c.client.is_closed() => slot.insert(c),
+            _ => slot.insert(connect(&self.config).await?),
+        };
         let result = match tokio::time::timeout(COMMIT_TIMEOUT, f(conn)).await {
             Ok(r) => r,
             Err(_) => Err(StoreError::Unavailable(

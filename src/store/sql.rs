@@ -621,16 +621,7 @@ pub async fn stats(
         let id = r[0].text()?.unwrap_or_default();
         let mode = r[1].text()?.unwrap_or_default();
         let n = r[2].int()?.unwrap_or_default();
-        let entry = match stats.rules.iter_mut().position(|s| s.id == id) {
-            Some(i) => &mut stats.rules[i],
-            None => {
-                stats.rules.push(RuleStats {
-                    id: id.clone(),
-                    ..Default::default()
-                });
-                stats.rules.last_mut().expect("just pushed")
-            }
-        };
+        let entry = rule_stats(&mut stats.rules, &id);
         if mode == "shadow" {
             entry.shadow_fired = n;
         } else {
@@ -657,16 +648,7 @@ pub async fn stats(
         let id = r[0].text()?.unwrap_or_default();
         let reason = r[1].text()?.unwrap_or_default();
         let n = r[2].int()?.unwrap_or_default();
-        let entry = match stats.rules.iter_mut().position(|s| s.id == id) {
-            Some(i) => &mut stats.rules[i],
-            None => {
-                stats.rules.push(RuleStats {
-                    id: id.clone(),
-                    ..Default::default()
-                });
-                stats.rules.last_mut().expect("just pushed")
-            }
-        };
+        let entry = rule_stats(&mut stats.rules, &id);
         entry.overridden += n;
         if !reason.is_empty() {
             entry.override_reasons.push((reason, n));
@@ -731,4 +713,19 @@ pub async fn rule_set(db: &mut impl Db, version: &str) -> Result<Option<String>,
 pub async fn ping(db: &mut impl Db) -> Result<(), StoreError> {
     db.query("SELECT COUNT(*) FROM rule_sets", &[]).await?;
     Ok(())
+}
+
+/// The figures of rule `id`, added (zeroed) the first time a query names it.
+fn rule_stats<'a>(rules: &'a mut Vec<RuleStats>, id: &str) -> &'a mut RuleStats {
+    let i = match rules.iter().position(|s| s.id == id) {
+        Some(i) => i,
+        None => {
+            rules.push(RuleStats {
+                id: id.to_string(),
+                ..Default::default()
+            });
+            rules.len() - 1
+        }
+    };
+    &mut rules[i]
 }

@@ -159,10 +159,10 @@ fn commit<'w>(
     o: &Options,
     writes: impl Iterator<Item = &'w Write>,
 ) -> Result<Vec<Written>, StoreError> {
-    if slot.is_none() {
-        *slot = Some(connect(o)?);
-    }
-    let conn = slot.as_mut().expect("connected above");
+    let conn = match slot.take() {
+        Some(c) => slot.insert(c),
+        None => slot.insert(connect(o)?),
+    };
     let result = (|| {
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -247,10 +247,10 @@ impl SqliteStore {
         let o = self.options.clone();
         tokio::task::spawn_blocking(move || {
             let mut slot = reader.lock().unwrap_or_else(PoisonError::into_inner);
-            if slot.is_none() {
-                *slot = Some(connect(&o)?);
-            }
-            let conn = slot.as_ref().expect("connected above");
+            let conn: &Connection = match slot.take() {
+                Some(c) => slot.insert(c),
+                None => slot.insert(connect(&o)?),
+            };
             let result = f(&mut SqliteDb(conn));
             if let Err(StoreError::Unavailable(_)) = &result {
                 *slot = None;
