@@ -583,3 +583,176 @@ fn the_consult_records_the_authenticated_client() {
         "{stats}"
     );
 }
+
+/// `--metrics-listen`: `/metrics` on its own address needs no token (and nothing else is served
+/// there); on the main port it still needs a bearer token (contract §8).
+#[test]
+fn metrics_on_their_own_address_need_no_token_and_on_the_main_port_need_one() {
+    if !node_or_skip("metrics_on_their_own_address_need_no_token_and_on_the_main_port_need_one") {
+        return;
+    }
+    let s = Setup::start(&["--metrics-listen", "127.0.0.1:0"]);
+    let metrics_base = metrics_address(&s.gateway);
+    // Main port: no token, 401; a valid token (any scope), 200.
+    let (status, challenge, _) = refused(s.gateway.get("/metrics"));
+    assert_eq!(status, 401);
+    assert!(challenge.starts_with("Bearer"), "{challenge}");
+    let token = s.token("system/ServiceRequest.r");
+    let res = s
+        .gateway
+        .client
+        .get(s.gateway.url("/metrics"))
+        .bearer_auth(&token)
+        .send()
+        .expect("GET");
+    assert_eq!(res.status(), 200);
+    assert!(res
+        .text()
+        .expect("text")
+        .contains("referral_gateway_auth_failures_total"));
+    // The metrics address: no token needed; the failure just counted is there.
+    let res = s
+        .gateway
+        .client
+        .get(format!("{metrics_base}/metrics"))
+        .send()
+        .expect("GET");
+    assert_eq!(res.status(), 200);
+    let text = res.text().expect("text");
+    assert!(
+        text.contains(
+            "referral_gateway_auth_failures_total{scheme=\"bearer\",reason=\"missing\"} 1"
+        ),
+        "{text}"
+    );
+    // Nothing else is served there: not the FHIR routes, not even /health.
+    for path in ["/health", "/metadata", "/AuditEvent"] {
+        let res = s
+            .gateway
+            .client
+            .get(format!("{metrics_base}{path}"))
+            .send()
+            .expect("GET");
+        assert_eq!(res.status(), 404, "{path}");
+    }
+    let res = s
+        .gateway
+        .client
+        .post(format!("{metrics_base}/ServiceRequest"))
+        .header("content-type", FHIR_JSON)
+        .body(accepted_order())
+        .send()
+        .expect("POST");
+    assert_eq!(res.status(), 404);
+}
+
+/// The base URL of a gateway's `--metrics-listen` address, from its start-up log.
+fn metrics_address(gateway: &Server) -> String {
+    let log = gateway.log();
+    log.lines()
+        .find_map(|l| l.split("without a token, on ").nth(1))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|url| url.strip_suffix("/metrics"))
+        .unwrap_or_else(|| panic!("no metrics address in the log:\n{log}"))
+        .to_string()
+}
+
+/// Waits until the metrics at `base` (a `--metrics-listen` address) have the line `want`.
+fn wait_for_metrics_line(gateway: &Server, base: &str, want: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let text = gateway
+            .client
+            .get(format!("{base}/metrics"))
+            .send()
+            .expect("GET /metrics")
+            .text()
+            .expect("text");
+        if text.lines().any(|l| l == want) {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never saw `{want}` in\n{text}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// SIGHUP reads an `--auth-jwks FILE` again: after a key rotation the new key's tokens are
+/// accepted and the removed key's refused, even one accepted (and cached) before. A file that
+/// no longer reads leaves the keys in force.
+#[test]
+fn sighup_reads_an_auth_jwks_file_again() {
+    let old_key = TestKey::es384("idp-key-1");
+    let new_key = TestKey::es384("idp-key-2");
+    let file = std::env::temp_dir().join(format!("rg-jwks-{}.json", common::oidc::uuid_like()));
+    let write_keys = |keys: &[&TestKey]| {
+        let doc = json!({"keys": keys.iter().map(|k| k.public_jwk()).collect::<Vec<_>>()});
+        std::fs::write(&file, doc.to_string()).expect("JWKS file");
+    };
+    write_keys(&[&old_key]);
+    let issuer = "https://idp.test";
+    let gateway = Server::start(&[
+        "--auth-issuer",
+        issuer,
+        "--auth-jwks",
+        file.to_str().expect("path"),
+        "--auth-audience",
+        AUDIENCE,
+        "--metrics-listen",
+        "127.0.0.1:0",
+    ]);
+    let metrics = metrics_address(&gateway);
+    let token = |key: &TestKey| {
+        let now = now();
+        key.sign(
+            &json!({
+                "iss": issuer, "aud": AUDIENCE, "sub": "ehr-backend", "client_id": "ehr-backend",
+                "scope": "system/ServiceRequest.c", "iat": now, "exp": now + 300,
+            }),
+            Some("JWT"),
+        )
+    };
+    let post = |t: &str| {
+        gateway
+            .client
+            .post(gateway.url("/ServiceRequest"))
+            .header("content-type", FHIR_JSON)
+            .bearer_auth(t)
+            .body(accepted_order())
+            .send()
+            .expect("POST")
+    };
+    let (old_token, new_token) = (token(&old_key), token(&new_key));
+    assert_eq!(post(&old_token).status(), 200);
+    let (status, challenge, _) = refused(post(&new_token));
+    assert_eq!(status, 401);
+    assert!(challenge.contains("unknown_kid"), "{challenge}");
+
+    write_keys(&[&new_key]);
+    gateway.signal("-HUP");
+    wait_for_metrics_line(
+        &gateway,
+        &metrics,
+        "referral_gateway_auth_reloads_total{result=\"ok\"} 1",
+    );
+    assert_eq!(post(&new_token).status(), 200);
+    let (status, challenge, _) = refused(post(&old_token));
+    assert_eq!(
+        status, 401,
+        "the removed key's token, verified before, is refused now"
+    );
+    assert!(challenge.contains("unknown_kid"), "{challenge}");
+
+    // A broken file: the reload fails and the keys in force stay.
+    std::fs::write(&file, "{not json").expect("write");
+    gateway.signal("-HUP");
+    wait_for_metrics_line(
+        &gateway,
+        &metrics,
+        "referral_gateway_auth_reloads_total{result=\"failed\"} 1",
+    );
+    assert_eq!(post(&new_token).status(), 200);
+    let _ = std::fs::remove_file(&file);
+}

@@ -42,6 +42,10 @@ struct Setup {
 
 impl Setup {
     fn start(with_url_issuer: bool) -> Self {
+        Self::start_with(with_url_issuer, &[])
+    }
+
+    fn start_with(with_url_issuer: bool, extra: &[&str]) -> Self {
         let inline_key = TestKey::es384("ehr-inline-1");
         let idp = with_url_issuer.then(|| Provider::start("https://unused.test", &[]));
         let mut trusted = json!({
@@ -52,7 +56,7 @@ impl Setup {
         }
         let file = std::env::temp_dir().join(format!("rg-cds-trusted-{}.json", uuid_like()));
         std::fs::write(&file, trusted.to_string()).expect("trusted issuers");
-        let gateway = Server::start(&["--cds-trusted-issuers", file.to_str().expect("path")]);
+        let gateway = Self::gateway_on(&file, extra);
         Self {
             inline_key,
             idp,
@@ -61,40 +65,55 @@ impl Setup {
         }
     }
 
+    /// A gateway trusting the issuers of `file`.
+    fn gateway_on(file: &std::path::Path, extra: &[&str]) -> Server {
+        let mut args = vec!["--cds-trusted-issuers", file.to_str().expect("path")];
+        args.extend_from_slice(extra);
+        Server::start(&args)
+    }
+
     fn service_url(&self) -> String {
         self.gateway.url(SIGN)
     }
 
     fn claims(&self, iss: &str) -> Value {
-        let now = now();
-        json!({
-            "iss": iss, "sub": "ehr-client-7", "aud": self.service_url(),
-            "iat": now, "exp": now + 300, "jti": uuid_like(),
-        })
+        claims_for(iss, &self.service_url())
     }
 
     fn call(&self, jwt: Option<&str>) -> (u16, Value) {
-        let mut req = self
-            .gateway
-            .client
-            .post(self.service_url())
-            .header("content-type", "application/json")
-            .body(order_sign_request());
-        if let Some(t) = jwt {
-            req = req.bearer_auth(t);
-        }
-        let res = req.send().expect("POST");
-        let status = res.status().as_u16();
-        if status == 401 {
-            let challenge = res
-                .headers()
-                .get("www-authenticate")
-                .map(|v| v.to_str().expect("ascii").to_string())
-                .unwrap_or_default();
-            assert!(challenge.starts_with("Bearer "), "{challenge}");
-        }
-        (status, res.json().unwrap_or(Value::Null))
+        call_at(&self.gateway, jwt)
     }
+}
+
+fn claims_for(iss: &str, aud: &str) -> Value {
+    let now = now();
+    json!({
+        "iss": iss, "sub": "ehr-client-7", "aud": aud,
+        "iat": now, "exp": now + 300, "jti": uuid_like(),
+    })
+}
+
+/// POSTs an order-sign call to `gateway` with `jwt`; the status and the JSON answer.
+fn call_at(gateway: &Server, jwt: Option<&str>) -> (u16, Value) {
+    let mut req = gateway
+        .client
+        .post(gateway.url(SIGN))
+        .header("content-type", "application/json")
+        .body(order_sign_request());
+    if let Some(t) = jwt {
+        req = req.bearer_auth(t);
+    }
+    let res = req.send().expect("POST");
+    let status = res.status().as_u16();
+    if status == 401 {
+        let challenge = res
+            .headers()
+            .get("www-authenticate")
+            .map(|v| v.to_str().expect("ascii").to_string())
+            .unwrap_or_default();
+        assert!(challenge.starts_with("Bearer "), "{challenge}");
+    }
+    (status, res.json().unwrap_or(Value::Null))
 }
 
 impl Drop for Setup {
@@ -289,4 +308,104 @@ fn an_issuer_whose_jwks_is_a_url_of_a_real_provider() {
     // The provider's key does not make the inline issuer's JWTs.
     let jwt = idp.signing.sign(&s.claims(INLINE_ISS), Some("JWT"));
     assert_eq!(s.call(Some(&jwt)).0, 401);
+}
+
+/// Two replicas behind one public URL share a PostgreSQL store: a JWT answered by one is
+/// refused by the other (contract §8: the replay cache is in the store).
+#[test]
+fn a_jwt_replayed_to_a_second_replica_on_the_same_store_is_refused() {
+    let Some(db) = common::pg::TestDb::create(
+        "a_jwt_replayed_to_a_second_replica_on_the_same_store_is_refused",
+    ) else {
+        return;
+    };
+    let public = "http://gateway.test";
+    let shared = ["--store", db.url.as_str(), "--public-base-url", public];
+    let s = Setup::start_with(false, &shared);
+    let second = Setup::gateway_on(&s.file, &shared);
+    let jwt = s.inline_key.sign(
+        &claims_for(INLINE_ISS, &format!("{public}{SIGN}")),
+        Some("JWT"),
+    );
+    let (status, body) = call_at(&s.gateway, Some(&jwt));
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = call_at(&second, Some(&jwt));
+    assert_eq!(status, 401, "{body}");
+    assert!(
+        body["error"].as_str().unwrap_or("").contains("jti"),
+        "{body}"
+    );
+    assert!(second
+        .metrics()
+        .contains("referral_gateway_auth_failures_total{scheme=\"cds\",reason=\"replayed\"} 1"));
+    // A fresh JWT is answered by the second replica.
+    let jwt = s.inline_key.sign(
+        &claims_for(INLINE_ISS, &format!("{public}{SIGN}")),
+        Some("JWT"),
+    );
+    assert_eq!(call_at(&second, Some(&jwt)).0, 200);
+}
+
+/// The jtis are kept in the SQLite store too: a gateway restarted on the same file still
+/// refuses a JWT it answered before.
+#[test]
+fn a_jwt_replayed_after_a_restart_on_the_same_sqlite_store_is_refused() {
+    let dir = std::env::temp_dir().join(format!("rg-cds-restart-{}", uuid_like()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let store = format!("sqlite:{}", dir.join("c.sqlite").display());
+    let public = "http://gateway.test";
+    let args = ["--store", store.as_str(), "--public-base-url", public];
+    let mut s = Setup::start_with(false, &args);
+    let jwt = s.inline_key.sign(
+        &claims_for(INLINE_ISS, &format!("{public}{SIGN}")),
+        Some("JWT"),
+    );
+    assert_eq!(call_at(&s.gateway, Some(&jwt)).0, 200);
+    s.gateway = Setup::gateway_on(&s.file, &args);
+    let (status, body) = call_at(&s.gateway, Some(&jwt));
+    assert_eq!(status, 401, "{body}");
+    drop(s);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// SIGHUP reads `--cds-trusted-issuers` again: after a key rotation in the file the new key's
+/// JWTs are answered and the removed key's refused; a file that no longer reads leaves the
+/// trust in force.
+#[test]
+fn sighup_reads_the_trusted_issuers_file_again() {
+    let s = Setup::start(false);
+    let new_key = TestKey::es384("ehr-inline-2");
+    assert_eq!(
+        s.call(Some(&s.inline_key.sign(&s.claims(INLINE_ISS), Some("JWT"))))
+            .0,
+        200
+    );
+    let early = new_key.sign(&s.claims(INLINE_ISS), Some("JWT"));
+    assert_eq!(s.call(Some(&early)).0, 401, "not trusted yet");
+
+    let rotated = json!({ INLINE_ISS: {"jwks": {"keys": [new_key.public_jwk()]}} });
+    std::fs::write(&s.file, rotated.to_string()).expect("rotate");
+    s.gateway.signal("-HUP");
+    s.gateway
+        .wait_for_metric("referral_gateway_auth_reloads_total{result=\"ok\"}", 1);
+    // Refused before the reload, so its jti was never recorded: answered now.
+    let (status, body) = s.call(Some(&early));
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = s.call(Some(&s.inline_key.sign(&s.claims(INLINE_ISS), Some("JWT"))));
+    assert_eq!(status, 401, "the removed key: {body}");
+    assert!(
+        body["error"].as_str().unwrap_or("").contains("kid"),
+        "{body}"
+    );
+
+    // A file that no longer reads: the reload fails, the trust in force stays.
+    std::fs::write(&s.file, "{\"https://x.test\": 3").expect("break");
+    s.gateway.signal("-HUP");
+    s.gateway
+        .wait_for_metric("referral_gateway_auth_reloads_total{result=\"failed\"}", 1);
+    assert_eq!(
+        s.call(Some(&new_key.sign(&s.claims(INLINE_ISS), Some("JWT"))))
+            .0,
+        200
+    );
 }

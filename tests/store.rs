@@ -482,3 +482,136 @@ async fn sqlite_full_disk_fails_then_recovers() {
     c.request_body = Some("x".repeat(2000));
     s.write(Write::Consults(vec![c])).await.expect("recovered");
 }
+
+/// Rows in the jti table, counted by the caller's own connection.
+type CountJtis = Box<dyn Fn() -> std::pin::Pin<Box<dyn std::future::Future<Output = i64>>>>;
+
+/// The CDS Hooks jti replay cache over two handles on one store (two replicas, or one gateway
+/// before and after a restart): a jti used through one is refused through the other; an
+/// expired one is purged.
+async fn replay_cache_suite(a: Arc<dyn ConsultStore>, b: Arc<dyn ConsultStore>, count: CountJtis) {
+    use referral_gateway::auth::cds::ReplayCache;
+    use referral_gateway::auth::replay::StoreReplayCache;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs();
+    // An expired jti left behind by an earlier run (written directly, without purging).
+    a.write(Write::Jti {
+        issuer: "https://ehr.test".into(),
+        jti: "old".into(),
+        expires: now as i64 - 100,
+        now: now as i64 - 200,
+        purge: false,
+    })
+    .await
+    .expect("old jti");
+    assert_eq!(count().await, 1);
+    let first = StoreReplayCache::new(a.clone());
+    let second = StoreReplayCache::new(b.clone());
+    assert!(first
+        .first_use("https://ehr.test", "j-1", now + 300)
+        .await
+        .expect("first use"));
+    // The first use by this process purged the expired jti.
+    assert_eq!(count().await, 1, "the expired jti is purged");
+    assert!(
+        !second
+            .first_use("https://ehr.test", "j-1", now + 300)
+            .await
+            .expect("replay"),
+        "a replay through another handle on the same store is refused"
+    );
+    assert!(!first
+        .first_use("https://ehr.test", "j-1", now + 300)
+        .await
+        .expect("replay"));
+    // The same jti from another issuer is another token.
+    assert!(second
+        .first_use("https://other-ehr.test", "j-1", now + 300)
+        .await
+        .expect("other issuer"));
+    // An expired jti (not yet purged) may be used again.
+    a.write(Write::Jti {
+        issuer: "https://ehr.test".into(),
+        jti: "j-2".into(),
+        expires: now as i64 - 5,
+        now: now as i64 - 10,
+        purge: false,
+    })
+    .await
+    .expect("expired jti");
+    assert!(second
+        .first_use("https://ehr.test", "j-2", now + 300)
+        .await
+        .expect("expired jti reused"));
+    assert!(!first
+        .first_use("https://ehr.test", "j-2", now + 300)
+        .await
+        .expect("then a replay"));
+    assert_eq!(count().await, 3);
+}
+
+#[tokio::test]
+async fn sqlite_jti_replay_cache() {
+    let dir = Scratch::new("jti");
+    let path = dir.0.join("jti.sqlite");
+    let url = StoreUrl::parse(&format!("sqlite:{}", path.display())).expect("url");
+    let open = async || {
+        store::open(&url, StoreSync::Normal)
+            .await
+            .expect("open")
+            .expect("store")
+    };
+    let (a, b) = (open().await, open().await);
+    let p = path.clone();
+    replay_cache_suite(
+        a,
+        b,
+        Box::new(move || {
+            let p = p.clone();
+            Box::pin(async move {
+                rusqlite::Connection::open(&p)
+                    .expect("open")
+                    .query_row("SELECT COUNT(*) FROM cds_jti", [], |r| r.get(0))
+                    .expect("count")
+            })
+        }),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn postgres_jti_replay_cache() {
+    let Some(db) = TestDb::create("postgres_jti_replay_cache") else {
+        return;
+    };
+    let url = StoreUrl::parse(&db.url).expect("url");
+    let open = async || {
+        store::open(&url, StoreSync::Normal)
+            .await
+            .expect("open")
+            .expect("store")
+    };
+    let (a, b) = (open().await, open().await);
+    let conn_url = db.url.clone();
+    replay_cache_suite(
+        a,
+        b,
+        Box::new(move || {
+            let u = conn_url.clone();
+            Box::pin(async move {
+                let (client, conn) = tokio_postgres::connect(&u, tokio_postgres::NoTls)
+                    .await
+                    .expect("connect");
+                tokio::spawn(conn);
+                client
+                    .query_one("SELECT COUNT(*) FROM cds_jti", &[])
+                    .await
+                    .expect("count")
+                    .get::<_, i64>(0)
+            })
+        }),
+    )
+    .await;
+}

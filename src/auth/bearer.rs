@@ -47,6 +47,8 @@ pub enum Refusal {
     Lifetime,
     /// The keys could not be had: 503, not 401.
     KeysUnavailable,
+    /// CDS Hooks: the replay cache (the consult store) could not record the `jti`: 503.
+    ReplayCacheUnavailable,
 }
 
 impl Refusal {
@@ -68,6 +70,7 @@ impl Refusal {
             Refusal::Jku => "jku",
             Refusal::Lifetime => "lifetime",
             Refusal::KeysUnavailable => "keys_unavailable",
+            Refusal::ReplayCacheUnavailable => "replay_cache_unavailable",
         }
     }
 
@@ -90,7 +93,16 @@ impl Refusal {
             Refusal::Jku => "The CDS Hooks JWT's jku is not the JWKS URL configured for its issuer.",
             Refusal::Lifetime => "The CDS Hooks JWT expires too far in the future.",
             Refusal::KeysUnavailable => "The issuer's signing keys cannot be fetched at the moment; try again shortly.",
+            Refusal::ReplayCacheUnavailable => "The gateway cannot check the CDS Hooks JWT against the ones already used (its store is unavailable); try again shortly with a new JWT.",
         }
+    }
+
+    /// Whether the refusal is the gateway's fault (503 + Retry-After), not the token's (401).
+    pub fn unavailable(self) -> bool {
+        matches!(
+            self,
+            Refusal::KeysUnavailable | Refusal::ReplayCacheUnavailable
+        )
     }
 
     /// From a jsonwebtoken validation error.
@@ -224,6 +236,19 @@ impl BearerVerifier {
 
     pub fn token_endpoint(&self) -> Option<&str> {
         self.keys.token_endpoint()
+    }
+
+    /// SIGHUP: reads an `--auth-jwks FILE` again. When it changed the keys, the tokens already
+    /// verified are forgotten, so that a token of a removed key is refused from now on.
+    pub fn reload(&self) -> Result<Option<usize>, String> {
+        let reloaded = self.keys.reload_file()?;
+        if reloaded.is_some() {
+            self.verified
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .clear();
+        }
+        Ok(reloaded)
     }
 
     /// The configured audience, if any.

@@ -90,7 +90,10 @@ pub struct CdsTrust {
 }
 
 pub struct CdsVerifier {
-    issuers: HashMap<String, TrustedIssuer>,
+    /// Swapped whole when the file is read again (SIGHUP).
+    issuers: arc_swap::ArcSwap<HashMap<String, Arc<TrustedIssuer>>>,
+    /// The trusted-issuers file, when the issuers came from one.
+    path: Option<std::path::PathBuf>,
     replays: arc_swap::ArcSwap<Arc<dyn ReplayCache>>,
 }
 
@@ -106,80 +109,36 @@ struct CdsClaims {
 
 impl CdsVerifier {
     pub fn from_file(path: &Path) -> Result<Self, String> {
-        let what = format!("--cds-trusted-issuers {}", path.display());
-        let text =
-            std::fs::read_to_string(path).map_err(|e| format!("{what}: cannot read: {e}"))?;
-        let doc: Value =
-            serde_json::from_str(&text).map_err(|e| format!("{what}: not JSON: {e}"))?;
-        Self::from_value(&doc).map_err(|e| format!("{what}: {e}"))
+        let mut verifier = Self::with_issuers(read_issuers_file(path)?);
+        verifier.path = Some(path.to_path_buf());
+        Ok(verifier)
     }
 
     pub fn from_value(doc: &Value) -> Result<Self, String> {
-        let map = doc
-            .as_object()
-            .ok_or("expected a JSON object of issuer → JWKS")?;
-        let mut issuers = HashMap::new();
-        for (iss, value) in map {
-            let (jwks, fhir_servers, tenant) = match value {
-                Value::Object(o) if o.contains_key("jwks") => {
-                    let servers = match o.get("fhirServers") {
-                        None => Vec::new(),
-                        Some(Value::Array(a)) => a
-                            .iter()
-                            .map(|s| {
-                                s.as_str()
-                                    .map(|s| s.trim_end_matches('/').to_string())
-                                    .ok_or(format!("{iss}: fhirServers must be URLs"))
-                            })
-                            .collect::<Result<_, _>>()?,
-                        Some(_) => return Err(format!("{iss}: fhirServers must be a list")),
-                    };
-                    let tenant = match o.get("tenant") {
-                        None => None,
-                        Some(Value::String(t)) => Some(t.clone()),
-                        Some(_) => return Err(format!("{iss}: tenant must be a string")),
-                    };
-                    (&o["jwks"], servers, tenant)
-                }
-                other => (other, Vec::new(), None),
-            };
-            let (keys, jwks_url) = match jwks {
-                Value::String(url) => {
-                    if !(url.starts_with("https://") || url.starts_with("http://")) {
-                        return Err(format!("{iss}: the JWKS URL {url} is not an http(s) URL"));
-                    }
-                    (KeyStore::from_location(url, ALLOWED)?, Some(url.clone()))
-                }
-                Value::Object(_) => {
-                    let set: JwkSet = serde_json::from_value(jwks.clone())
-                        .map_err(|e| format!("{iss}: not a JWKS: {e}"))?;
-                    (
-                        KeyStore::inline(&set, ALLOWED).map_err(|e| format!("{iss}: {e}"))?,
-                        None,
-                    )
-                }
-                _ => {
-                    return Err(format!(
-                        "{iss}: expected a JWKS URL, an inline JWKS or {{\"jwks\": ...}}"
-                    ))
-                }
-            };
-            issuers.insert(
-                iss.clone(),
-                TrustedIssuer {
-                    keys,
-                    jwks_url,
-                    fhir_servers,
-                    tenant,
-                },
-            );
-        }
-        Ok(Self {
-            issuers,
+        Ok(Self::with_issuers(issuers_of(doc)?))
+    }
+
+    fn with_issuers(issuers: HashMap<String, Arc<TrustedIssuer>>) -> Self {
+        Self {
+            issuers: arc_swap::ArcSwap::from_pointee(issuers),
+            path: None,
             replays: arc_swap::ArcSwap::from_pointee(
                 Arc::new(MemoryReplayCache::default()) as Arc<dyn ReplayCache>
             ),
-        })
+        }
+    }
+
+    /// SIGHUP: reads the trusted-issuers file again and puts it in force whole (issuers
+    /// added or removed, keys rotated); on an error the previous trust stays. The number of
+    /// trusted issuers now, or `None` when they did not come from a file.
+    pub fn reload(&self) -> Result<Option<usize>, String> {
+        let Some(path) = &self.path else {
+            return Ok(None);
+        };
+        let issuers = read_issuers_file(path)?;
+        let n = issuers.len();
+        self.issuers.store(Arc::new(issuers));
+        Ok(Some(n))
     }
 
     /// Puts the replay cache somewhere shared (the consult store, when replicas share one).
@@ -202,7 +161,12 @@ impl CdsVerifier {
         // The issuer is read before the signature is checked, to find its keys; nothing else of
         // the unverified payload is used.
         let iss = unverified_issuer(token).ok_or(Refusal::Malformed)?;
-        let trusted = self.issuers.get(&iss).ok_or(Refusal::Untrusted)?;
+        let trusted = self
+            .issuers
+            .load()
+            .get(&iss)
+            .cloned()
+            .ok_or(Refusal::Untrusted)?;
         if let Some(jku) = &header.jku {
             if trusted.jwks_url.as_deref() != Some(jku.as_str()) {
                 return Err(Refusal::Jku);
@@ -248,7 +212,7 @@ impl CdsVerifier {
             .await
             .map_err(|e| {
                 tracing::error!(error = %e, "the jti replay cache failed");
-                Refusal::KeysUnavailable
+                Refusal::ReplayCacheUnavailable
             })?;
         if !first {
             return Err(Refusal::Replayed);
@@ -266,6 +230,78 @@ impl CdsVerifier {
             },
         ))
     }
+}
+
+/// Reads a trusted-issuers file (the format is in the module's documentation).
+fn read_issuers_file(path: &Path) -> Result<HashMap<String, Arc<TrustedIssuer>>, String> {
+    let what = format!("--cds-trusted-issuers {}", path.display());
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{what}: cannot read: {e}"))?;
+    let doc: Value = serde_json::from_str(&text).map_err(|e| format!("{what}: not JSON: {e}"))?;
+    issuers_of(&doc).map_err(|e| format!("{what}: {e}"))
+}
+
+/// The trusted issuers of a trusted-issuers document.
+fn issuers_of(doc: &Value) -> Result<HashMap<String, Arc<TrustedIssuer>>, String> {
+    let map = doc
+        .as_object()
+        .ok_or("expected a JSON object of issuer → JWKS")?;
+    let mut issuers = HashMap::new();
+    for (iss, value) in map {
+        let (jwks, fhir_servers, tenant) = match value {
+            Value::Object(o) if o.contains_key("jwks") => {
+                let servers = match o.get("fhirServers") {
+                    None => Vec::new(),
+                    Some(Value::Array(a)) => a
+                        .iter()
+                        .map(|s| {
+                            s.as_str()
+                                .map(|s| s.trim_end_matches('/').to_string())
+                                .ok_or(format!("{iss}: fhirServers must be URLs"))
+                        })
+                        .collect::<Result<_, _>>()?,
+                    Some(_) => return Err(format!("{iss}: fhirServers must be a list")),
+                };
+                let tenant = match o.get("tenant") {
+                    None => None,
+                    Some(Value::String(t)) => Some(t.clone()),
+                    Some(_) => return Err(format!("{iss}: tenant must be a string")),
+                };
+                (&o["jwks"], servers, tenant)
+            }
+            other => (other, Vec::new(), None),
+        };
+        let (keys, jwks_url) = match jwks {
+            Value::String(url) => {
+                if !(url.starts_with("https://") || url.starts_with("http://")) {
+                    return Err(format!("{iss}: the JWKS URL {url} is not an http(s) URL"));
+                }
+                (KeyStore::from_location(url, ALLOWED)?, Some(url.clone()))
+            }
+            Value::Object(_) => {
+                let set: JwkSet = serde_json::from_value(jwks.clone())
+                    .map_err(|e| format!("{iss}: not a JWKS: {e}"))?;
+                (
+                    KeyStore::inline(&set, ALLOWED).map_err(|e| format!("{iss}: {e}"))?,
+                    None,
+                )
+            }
+            _ => {
+                return Err(format!(
+                    "{iss}: expected a JWKS URL, an inline JWKS or {{\"jwks\": ...}}"
+                ))
+            }
+        };
+        issuers.insert(
+            iss.clone(),
+            Arc::new(TrustedIssuer {
+                keys,
+                jwks_url,
+                fhir_servers,
+                tenant,
+            }),
+        );
+    }
+    Ok(issuers)
 }
 
 /// The `iss` of a JWT's payload, unverified.

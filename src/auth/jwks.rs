@@ -28,8 +28,10 @@ pub enum KeySource {
         issuer: String,
     },
     Url(String),
-    /// Keys given once (a file, or inline in the trusted-issuers file): never fetched again.
+    /// Keys given inline (in the trusted-issuers file): never fetched.
     Inline,
+    /// Keys read from a file (`--auth-jwks FILE`): read again on SIGHUP, never fetched.
+    File(std::path::PathBuf),
 }
 
 /// One usable key: what it verifies and the algorithms it may be used with.
@@ -94,12 +96,29 @@ impl KeyStore {
         if location.starts_with("https://") || location.starts_with("http://") {
             Self::new(KeySource::Url(location.to_string()), allowed)
         } else {
-            let text = std::fs::read_to_string(location)
-                .map_err(|e| format!("cannot read the JWKS file {location}: {e}"))?;
-            let set: JwkSet = serde_json::from_str(&text)
-                .map_err(|e| format!("the JWKS file {location} is not a JWKS: {e}"))?;
-            Self::inline(&set, allowed)
+            let path = std::path::PathBuf::from(location);
+            let store = Self::new(KeySource::File(path.clone()), allowed)?;
+            store.keys.store(Arc::new(read_key_file(&path, allowed)?));
+            Ok(store)
         }
+    }
+
+    /// SIGHUP: reads a JWKS file again (the keys of other sources are fetched when an unknown
+    /// kid is met). `Ok(Some(n))`: `n` keys now in force; `Ok(None)`: not a file; on an error
+    /// the previous keys stay.
+    pub fn reload_file(&self) -> Result<Option<usize>, String> {
+        let KeySource::File(path) = &self.source else {
+            return Ok(None);
+        };
+        let keys = read_key_file(path, self.allowed)?;
+        let n = keys.len();
+        self.keys.store(Arc::new(keys));
+        Ok(Some(n))
+    }
+
+    /// Whether the keys are never fetched (inline, or a file).
+    fn fixed(&self) -> bool {
+        matches!(self.source, KeySource::Inline | KeySource::File(_))
     }
 
     /// The token endpoint, once discovery has run.
@@ -120,7 +139,7 @@ impl KeyStore {
         if let Some(k) = self.keys.load().get(kid) {
             return Ok(k.clone());
         }
-        if matches!(self.source, KeySource::Inline) {
+        if self.fixed() {
             return Err(KeyError::UnknownKid);
         }
         let mut last = self.last_fetch.lock().await;
@@ -153,7 +172,7 @@ impl KeyStore {
 
     /// Fetches the keys now (at start-up, so that the first request does not wait).
     pub async fn warm_up(&self) {
-        if matches!(self.source, KeySource::Inline) {
+        if self.fixed() {
             return;
         }
         let mut last = self.last_fetch.lock().await;
@@ -171,7 +190,7 @@ impl KeyStore {
 
     async fn fetch(&self) -> Result<HashMap<String, Arc<Key>>, String> {
         let url = match &self.source {
-            KeySource::Inline => return Ok(self.keys.load().as_ref().clone()),
+            KeySource::Inline | KeySource::File(_) => return Ok(self.keys.load().as_ref().clone()),
             KeySource::Url(u) => u.clone(),
             KeySource::Discovery { issuer } => match self.jwks_uri.get() {
                 Some(u) => u.clone(),
@@ -236,6 +255,23 @@ struct Discovery {
     issuer: String,
     jwks_uri: String,
     token_endpoint: Option<String>,
+}
+
+/// The usable keys of a JWKS file; an error when it has none.
+fn read_key_file(
+    path: &std::path::Path,
+    allowed: &[Algorithm],
+) -> Result<HashMap<String, Arc<Key>>, String> {
+    let shown = path.display();
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read the JWKS file {shown}: {e}"))?;
+    let set: JwkSet = serde_json::from_str(&text)
+        .map_err(|e| format!("the JWKS file {shown} is not a JWKS: {e}"))?;
+    let keys = usable_keys(&set, allowed);
+    if keys.is_empty() {
+        return Err(format!("the JWKS file {shown} has no usable signing key (each needs a kid, and a type the allowed algorithms can use)"));
+    }
+    Ok(keys)
 }
 
 /// The signing keys of a JWKS that have a kid and suit one of the allowed algorithms.

@@ -5,7 +5,10 @@
 //!   authenticated [`Caller`] goes into the request's extensions (the consult's agent, §6);
 //! - [`bearer`]: bearer JWTs of the FHIR routes, verified against the issuer's keys
 //!   ([`jwks`]), with a cache of verified tokens; [`scope`]: SMART v2 and v1 scopes;
+//! - [`console_session`]: signing in to the console (OpenID Connect, code + PKCE), its session
+//!   cookie and CSRF checks;
 //! - [`cds`]: the CDS Hooks 2.0 JWT, trusted issuers from a file, the `jti` replay cache;
+//!   [`replay`]: that cache in the consult store, shared by the replicas of one store;
 //! - [`rate`]: per-client token buckets; [`proxy`]: the client address and public base URL
 //!   behind trusted proxies; [`request_id`]: the caller's `X-Request-Id`, bounded;
 //! - [`tls`]: TLS and mutual TLS with rustls, the certificate reloaded on SIGHUP.
@@ -14,9 +17,11 @@
 
 pub mod bearer;
 pub mod cds;
+pub mod console_session;
 pub mod jwks;
 pub mod proxy;
 pub mod rate;
+pub mod replay;
 pub mod request_id;
 pub mod scope;
 pub mod tls;
@@ -66,6 +71,12 @@ pub struct AuthArgs {
     /// Serve on a non-loopback address without authentication (development only: a warning at
     /// start-up and in /health).
     pub insecure: bool,
+    /// A second address serving only `GET /metrics`, without a token (for a Prometheus scraper
+    /// on a private network); `/metrics` on the main port keeps needing a bearer token.
+    pub metrics_listen: Option<String>,
+    /// The OpenID Connect client the console signs users in as (authorization code + PKCE,
+    /// a public client at the `--auth-issuer`).
+    pub console_client_id: Option<String>,
 }
 
 /// Who made a request, once authenticated: the consult's agent (§6).
@@ -113,6 +124,9 @@ pub struct Gate {
     pub bearer: Option<bearer::BearerVerifier>,
     /// The CDS Hooks JWT; `None`: the CDS Hooks routes are open.
     pub cds: Option<cds::CdsVerifier>,
+    /// Console sign-in (`--console-client-id`); `None`: with authentication on, the console
+    /// needs a bearer token like any other route.
+    pub console: Option<console_session::ConsoleAuth>,
     pub rate: Option<rate::RateLimits>,
     pub proxies: proxy::TrustedProxies,
     pub tls: Option<Arc<tls::Tls>>,
@@ -120,6 +134,9 @@ pub struct Gate {
     pub failures: FailureCounts,
     /// Requests refused with 429.
     pub rate_limited: std::sync::atomic::AtomicU64,
+    /// SIGHUP reloads of the trust (TLS, CDS issuers, JWKS file) by result.
+    pub reloads_ok: std::sync::atomic::AtomicU64,
+    pub reloads_failed: std::sync::atomic::AtomicU64,
 }
 
 impl Gate {
@@ -128,12 +145,15 @@ impl Gate {
         Self {
             bearer: None,
             cds: None,
+            console: None,
             rate: None,
             proxies: proxy::TrustedProxies::default(),
             tls: None,
             insecure: false,
             failures: FailureCounts::default(),
             rate_limited: Default::default(),
+            reloads_ok: Default::default(),
+            reloads_failed: Default::default(),
         }
     }
 
@@ -157,6 +177,13 @@ impl Gate {
             }
             (None, None) => None,
         };
+        let console = match (&args.console_client_id, &args.auth_issuer) {
+            (Some(id), Some(issuer)) => Some(console_session::ConsoleAuth::new(id, issuer)?),
+            (Some(_), None) => {
+                return Err("--console-client-id needs --auth-issuer: users sign in to the console at that issuer".into())
+            }
+            (None, _) => None,
+        };
         let cds = match &args.cds_trusted_issuers {
             Some(path) => Some(cds::CdsVerifier::from_file(path)?),
             None => None,
@@ -179,12 +206,15 @@ impl Gate {
         Ok(Self {
             bearer,
             cds,
+            console,
             rate,
             proxies,
             tls,
             insecure: args.insecure,
             failures: FailureCounts::default(),
             rate_limited: Default::default(),
+            reloads_ok: Default::default(),
+            reloads_failed: Default::default(),
         })
     }
 
@@ -226,17 +256,52 @@ impl Gate {
         ))
     }
 
-    /// SIGHUP: reloads the TLS certificate and key (the old ones stay on failure).
+    /// SIGHUP: reloads the TLS certificate and key, the trusted CDS Hooks issuers
+    /// (`--cds-trusted-issuers`) and an `--auth-jwks FILE`. What fails to load keeps its
+    /// previous version in force; each reload is counted by result in `/metrics`.
     pub fn reload(&self) {
+        let count = |ok: bool| {
+            let c = if ok {
+                &self.reloads_ok
+            } else {
+                &self.reloads_failed
+            };
+            c.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        };
+        let mut ok = true;
         if let Some(tls) = &self.tls {
             match tls.reload() {
                 Ok(()) => tracing::info!("TLS certificate reloaded"),
-                Err(e) => tracing::error!(
-                    error = %e,
-                    "TLS certificate reload failed: still serving the previous one"
-                ),
+                Err(e) => {
+                    ok = false;
+                    tracing::error!(
+                        error = %e,
+                        "TLS certificate reload failed: still serving the previous one"
+                    );
+                }
             }
         }
+        if let Some(cds) = &self.cds {
+            match cds.reload() {
+                Ok(Some(n)) => tracing::info!(issuers = n, "CDS Hooks trusted issuers reloaded"),
+                Ok(None) => {}
+                Err(e) => {
+                    ok = false;
+                    tracing::error!(error = %e, "CDS Hooks trusted issuers reload failed: the previous ones stay trusted");
+                }
+            }
+        }
+        if let Some(bearer) = &self.bearer {
+            match bearer.reload() {
+                Ok(Some(n)) => tracing::info!(keys = n, "--auth-jwks file reloaded"),
+                Ok(None) => {}
+                Err(e) => {
+                    ok = false;
+                    tracing::error!(error = %e, "--auth-jwks file reload failed: the previous keys stay in force");
+                }
+            }
+        }
+        count(ok);
     }
 
     /// Prometheus lines: failed authentications by scheme and reason, rate-limited requests.
@@ -263,6 +328,15 @@ impl Gate {
             "referral_gateway_rate_limited_total {}",
             self.rate_limited.load(std::sync::atomic::Ordering::Relaxed)
         );
+        out.push_str("# HELP referral_gateway_auth_reloads_total SIGHUP reloads of the TLS certificate, trusted CDS Hooks issuers and JWKS file, by result.\n");
+        out.push_str("# TYPE referral_gateway_auth_reloads_total counter\n");
+        for (result, n) in [("ok", &self.reloads_ok), ("failed", &self.reloads_failed)] {
+            let _ = writeln!(
+                out,
+                "referral_gateway_auth_reloads_total{{result=\"{result}\"}} {}",
+                n.load(std::sync::atomic::Ordering::Relaxed)
+            );
+        }
         out
     }
 
@@ -316,7 +390,7 @@ pub fn check_exposure(gate: &Gate, bound: Option<std::net::SocketAddr>) -> Resul
 }
 
 /// Seconds since the Unix epoch.
-pub(crate) fn now_secs() -> u64 {
+pub fn now_secs() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())

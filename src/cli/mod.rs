@@ -206,6 +206,16 @@ pub struct AuthFlags {
     /// start-up and in /health).
     #[arg(long, env = "REFERRAL_GATEWAY_INSECURE")]
     pub insecure: bool,
+    /// Also serve `GET /metrics`, and only that, on this address (`ADDR:PORT`), without a
+    /// token: for a Prometheus scraper on a private network. `/metrics` on the main port keeps
+    /// needing a bearer token when authentication is on.
+    #[arg(long, env = "REFERRAL_GATEWAY_METRICS_LISTEN")]
+    pub metrics_listen: Option<String>,
+    /// The OpenID Connect client (registered at `--auth-issuer` as a public client with the
+    /// redirect URI `{public base URL}/console/callback`) that users sign in to `/console` as:
+    /// authorization code + PKCE; the session is an HttpOnly, Secure cookie.
+    #[arg(long, env = "REFERRAL_GATEWAY_CONSOLE_CLIENT_ID")]
+    pub console_client_id: Option<String>,
 }
 
 impl AuthFlags {
@@ -224,6 +234,8 @@ impl AuthFlags {
             tls_key: self.tls_key.clone(),
             tls_client_ca: self.tls_client_ca.clone(),
             insecure: self.insecure,
+            metrics_listen: self.metrics_listen.clone(),
+            console_client_id: self.console_client_id.clone(),
         }
     }
 }

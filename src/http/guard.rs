@@ -9,6 +9,7 @@
 //! | `$validate`, `$explain`, `GET /ServiceRequest*` | `system/ServiceRequest.r` |
 //! | `PUT`/`PATCH /ServiceRequest/*` | `system/ServiceRequest.u` |
 //! | `/AuditEvent*`, `/Provenance*`, `/$stats` | `system/AuditEvent.rs` |
+//! | `/console*` | a console session (`--console-client-id`), else a bearer token |
 //! | anything else (`/metrics` included) | a valid bearer token |
 //!
 //! Unknown routes need a token too: what is not listed as open is closed. Each scheme is
@@ -38,6 +39,9 @@ pub enum Guard {
     /// A bearer token, with this scope when `Some`.
     Bearer(Option<Need>),
     CdsJwt,
+    /// `/console*`: a console session (`crate::auth::console_session`) when console sign-in is
+    /// configured, else a bearer token.
+    Console,
 }
 
 /// The conformance resource types served openly.
@@ -69,6 +73,9 @@ pub fn guard_for(method: &Method, path: &str) -> Guard {
     }
     if first == "cds-services" {
         return Guard::CdsJwt;
+    }
+    if first == "console" {
+        return Guard::Console;
     }
     if path.ends_with("/$validate") || path.ends_with("/$explain") {
         return Guard::Bearer(Some(Need::READ_ORDERS));
@@ -116,8 +123,14 @@ pub async fn guard(State(gate): State<Arc<Gate>>, mut req: Request, next: Next) 
     }
     let rules = req.extensions().get::<CurrentRules>().cloned();
     let path = req.uri().path().to_string();
-    let caller = match guard_for(req.method(), &path) {
+    let guard = match guard_for(req.method(), &path) {
+        Guard::Console if gate.console.is_none() => Guard::Bearer(None),
+        g => g,
+    };
+    let caller = match guard {
         Guard::Open => None,
+        // The console's own layer asks for its session.
+        Guard::Console => None,
         Guard::Bearer(need) => match &gate.bearer {
             None => None,
             Some(verifier) => {
@@ -252,7 +265,7 @@ fn refuse(
         reason = why.label(),
         "request refused: authentication failed"
     );
-    if why == Refusal::KeysUnavailable {
+    if why.unavailable() {
         let mut res = if cds {
             cds_error(StatusCode::SERVICE_UNAVAILABLE, why.explain())
         } else {

@@ -19,6 +19,7 @@ pub mod body_limit;
 pub mod capability;
 pub mod cds_hooks;
 pub mod console;
+pub mod console_session;
 pub mod consult;
 pub mod error;
 pub mod extensions;
@@ -209,6 +210,17 @@ fn init_logging(format: LogFormat) {
     };
 }
 
+/// The main server's shutdown: `shutdown`, then tells the metrics server (if any) to stop too.
+async fn stop_with(
+    shutdown: impl std::future::Future<Output = ()>,
+    then_stop: Option<tokio::sync::oneshot::Sender<()>>,
+) {
+    shutdown.await;
+    if let Some(stop) = then_stop {
+        let _ = stop.send(());
+    }
+}
+
 /// Runs `serve` until SIGTERM or Ctrl-C; returns the process exit status.
 pub fn serve(args: &Config, rules: &RuleSource) -> u8 {
     init_logging(args.log_format);
@@ -271,6 +283,16 @@ async fn run(args: &Config, source: RuleSource) -> u8 {
         tracing::error!("{e}");
         return 2;
     }
+    let metrics_listener = match &args.auth.metrics_listen {
+        None => None,
+        Some(a) => match tokio::net::TcpListener::bind(a).await {
+            Ok(l) => Some(l),
+            Err(e) => {
+                tracing::error!(metrics_listen = %a, error = %e, "cannot listen");
+                return 2;
+            }
+        },
+    };
     // Every option is checked before the store is opened (and its file created).
     let upstream = match crate::http::upstream::Upstream::from_args(
         &args.upstream,
@@ -302,6 +324,13 @@ async fn run(args: &Config, source: RuleSource) -> u8 {
         None => tracing::warn!("--store none: decisions are NOT recorded (development only)"),
         Some(s) => tracing::info!(store = %s.describe(), "consults are recorded"),
     }
+    // CDS Hooks jtis are remembered where the consults are: replicas sharing a store then
+    // refuse a JWT replayed to any of them (in memory with --store none).
+    if let (Some(cds), Some(s)) = (&gate.cds, &store) {
+        cds.set_replay_cache(Arc::new(crate::auth::replay::StoreReplayCache::new(
+            s.clone(),
+        )));
+    }
     let rule_count = rules.rules.len();
     let mut state = AppState::new(rules, source, args, addr.clone(), store);
     state.upstream = upstream;
@@ -325,6 +354,25 @@ async fn run(args: &Config, source: RuleSource) -> u8 {
 
     let shutdown = signals.run(state.clone());
     let header_timeout = Duration::from_secs(args.header_timeout_secs.max(1));
+    let shutdown = match metrics_listener {
+        None => stop_with(shutdown, None),
+        Some(l) => {
+            let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+            if let Ok(a) = l.local_addr() {
+                tracing::info!("GET /metrics also served, without a token, on http://{a}/metrics");
+            }
+            tokio::spawn(server::serve(
+                l,
+                routes::metrics_router(state.clone()),
+                header_timeout,
+                None,
+                async move {
+                    let _ = stopped.await;
+                },
+            ));
+            stop_with(shutdown, Some(stop))
+        }
+    };
     server::serve(listener, app, header_timeout, gate.tls.clone(), shutdown).await;
     tracing::info!("stopped");
     0

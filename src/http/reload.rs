@@ -1,4 +1,5 @@
-//! Signals: SIGHUP reloads the rules, SIGTERM and Ctrl-C stop the server gracefully.
+//! Signals: SIGHUP reloads the rules and the trust ([`crate::auth::Gate::reload`]: TLS
+//! certificate, trusted CDS Hooks issuers, a JWKS file), SIGTERM and Ctrl-C stop the server gracefully.
 //!
 //! A reload compiles the rules folder into a new [`RuleSet`] on a blocking thread. When it
 //! loads, it replaces the old one atomically: requests already running finish on the rules they
@@ -34,9 +35,11 @@ impl Signals {
         let on_hangup = state.clone();
         tokio::spawn(async move {
             while hangup.recv().await.is_some() {
-                tracing::info!("SIGHUP: reloading the rules");
-                reload(&on_hangup).await;
+                tracing::info!(
+                    "SIGHUP: reloading the rules and the trust (certificate, issuers' keys)"
+                );
                 on_hangup.auth.reload();
+                reload(&on_hangup).await;
             }
         });
         async move {

@@ -595,7 +595,7 @@ async fn health_answer(state: &AppState, rules: &RuleSet, readiness: bool) -> Re
     .into_response()
 }
 
-async fn prometheus(State(state): State<Arc<AppState>>) -> Response {
+pub(crate) async fn prometheus(State(state): State<Arc<AppState>>) -> Response {
     (
         [(CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
         {
@@ -735,6 +735,14 @@ pub fn with_layers(routes: Router<Arc<AppState>>, state: Arc<AppState>) -> Route
     routes.layer(layers).with_state(state)
 }
 
+/// The router of `--metrics-listen`: `GET /metrics` without a token, nothing else (404).
+pub fn metrics_router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/metrics", get(prometheus))
+        .fallback(|| async { (StatusCode::NOT_FOUND, "Only GET /metrics is served here.\n") })
+        .with_state(state)
+}
+
 /// The gateway's router.
 pub fn router(state: Arc<AppState>) -> Router {
     let mut routes = Router::new()
@@ -764,7 +772,11 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/metrics", get(prometheus))
         .merge(super::cds_hooks::router())
         .merge(super::audit::router())
-        .merge(crate::http::console::router())
+        .merge(crate::http::console::router().layer(from_fn_with_state(
+            state.auth.clone(),
+            super::console_session::require,
+        )))
+        .merge(super::console_session::router(state.auth.clone()))
         .fallback(not_found);
     // One route per conformance type, so that other types stay 404 whatever the method.
     for ty in CONFORMANCE_TYPES {

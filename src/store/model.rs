@@ -121,6 +121,16 @@ pub enum Write {
     /// Records what the upstream answered for consults (those of one request): consult id,
     /// and the result as JSON.
     Forwarding(Vec<(String, String)>),
+    /// The `jti` of a CDS Hooks JWT (contract §8), kept until `expires` (Unix seconds) so that
+    /// a replay to any replica sharing the store is refused: [`Written::rows`] is 1 on its
+    /// first use, 0 for a replay. With `purge`, first deletes the jtis expired before `now`.
+    Jti {
+        issuer: String,
+        jti: String,
+        expires: i64,
+        now: i64,
+        purge: bool,
+    },
 }
 
 /// What a committed write did.

@@ -84,7 +84,7 @@ pub trait Db {
 
 /// The migrations, oldest first. They only ever add (tables, columns, indexes), so the
 /// previous version of the gateway keeps working on a migrated database (rolling upgrades).
-pub const MIGRATIONS: [(&str, &str); 2] = [
+pub const MIGRATIONS: [(&str, &str); 3] = [
     (
         "V1__consults",
         "CREATE TABLE consults (
@@ -166,6 +166,16 @@ pub const MIGRATIONS: [(&str, &str); 2] = [
             consults TEXT NOT NULL
         );
         CREATE INDEX access_log_at ON access_log (at);",
+    ),
+    (
+        "V3__cds_jti",
+        "CREATE TABLE cds_jti (
+            issuer TEXT NOT NULL,
+            jti TEXT NOT NULL,
+            expires BIGINT NOT NULL,
+            PRIMARY KEY (issuer, jti)
+        );
+        CREATE INDEX cds_jti_expires ON cds_jti (expires);",
     ),
 ];
 
@@ -411,6 +421,26 @@ pub async fn apply(db: &mut impl Db, write: &Write) -> Result<Written, StoreErro
                 )
                 .await?;
             db.execute("DELETE FROM access_log WHERE at < ?", &[b])
+                .await?;
+        }
+        Write::Jti {
+            issuer,
+            jti,
+            expires,
+            now,
+            purge,
+        } => {
+            if *purge {
+                db.execute("DELETE FROM cds_jti WHERE expires < ?", &[(*now).into()])
+                    .await?;
+            }
+            // A row whose token has expired may be taken again (the token itself is refused as
+            // expired before it gets here); one still valid is a replay: nothing changes.
+            out.rows = db
+                .execute(
+                    "INSERT INTO cds_jti (issuer, jti, expires) VALUES (?, ?, ?) ON CONFLICT (issuer, jti) DO UPDATE SET expires = excluded.expires WHERE cds_jti.expires < ?",
+                    &[issuer.into(), jti.into(), (*expires).into(), (*now).into()],
+                )
                 .await?;
         }
         Write::Forwarding(results) => {

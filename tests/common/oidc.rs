@@ -179,6 +179,17 @@ pub const SCOPES: [&str; 5] = [
 impl Provider {
     /// Starts a provider issuing tokens for `audience` to `clients`.
     pub fn start(audience: &str, clients: &[ClientReg]) -> Self {
+        Self::start_with_console(audience, clients, &[])
+    }
+
+    /// Also registers console clients `(client_id, allowed scopes, resource scopes granted)`:
+    /// public clients signing users in (authorization code + PKCE) with the provider's
+    /// development login pages; `None` grants every resource scope asked for.
+    pub fn start_with_console(
+        audience: &str,
+        clients: &[ClientReg],
+        console_clients: &[(&str, &str, Option<&str>)],
+    ) -> Self {
         static N: AtomicUsize = AtomicUsize::new(0);
         let signing = TestKey::es384("provider-key-1");
         let config = std::env::temp_dir().join(format!(
@@ -198,6 +209,13 @@ impl Provider {
                 "alg": c.key.alg_name(),
                 "scope": c.scope,
             })).collect::<Vec<_>>(),
+            "consoleClients": console_clients.iter().map(|(id, scope, granted)| {
+                let mut c = json!({"client_id": id, "scope": scope});
+                if let Some(g) = granted {
+                    c["resourceScope"] = json!(g);
+                }
+                c
+            }).collect::<Vec<_>>(),
         });
         std::fs::write(&config, doc.to_string()).expect("provider config");
         let mut child = Command::new("node")
