@@ -52,6 +52,7 @@ fn case(a: &AdviceCase, reason: String) -> Case {
         pathway: None,
         rules: Vec::new(),
         why: String::new(),
+        known_miss: None,
     }
 }
 

@@ -15,22 +15,30 @@ fn corpus_is_decided_as_the_guidance_says() {
     let outcomes = report::run(rules(), &cases);
     let table = report::markdown(rules(), &outcomes);
     println!("{table}");
-    let wrong: Vec<_> = outcomes.iter().filter(|o| !o.agrees()).collect();
+    // A known miss (a case's `known_miss`) is kept and counted in the score, but does not fail
+    // the test; one that starts agreeing does, so that its note is removed.
+    let wrong: Vec<_> = outcomes
+        .iter()
+        .filter(|o| !o.agrees() && o.known_miss.is_none())
+        .collect();
     let rules_wrong: Vec<_> = outcomes
         .iter()
-        .filter(|o| {
-            let mut a = o.expected_rules.clone();
-            let mut b = o.fired.clone();
-            a.sort();
-            b.sort();
-            a != b
-        })
+        .filter(|o| !o.rules_agree() && o.known_miss.is_none())
         .collect();
     assert!(
         wrong.is_empty() && rules_wrong.is_empty(),
         "{} decisions and {} rule sets disagree with the guidance:\n{table}",
         wrong.len(),
         rules_wrong.len()
+    );
+    let fixed: Vec<_> = outcomes
+        .iter()
+        .filter(|o| o.known_miss.is_some() && o.agrees() && o.rules_agree())
+        .map(|o| o.id.as_str())
+        .collect();
+    assert!(
+        fixed.is_empty(),
+        "these cases are marked known_miss but now agree; remove the note: {fixed:?}"
     );
 }
 

@@ -61,6 +61,12 @@ pub struct Case {
     pub rules: Vec<String>,
     /// One line: why, citing the tip.
     pub why: String,
+    /// A disagreement the team knows of and has not fixed, and why (a reading the gateway
+    /// cannot yet express, or a judgement call left to the lead). The case is kept and the
+    /// score counts it as a miss; the corpus test fails if it starts agreeing, so that the note
+    /// is then removed.
+    #[serde(default)]
+    pub known_miss: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -215,6 +221,7 @@ pub struct Outcome {
     pub pathway: Option<String>,
     pub fired: Vec<String>,
     pub why: String,
+    pub known_miss: Option<String>,
 }
 
 impl Outcome {
@@ -222,6 +229,15 @@ impl Outcome {
     pub fn agrees(&self) -> bool {
         self.got.as_ref().ok() == Some(&self.expected)
             && (self.expected != Decision::Redirected || self.pathway == self.expected_pathway)
+    }
+
+    /// The rules that fired are the rules the guidance expects.
+    pub fn rules_agree(&self) -> bool {
+        let mut a = self.expected_rules.clone();
+        let mut b = self.fired.clone();
+        a.sort();
+        b.sort();
+        a == b
     }
 }
 
@@ -280,6 +296,7 @@ pub fn run(rules: &RuleSet, cases: &[Case]) -> Vec<Outcome> {
                 pathway,
                 fired,
                 why: c.why.clone(),
+                known_miss: c.known_miss.clone(),
             }
         })
         .collect()
@@ -352,15 +369,7 @@ pub fn markdown(rules: &RuleSet, outcomes: &[Outcome]) -> String {
     }
     let wrong: Vec<&Outcome> = outcomes
         .iter()
-        .filter(|o| {
-            !o.agrees() || {
-                let mut a = o.expected_rules.clone();
-                let mut b = o.fired.clone();
-                a.sort();
-                b.sort();
-                a != b
-            }
-        })
+        .filter(|o| !o.agrees() || !o.rules_agree())
         .collect();
     if !wrong.is_empty() {
         let _ = writeln!(s, "\nDisagreements (decision, pathway or rules):\n");
@@ -386,6 +395,9 @@ pub fn markdown(rules: &RuleSet, outcomes: &[Outcome]) -> String {
                 o.fired,
                 o.why
             );
+            if let Some(k) = &o.known_miss {
+                let _ = writeln!(s, "  - known miss: {k}");
+            }
         }
     }
     s

@@ -22,6 +22,9 @@ pub struct ConceptMatch {
     pub questioned: bool,
     /// Why a mention does not count ("negated", "past", "hypothetical", "family history").
     pub context: Option<&'static str>,
+    /// The words lie within an examination's name ("US soft tissue", "DVT scan"): they say
+    /// what is asked for, not what the patient has, so they are no clinical information.
+    pub examination_words: bool,
 }
 
 /// One clinical reason item: a `reasonCode`, `reasonReference` or `note`.
@@ -122,6 +125,7 @@ impl Terminology {
                     negated: false,
                     questioned: false,
                     context: None,
+                    examination_words: true,
                 });
             }
             if m.procedures.len() == before {
@@ -161,6 +165,7 @@ impl Terminology {
                     negated: false,
                     questioned: false,
                     context: None,
+                    examination_words: true,
                 });
             }
         }
@@ -172,6 +177,20 @@ impl Terminology {
         let mut any = false;
         let prepared = self.reader.prepare(&t);
         let mut covered: Vec<(usize, usize)> = prepared.trigger_spans();
+        // What a negation reaches is said to be absent: no finding, read or not.
+        covered.extend(prepared.negated_spans());
+        // An examination named in a reason ("USS abdo please") is no finding. Only short texts
+        // are searched: it is a whole-text scan per procedure, and a long text that names an
+        // examination is read as clinical (the safe side) without it.
+        let mut examinations: Vec<(usize, usize)> = Vec::new();
+        if t.len() <= PROCEDURES_IN_REASON_MAX {
+            for p in &self.procedures {
+                if let Some(re) = &p.pattern {
+                    examinations.extend(re.find_iter(&t).map(|x| (x.start(), x.end())));
+                }
+            }
+        }
+        covered.extend(examinations.iter().copied());
         let mut found_here: Vec<(usize, Mention)> = Vec::new();
         for (i, concept) in self.reasons.iter().enumerate() {
             let Some(re) = &concept.pattern else { continue };
@@ -233,17 +252,8 @@ impl Terminology {
                     negated: !present,
                     questioned: x.questioned || matches!(concept.kind, ReasonKind::Question),
                     context,
+                    examination_words: examinations.iter().any(|e| e.0 <= x.start && x.end <= e.1),
                 });
-            }
-        }
-        // An examination named in a reason ("USS abdo please") is no finding. Only short texts
-        // are searched: it is a whole-text scan per procedure, and a long text that names an
-        // examination is read as clinical (the safe side) without it.
-        if t.len() <= PROCEDURES_IN_REASON_MAX {
-            for p in &self.procedures {
-                if let Some(re) = &p.pattern {
-                    covered.extend(re.find_iter(&t).map(|x| (x.start(), x.end())));
-                }
             }
         }
         let unexplained = self.not_findings.unexplained(&t, covered);
@@ -275,6 +285,7 @@ impl Terminology {
                         ReasonKind::Question | ReasonKind::Condition
                     ),
                     context: None,
+                    examination_words: false,
                 });
             }
             if !known && !self.knows_code(system, c) {
@@ -393,9 +404,17 @@ impl Terminology {
                 });
             m.question = found;
         }
+        // Context ("follow-up") and qualifiers ("painful", "growing") say nothing on their own,
+        // and an examination's own name ("US soft tissue") is what is asked for, not a finding.
         m.has_clinical_information = coded_condition
             || m.question.is_some()
-            || m.present_reasons().next().is_some()
+            || m.present_reasons().any(|r| {
+                !r.examination_words
+                    && !matches!(
+                        self.reasons[r.concept].kind,
+                        ReasonKind::Context | ReasonKind::Qualifier
+                    )
+            })
             || m.reason_items.iter().any(|i| !i.unexplained.is_empty());
     }
 

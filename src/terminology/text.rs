@@ -67,6 +67,9 @@ pub struct ContextDef {
     pub pseudo_negation: Vec<String>,
     /// Question cues before the term: "?", "query", "suspected", "r/o".
     pub question_before: Vec<String>,
+    /// Phrases that hold a question cue but ask nothing specific: "?cause", "?why". A question
+    /// cue inside one of them is ignored (the tips ask for a specific question).
+    pub pseudo_question: Vec<String>,
     /// Before the term, in its comma-bounded piece: "previous", "history of", "h/o".
     pub historical_before: Vec<String>,
     /// After the term, in its comma-bounded piece: "in 2019", "last year".
@@ -92,6 +95,7 @@ pub struct Reader {
     negation_after: Option<Regex>,
     pseudo_negation: Option<Regex>,
     question: Option<Regex>,
+    pseudo_question: Option<Regex>,
     historical_before: Option<Regex>,
     historical_after: Option<Regex>,
     pseudo_historical: Option<Regex>,
@@ -225,6 +229,7 @@ impl Reader {
             negation_after: optional("negation_after", &def.negation_after)?,
             pseudo_negation: optional("pseudo_negation", &def.pseudo_negation)?,
             question: optional("question_before", &def.question_before)?,
+            pseudo_question: optional("pseudo_question", &def.pseudo_question)?,
             historical_before: optional("historical_before", &def.historical_before)?,
             historical_after: optional("historical_after", &def.historical_after)?,
             pseudo_historical: optional("pseudo_historical", &def.pseudo_historical)?,
@@ -240,10 +245,22 @@ impl Reader {
     /// Whether the text asks a clinical question on its own terms ("?gallstones", "rule out",
     /// "differential"), whether or not the thing asked about is a known concept.
     pub fn has_question_cue(&self, text: &str) -> bool {
-        let Some(q) = &self.question else {
+        if self.question.is_none() {
             return false;
-        };
-        q.is_match(text)
+        }
+        !self.question_spans(text).is_empty()
+    }
+
+    /// The question cues of `text`, without those inside a pseudo-question ("?cause").
+    fn question_spans(&self, text: &str) -> Vec<(usize, usize)> {
+        let cues = spans(&self.question, text, 0, text.len());
+        if cues.is_empty() {
+            return cues;
+        }
+        let pseudo = spans(&self.pseudo_question, text, 0, text.len());
+        cues.into_iter()
+            .filter(|c| !overlaps(*c, &pseudo))
+            .collect()
     }
 
     /// Finds every trigger of `text` once, for reading many mentions of it: each mention then
@@ -256,7 +273,8 @@ impl Reader {
             negation_before: all(&self.negation_before),
             negation_after: all(&self.negation_after),
             pseudo_negation: all(&self.pseudo_negation),
-            question: all(&self.question),
+            question: Spans(self.question_spans(text)),
+            pseudo_question: all(&self.pseudo_question),
             historical_before: all(&self.historical_before),
             historical_after: all(&self.historical_after),
             pseudo_historical: all(&self.pseudo_historical),
@@ -311,6 +329,7 @@ pub struct Prepared<'a> {
     negation_after: Spans,
     pseudo_negation: Spans,
     question: Spans,
+    pseudo_question: Spans,
     historical_before: Spans,
     historical_after: Spans,
     pseudo_historical: Spans,
@@ -330,6 +349,7 @@ impl Prepared<'_> {
             &self.negation_after,
             &self.pseudo_negation,
             &self.question,
+            &self.pseudo_question,
             &self.historical_before,
             &self.historical_after,
             &self.pseudo_historical,
@@ -341,6 +361,56 @@ impl Prepared<'_> {
         .into_iter()
         .flat_map(|s| s.0.iter().copied())
         .collect()
+    }
+
+    /// The stretches of text a negation reaches: what they say is absent, so their words are
+    /// no finding of the patient's (read or not, "no haematemesis or melaena" is no other
+    /// symptom). A cue before reaches as it does for a mention (`negated_before`): to the end
+    /// of its clause, over a comma only into short list items, not past a question, and a
+    /// joined prefix ("non-") only over its own word. A cue after reaches back over its
+    /// comma-bounded piece, at most a few words ("haematemesis excluded").
+    pub fn negated_spans(&self) -> Vec<(usize, usize)> {
+        let text = self.text;
+        let pseudo = &self.pseudo_negation.0;
+        let mut out = Vec::new();
+        for &cue in &self.negation_before.0 {
+            if overlaps(cue, pseudo) {
+                continue;
+            }
+            let from = cue.1;
+            if text[from..].starts_with('-') {
+                let word_end = text[from + 1..]
+                    .find(|c: char| !c.is_alphanumeric())
+                    .map_or(text.len(), |i| from + 1 + i);
+                out.push((from, word_end));
+                continue;
+            }
+            let to = after(text, from);
+            let clause_end = self.clause_end.within(from, to).first().map_or(to, |c| c.0);
+            let question = self.question.within(from, to).first().map_or(to, |q| q.0);
+            let stop = clause_end.min(question);
+            // The first piece, then list items of a few words each.
+            let mut end = from;
+            for (i, piece) in text[from..stop].split(',').enumerate() {
+                if i > 0 && piece.split_whitespace().count() > 4 {
+                    break;
+                }
+                end += piece.len() + usize::from(i > 0);
+            }
+            out.push((from, end.min(stop)));
+        }
+        for &cue in &self.negation_after.0 {
+            if overlaps(cue, pseudo) {
+                continue;
+            }
+            let from = before(text, cue.0);
+            let start = text[from..cue.0]
+                .rfind([',', '.', ';', ':', '!', '?', '\n'])
+                .map_or(from, |i| from + i + 1)
+                .max(cue.0.saturating_sub(AFTER_REACH));
+            out.push((start, cue.0));
+        }
+        out
     }
 
     /// The mentions of `pattern`.
@@ -389,7 +459,7 @@ impl Prepared<'_> {
                 .within(end, piece_end)
                 .into_iter()
                 .any(|s| s.0 <= end + AFTER_REACH && !overlaps(s, &pseudo_neg));
-        let questioned = self.questioned(clause_start, start, &text[end..to]);
+        let questioned = self.questioned(clause_start, start, end, to);
         let historical = self
             .historical_before
             .within(piece_start, start)
@@ -420,8 +490,12 @@ impl Prepared<'_> {
 
     /// A question cue among the few words before the mention (after any comma), or a `?`
     /// right after it.
-    fn questioned(&self, clause_start: usize, start: usize, suffix: &str) -> bool {
-        if suffix.trim_start().starts_with('?') {
+    fn questioned(&self, clause_start: usize, start: usize, end: usize, to: usize) -> bool {
+        let suffix = &self.text[end..to];
+        let mark = end + (suffix.len() - suffix.trim_start().len());
+        // A question mark right after it, unless the mark opens a pseudo-question ("?cause").
+        if suffix.trim_start().starts_with('?') && !self.question.within(mark, mark + 1).is_empty()
+        {
             return true;
         }
         let prefix = &self.text[clause_start..start];
@@ -578,6 +652,60 @@ mod tests {
         assert!(m[0].is_current(), "{m:?}");
     }
 
+    /// The words a negation reaches, read or not ("no haematemesis or melaena").
+    fn negated_words(text: &str) -> Vec<String> {
+        let t = normalise(text);
+        let p = READER.prepare(&t);
+        let spans = p.negated_spans();
+        let mut out = Vec::new();
+        let mut at = 0;
+        for w in t.split(|c: char| !c.is_alphanumeric()) {
+            let (s, e) = (at, at + w.len());
+            at = e + 1;
+            if !w.is_empty() && spans.iter().any(|x| x.0 <= s && e <= x.1) {
+                out.push(w.to_string());
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn what_a_negation_reaches() {
+        assert_eq!(
+            negated_words("abdominal pain, no haematemesis or melaena"),
+            ["haematemesis", "or", "melaena"]
+        );
+        // Short list items after a comma; not past a clause end, a question or a long piece.
+        assert_eq!(
+            negated_words("no locking, giving way or swelling. Knee pain"),
+            ["locking", "giving", "way", "or", "swelling"]
+        );
+        assert_eq!(negated_words("no swelling ?tendinopathy"), ["swelling"]);
+        assert_eq!(
+            negated_words("no trauma, has had pain in the hip for three weeks"),
+            ["trauma"]
+        );
+        assert_eq!(negated_words("no trauma but hip clicks"), ["trauma"]);
+        // After the term, within its piece and a few words.
+        assert_eq!(negated_words("hip pain, gout excluded"), ["gout"]);
+        // A joined prefix reaches its own word only.
+        assert_eq!(negated_words("non-tender swelling"), ["tender"]);
+        // Near misses: a negation word that states a finding reaches nothing.
+        for text in [
+            "knee pain, not able to weight bear",
+            "shoulder pain, no power in the arm",
+            "no appetite",
+            "not weight bearing",
+            "pain not improving despite physio",
+        ] {
+            assert!(
+                negated_words(text).is_empty(),
+                "{text}: {:?}",
+                negated_words(text)
+            );
+        }
+    }
+
     #[test]
     fn pseudo_negation() {
         let m = one(&["dysphagia"], "not only neck pain but dysphagia");
@@ -629,6 +757,20 @@ mod tests {
         assert!(READER.has_question_cue(&normalise("USS abdo ?gallstones")));
         assert!(READER.has_question_cue("exclude appendicitis"));
         assert!(!READER.has_question_cue("bloating for 3 months"));
+        // A question mark that asks nothing specific is no question; a differential is.
+        for text in [
+            "wrist pain ?cause",
+            "knee pain ? cause of pain",
+            "hip pain ?why",
+        ] {
+            assert!(!READER.has_question_cue(&normalise(text)), "{text}");
+            assert!(
+                !one(&["wrist pain", "knee pain", "hip pain"], text)[0].questioned,
+                "{text}"
+            );
+        }
+        assert!(READER.has_question_cue("wrist pain ?ganglion"));
+        assert!(one(&["wrist pain"], "wrist pain ?")[0].questioned);
     }
 
     /// Each mention reads a bounded window: a long text without punctuation is read in linear

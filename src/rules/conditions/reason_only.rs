@@ -36,7 +36,14 @@ impl Condition for ReasonOnly {
         let present: Vec<&ConceptMatch> = f
             .mapped
             .present_reasons()
-            .filter(|m| f.terms.reasons[m.concept].kind != ReasonKind::Context)
+            // Context ("follow-up") and qualifiers ("sore", "growing") are no reason of
+            // their own: "achy hip, sore" is still pain only.
+            .filter(|m| {
+                !matches!(
+                    f.terms.reasons[m.concept].kind,
+                    ReasonKind::Context | ReasonKind::Qualifier
+                )
+            })
             .collect();
         let all_in =
             !present.is_empty() && present.iter().all(|m| any_matches(&self.0, f.terms, m));
