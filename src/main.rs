@@ -28,11 +28,25 @@ fn main() -> ExitCode {
             format,
             validate,
             explain,
+            store,
             limits,
             rules,
         } => match rules.load() {
             Ok(set) => {
                 let engine = Engine::new(set, rules.source(), limits.parse_limits(), 1);
+                // With --store the engine records through the store sink, which needs the
+                // async runtime entered for its commits (timeouts, PostgreSQL I/O).
+                let (engine, runtime) = match store.as_deref() {
+                    None => (engine, None),
+                    Some(url) => match check::with_store(engine, url) {
+                        Ok((engine, runtime)) => (engine, Some(runtime)),
+                        Err(e) => {
+                            eprintln!("error: --store: {e}");
+                            return ExitCode::from(2);
+                        }
+                    },
+                };
+                let _entered = runtime.as_ref().map(tokio::runtime::Runtime::enter);
                 let mode = if explain {
                     check::Mode::Explain
                 } else if validate {

@@ -16,7 +16,6 @@ use common::{repo, rules};
 use referral_gateway::finding::Decision;
 use reqwest::blocking::Response;
 use serde_json::{json, Value};
-use std::sync::OnceLock;
 
 const SELECT: &str = "/cds-services/imaging-referral-order-select";
 const SIGN: &str = "/cds-services/imaging-referral-order-sign";
@@ -31,11 +30,6 @@ const AGE_BUNDLE: &str = "us/us14-haematuria-age-45-bundle.json"; // US14 needs 
 const ORGANISATION_BUNDLE: &str = "ct/ct01-ctc-unauthorised-centre.json"; // CT01 needs the org
 
 /// One server for the tests that only read (feedback tests start their own, to count alone).
-fn server() -> &'static Server {
-    static SERVER: OnceLock<Server> = OnceLock::new();
-    SERVER.get_or_init(|| Server::start(&[]))
-}
-
 fn example(rel: &str) -> Value {
     let text = std::fs::read_to_string(repo().join("examples").join(rel)).expect("example");
     serde_json::from_str(&text).expect("example JSON")
@@ -256,6 +250,9 @@ fn details(body: &Value) -> String {
 
 #[test]
 fn discovery_lists_one_service_per_hook_with_prefetch() {
+    // Its own server and store: tests never share state.
+    let own = Server::start(&[]);
+    let server = || &own;
     let (status, ct, doc) = read(server().get("/cds-services"));
     assert_eq!(status, 200);
     assert!(ct.starts_with("application/json"));
@@ -283,6 +280,9 @@ fn discovery_lists_one_service_per_hook_with_prefetch() {
 
 #[test]
 fn rejection_the_guidance_calls_unjustified_is_a_critical_card() {
+    // Its own server and store: tests never share state.
+    let own = Server::start(&[]);
+    let server = || &own;
     let cards = call(
         server(),
         SIGN,
@@ -315,6 +315,9 @@ fn rejection_the_guidance_calls_unjustified_is_a_critical_card() {
 
 #[test]
 fn rejection_for_missing_information_is_a_warning_card() {
+    // Its own server and store: tests never share state.
+    let own = Server::start(&[]);
+    let server = || &own;
     let cards = call(
         server(),
         SIGN,
@@ -331,6 +334,9 @@ fn rejection_for_missing_information_is_a_warning_card() {
 
 #[test]
 fn order_missing_what_the_profile_requires_gets_a_profile_card() {
+    // Its own server and store: tests never share state.
+    let own = Server::start(&[]);
+    let server = || &own;
     let mut order = example(ACCEPTED);
     let Some(o) = order.as_object_mut() else {
         panic!("example is an object")
@@ -348,6 +354,9 @@ fn order_missing_what_the_profile_requires_gets_a_profile_card() {
 
 #[test]
 fn redirect_card_replaces_the_order_with_the_redirected_service_request() {
+    // Its own server and store: tests never share state.
+    let own = Server::start(&[]);
+    let server = || &own;
     let s = server();
     let original = example(REDIRECTED);
     let cards = call(s, SIGN, &cds_request("order-sign", &original, &[]));
@@ -411,6 +420,9 @@ fn redirect_card_replaces_the_order_with_the_redirected_service_request() {
 
 #[test]
 fn accepted_order_has_no_card() {
+    // Its own server and store: tests never share state.
+    let own = Server::start(&[]);
+    let server = || &own;
     for path in [SIGN, SELECT] {
         let cards = call(
             server(),
@@ -423,6 +435,9 @@ fn accepted_order_has_no_card() {
 
 #[test]
 fn order_select_with_selections_checks_only_the_orders_chosen() {
+    // Its own server and store: tests never share state.
+    let own = Server::start(&[]);
+    let server = || &own;
     let mut req = several_orders("order-select", &[NOT_JUSTIFIED, REDIRECTED, ACCEPTED]);
     let redirected_id = example(REDIRECTED)["id"].as_str().expect("id").to_string();
     req["context"]["selections"] = json!([format!("ServiceRequest/{redirected_id}")]);
@@ -440,6 +455,9 @@ fn order_select_with_selections_checks_only_the_orders_chosen() {
 
 #[test]
 fn order_select_of_every_order_and_order_sign_check_every_draft_order() {
+    // Its own server and store: tests never share state.
+    let own = Server::start(&[]);
+    let server = || &own;
     for path in [SELECT, SIGN] {
         let req = several_orders(hook_of(path), &[NOT_JUSTIFIED, REDIRECTED, ACCEPTED]);
         let cards = call(server(), path, &req);
@@ -451,6 +469,9 @@ fn order_select_of_every_order_and_order_sign_check_every_draft_order() {
 
 #[test]
 fn prefetched_patient_gives_the_age_rules_their_context() {
+    // Its own server and store: tests never share state.
+    let own = Server::start(&[]);
+    let server = || &own;
     let cards = call(
         server(),
         SIGN,
@@ -467,6 +488,9 @@ fn prefetched_patient_gives_the_age_rules_their_context() {
 
 #[test]
 fn missing_patient_prefetch_is_a_card_saying_what_was_needed() {
+    // Its own server and store: tests never share state.
+    let own = Server::start(&[]);
+    let server = || &own;
     let cards = call(
         server(),
         SIGN,
@@ -490,6 +514,9 @@ fn missing_patient_prefetch_is_a_card_saying_what_was_needed() {
 
 #[test]
 fn null_prefetch_means_no_data_and_is_not_reported_as_not_sent() {
+    // Its own server and store: tests never share state.
+    let own = Server::start(&[]);
+    let server = || &own;
     let mut req = cds_request("order-sign", &example(AGE_BUNDLE), &[]);
     req["prefetch"]["patient"] = Value::Null;
     let cards = call(server(), SIGN, &req);
@@ -501,6 +528,9 @@ fn null_prefetch_means_no_data_and_is_not_reported_as_not_sent() {
 
 #[test]
 fn prefetched_practitioner_role_gives_the_organisation_rules_their_context() {
+    // Its own server and store: tests never share state.
+    let own = Server::start(&[]);
+    let server = || &own;
     let cards = call(
         server(),
         SIGN,
@@ -539,6 +569,9 @@ fn prefetched_practitioner_role_gives_the_organisation_rules_their_context() {
 
 #[test]
 fn another_patients_prefetch_is_refused() {
+    // Its own server and store: tests never share state.
+    let own = Server::start(&[]);
+    let server = || &own;
     let mut req = cds_request("order-sign", &example(AGE_BUNDLE), &[]);
     req["context"]["patientId"] = json!("someone-else");
     let body = error(server().post(SIGN, Some(JSON), req.to_string()), 400);
@@ -547,6 +580,9 @@ fn another_patients_prefetch_is_refused() {
 
 #[test]
 fn invalid_fhir_in_a_draft_order_is_a_card_not_an_error() {
+    // Its own server and store: tests never share state.
+    let own = Server::start(&[]);
+    let server = || &own;
     let mut order = example(NOT_JUSTIFIED);
     order["status"] = json!("not-a-status");
     let cards = call(server(), SIGN, &cds_request("order-sign", &order, &[]));
@@ -566,6 +602,9 @@ type Edit = dyn Fn(&mut Value);
 
 #[test]
 fn malformed_requests_are_400_saying_what_is_wrong() {
+    // Its own server and store: tests never share state.
+    let own = Server::start(&[]);
+    let server = || &own;
     let s = server();
     let good = cds_request("order-sign", &example(NOT_JUSTIFIED), &[]);
     let bad_json = error(s.post(SIGN, Some(JSON), "{\"hook\": "), 400);
@@ -789,6 +828,9 @@ fn feedback_is_counted_by_rule_and_logged_without_patient_data() {
 
 #[test]
 fn malformed_feedback_is_400() {
+    // Its own server and store: tests never share state.
+    let own = Server::start(&[]);
+    let server = || &own;
     let s = server();
     let path = format!("{SIGN}/feedback");
     error(s.post(&path, Some(JSON), "not json"), 400);
@@ -823,6 +865,9 @@ fn malformed_feedback_is_400() {
 
 #[test]
 fn browser_clients_get_cors_headers() {
+    // Its own server and store: tests never share state.
+    let own = Server::start(&[]);
+    let server = || &own;
     let s = server();
     let res = s
         .client
@@ -845,6 +890,9 @@ fn browser_clients_get_cors_headers() {
 /// expected decision calls for.
 #[test]
 fn every_rule_example_drives_both_hooks() {
+    // Its own server and store: tests never share state.
+    let own = Server::start(&[]);
+    let server = || &own;
     let s = server();
     let mut n = 0;
     for rule in &rules().rules {

@@ -6,15 +6,8 @@ mod common;
 use common::harness::*;
 use common::server::{Server, FHIR_JSON};
 use serde_json::Value;
-use std::sync::OnceLock;
 
-fn server() -> &'static Server {
-    static SERVER: OnceLock<Server> = OnceLock::new();
-    SERVER.get_or_init(|| Server::start(&[]))
-}
-
-fn post(path: &str, body: &Value, prefer: Option<&str>) -> (u16, Value) {
-    let s = server();
+fn post(s: &Server, path: &str, body: &Value, prefer: Option<&str>) -> (u16, Value) {
     let mut req = s
         .client
         .post(s.url(path))
@@ -32,10 +25,13 @@ fn post(path: &str, body: &Value, prefer: Option<&str>) -> (u16, Value) {
 /// answered with a `batch-response`, one entry with a `response` per entry.
 #[test]
 fn a_collection_is_answered_as_a_batch_response() {
+    // Its own server and store: tests never share state.
+    let own = Server::start(&[]);
+    let server = || &own;
     let b = example(AGE_BUNDLE);
     assert_eq!(b["type"], "collection");
     let n = b["entry"].as_array().map_or(0, Vec::len);
-    let (status, answer) = post("/", &b, None);
+    let (status, answer) = post(server(), "/", &b, None);
     assert_eq!(status, 200, "{answer}");
     assert_eq!(answer["type"], "batch-response", "{answer}");
     let entries = answer["entry"].as_array().expect("entries");
@@ -49,6 +45,9 @@ fn a_collection_is_answered_as_a_batch_response() {
 /// nothing: GET, DELETE, PATCH and the PUT of a ServiceRequest are 405 in their entry.
 #[test]
 fn batch_entries_are_answered_by_their_method() {
+    // Its own server and store: tests never share state.
+    let own = Server::start(&[]);
+    let server = || &own;
     let b = bundle_of(
         "batch",
         &[
@@ -59,7 +58,7 @@ fn batch_entries_are_answered_by_their_method() {
             ("POST", Some(ACCEPTED)),
         ],
     );
-    let (status, answer) = post("/", &b, None);
+    let (status, answer) = post(server(), "/", &b, None);
     assert_eq!(status, 200, "{answer}");
     assert_eq!(answer["type"], "batch-response");
     let entries = answer["entry"].as_array().expect("entries");
@@ -103,11 +102,14 @@ fn batch_entries_are_answered_by_their_method() {
 /// fails the whole transaction with one OperationOutcome (contract §4: naming Bundle.entry[i]).
 #[test]
 fn a_transaction_with_a_method_not_performed_fails_whole() {
+    // Its own server and store: tests never share state.
+    let own = Server::start(&[]);
+    let server = || &own;
     let b = bundle_of(
         "transaction",
         &[("POST", Some(ACCEPTED)), ("PUT", Some(ACCEPTED))],
     );
-    let (status, oo) = post("/", &b, None);
+    let (status, oo) = post(server(), "/", &b, None);
     assert_eq!(status, 400, "{oo}");
     assert_outcome(&oo, "not-supported");
     assert!(
@@ -115,7 +117,7 @@ fn a_transaction_with_a_method_not_performed_fails_whole() {
         "{oo}"
     );
     let ok = bundle_of("transaction", &[("POST", Some(ACCEPTED))]);
-    let (status, answer) = post("/", &ok, None);
+    let (status, answer) = post(server(), "/", &ok, None);
     assert_eq!(
         (status, answer["type"].as_str()),
         (200, Some("transaction-response"))
@@ -126,16 +128,19 @@ fn a_transaction_with_a_method_not_performed_fails_whole() {
 /// `return=OperationOutcome` an entry carries its outcome, not the redirected resource.
 #[test]
 fn prefer_return_operation_outcome_in_a_batch() {
+    // Its own server and store: tests never share state.
+    let own = Server::start(&[]);
+    let server = || &own;
     let b = bundle_of(
         "batch",
         &[("POST", Some(REDIRECTED)), ("POST", Some(ACCEPTED))],
     );
-    let (_, plain) = post("/", &b, None);
+    let (_, plain) = post(server(), "/", &b, None);
     assert_eq!(
         plain["entry"][0]["resource"]["resourceType"],
         "ServiceRequest"
     );
-    let (status, answer) = post("/", &b, Some("return=OperationOutcome"));
+    let (status, answer) = post(server(), "/", &b, Some("return=OperationOutcome"));
     assert_eq!(status, 200, "{answer}");
     let first = &answer["entry"][0];
     assert!(first.get("resource").is_none(), "{first}");

@@ -7,14 +7,11 @@ mod common;
 use common::harness::*;
 use common::server::{Server, FHIR_JSON};
 use serde_json::Value;
-use std::sync::OnceLock;
-
-fn server() -> &'static Server {
-    static SERVER: OnceLock<Server> = OnceLock::new();
-    SERVER.get_or_init(|| Server::start(&[]))
-}
 
 fn metadata() -> Value {
+    // Its own server and store: tests never share state.
+    let own = Server::start(&[]);
+    let server = || &own;
     let (status, _, cs) = read(server().get("/metadata"));
     assert_eq!(status, 200);
     assert_eq!(cs["resourceType"], "CapabilityStatement");
@@ -41,6 +38,9 @@ fn codes(v: &Value, key: &str, field: &str) -> Vec<String> {
 /// §create: the server creates a resource; the gateway stores nothing).
 #[test]
 fn no_create_is_claimed_without_an_upstream() {
+    // Its own server and store: tests never share state.
+    let own = Server::start(&[]);
+    let server = || &own;
     let cs = metadata();
     let sr = resource(&cs, "ServiceRequest");
     assert!(
@@ -66,6 +66,9 @@ fn no_create_is_claimed_without_an_upstream() {
 /// `system: true` (contract §4: "described by the gateway's own OperationDefinition").
 #[test]
 fn validate_is_declared_at_the_level_its_definition_has() {
+    // Its own server and store: tests never share state.
+    let own = Server::start(&[]);
+    let server = || &own;
     let cs = metadata();
     let sr = resource(&cs, "ServiceRequest");
     assert_eq!(sr["operation"][0]["name"], "validate");
@@ -111,6 +114,9 @@ fn validate_is_declared_at_the_level_its_definition_has() {
 /// parameter a type supports is declared, and every one declared works.
 #[test]
 fn the_search_parameters_of_the_conformance_types_are_declared_and_work() {
+    // Its own server and store: tests never share state.
+    let own = Server::start(&[]);
+    let server = || &own;
     let cs = metadata();
     for ty in [
         "StructureDefinition",
@@ -144,6 +150,9 @@ fn the_search_parameters_of_the_conformance_types_are_declared_and_work() {
 /// narrative and says CORS is supported, which it is.
 #[test]
 fn the_statement_has_a_narrative_and_declares_cors() {
+    // Its own server and store: tests never share state.
+    let own = Server::start(&[]);
+    let server = || &own;
     let cs = metadata();
     assert_eq!(cs["text"]["status"], "generated");
     let div = cs["text"]["div"].as_str().expect("div");
@@ -173,6 +182,9 @@ fn the_statement_has_a_narrative_and_declares_cors() {
 /// mode), and everything else the statement claims at system level is served.
 #[test]
 fn what_is_claimed_is_served_and_said_once() {
+    // Its own server and store: tests never share state.
+    let own = Server::start(&[]);
+    let server = || &own;
     let cs = metadata();
     assert_eq!(cs["kind"], "instance");
     assert!(cs["implementation"]["description"].is_string());

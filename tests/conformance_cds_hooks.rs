@@ -6,15 +6,9 @@ mod common;
 use common::harness::*;
 use common::server::Server;
 use serde_json::{json, Value};
-use std::sync::OnceLock;
 
 const SELECT: &str = "/cds-services/imaging-referral-order-select";
 const SIGN: &str = "/cds-services/imaging-referral-order-sign";
-
-fn server() -> &'static Server {
-    static SERVER: OnceLock<Server> = OnceLock::new();
-    SERVER.get_or_init(|| Server::start(&[]))
-}
 
 /// A request of `hook` whose draft orders are the examples given.
 fn request(hook: &str, orders: &[Value]) -> Value {
@@ -33,8 +27,7 @@ fn request(hook: &str, orders: &[Value]) -> Value {
     })
 }
 
-fn call(path: &str, body: &Value) -> (u16, Value) {
-    let s = server();
+fn call(s: &Server, path: &str, body: &Value) -> (u16, Value) {
     let res = s.post(path, Some("application/json"), body.to_string());
     let status = res.status().as_u16();
     let ct = res
@@ -70,13 +63,16 @@ fn needs_the_age() -> Value {
 /// clinician without guidance).
 #[test]
 fn an_operation_outcome_as_prefetch_means_not_available() {
+    // Its own server and store: tests never share state.
+    let own = Server::start(&[]);
+    let server = || &own;
     let outcome = json!({
         "resourceType": "OperationOutcome",
         "issue": [{"severity": "error", "code": "exception", "diagnostics": "Patient could not be read"}]
     });
     let mut req = request("order-sign", &[needs_the_age()]);
     req["prefetch"] = json!({ "patient": outcome.clone() });
-    let (status, body) = call(SIGN, &req);
+    let (status, body) = call(server(), SIGN, &req);
     assert_eq!(status, 200, "{body}");
     let cards = body["cards"].as_array().expect("cards");
     let missing = cards
@@ -90,7 +86,7 @@ fn an_operation_outcome_as_prefetch_means_not_available() {
         "resourceType": "Bundle", "type": "searchset",
         "entry": [{"resource": outcome, "search": {"mode": "outcome"}}]
     }});
-    let (status, body) = call(SIGN, &req);
+    let (status, body) = call(server(), SIGN, &req);
     assert_eq!(status, 200, "{body}");
 }
 
@@ -98,10 +94,13 @@ fn an_operation_outcome_as_prefetch_means_not_available() {
 /// order(s)"): a call without it is not a valid order-select request (400).
 #[test]
 fn order_select_requires_selections() {
+    // Its own server and store: tests never share state.
+    let own = Server::start(&[]);
+    let server = || &own;
     let sr = example(REJECTED);
     let id = sr["id"].as_str().expect("id").to_string();
     let req = request("order-select", std::slice::from_ref(&sr));
-    let (status, body) = call(SELECT, &req);
+    let (status, body) = call(server(), SELECT, &req);
     assert_eq!(status, 400, "{body}");
     assert!(body["error"].is_string());
     assert!(
@@ -110,11 +109,11 @@ fn order_select_requires_selections() {
     );
     let mut with = req.clone();
     with["context"]["selections"] = json!([format!("ServiceRequest/{id}")]);
-    let (status, body) = call(SELECT, &with);
+    let (status, body) = call(server(), SELECT, &with);
     assert_eq!(status, 200, "{body}");
     assert!(!body["cards"].as_array().expect("cards").is_empty());
     // order-sign has no selections: every draft order is decided.
-    let (status, _) = call(SIGN, &request("order-sign", &[sr]));
+    let (status, _) = call(server(), SIGN, &request("order-sign", &[sr]));
     assert_eq!(status, 200);
 }
 
@@ -123,7 +122,14 @@ fn order_select_requires_selections() {
 /// learn more": a canonical URL nobody can open is not one.
 #[test]
 fn card_details_say_the_contact_once_and_sources_open() {
-    let (status, body) = call(SIGN, &request("order-sign", &[example(REDIRECTED)]));
+    // Its own server and store: tests never share state.
+    let own = Server::start(&[]);
+    let server = || &own;
+    let (status, body) = call(
+        server(),
+        SIGN,
+        &request("order-sign", &[example(REDIRECTED)]),
+    );
     assert_eq!(status, 200, "{body}");
     let cards = body["cards"].as_array().expect("cards");
     assert!(!cards.is_empty());
@@ -154,11 +160,14 @@ fn card_details_say_the_contact_once_and_sources_open() {
 /// sub-path under /cds-services is a 404 `{"error": ...}`, not an OperationOutcome.
 #[test]
 fn unknown_sub_paths_answer_cds_hooks_errors() {
+    // Its own server and store: tests never share state.
+    let own = Server::start(&[]);
+    let server = || &own;
     for path in [
         "/cds-services/imaging-referral-order-sign/feedback/extra",
         "/cds-services/a/b/c",
     ] {
-        let (status, body) = call(path, &json!({}));
+        let (status, body) = call(server(), path, &json!({}));
         assert_eq!(status, 404, "{path}: {body}");
         assert!(body["error"].is_string(), "{path}: {body}");
         assert!(body.get("resourceType").is_none(), "{path}: {body}");

@@ -8,14 +8,8 @@ use common::server::{read_response, Server, FHIR_JSON};
 use reqwest::Method;
 use serde_json::Value;
 use std::io::Write;
-use std::sync::OnceLock;
 
 /// One server for the cases that do not change it.
-fn server() -> &'static Server {
-    static SERVER: OnceLock<Server> = OnceLock::new();
-    SERVER.get_or_init(|| Server::start(&[]))
-}
-
 fn post_json(
     s: &Server,
     path: &str,
@@ -38,6 +32,9 @@ fn post_json(
 /// upstream server.
 #[test]
 fn prefer_return_operation_outcome_gives_the_decision_outcome() {
+    // Its own server and store: tests never share state.
+    let own = Server::start(&[]);
+    let server = || &own;
     let s = server();
     let sr = example(REDIRECTED);
     let (status, headers, body) = read(post_json(
@@ -88,6 +85,9 @@ fn prefer_return_operation_outcome_gives_the_decision_outcome() {
 /// resource it does not have: 404. The gateway stores no ServiceRequest.
 #[test]
 fn update_delete_and_patch_of_a_service_request_are_405() {
+    // Its own server and store: tests never share state.
+    let own = Server::start(&[]);
+    let server = || &own;
     let s = server();
     for method in [Method::PUT, Method::DELETE, Method::PATCH] {
         let res = s
@@ -116,6 +116,9 @@ fn update_delete_and_patch_of_a_service_request_are_405() {
 /// requested mime type"; servers MAY support the older `application/json+fhir` names.
 #[test]
 fn the_media_type_asked_for_is_answered_and_the_older_names_are_read() {
+    // Its own server and store: tests never share state.
+    let own = Server::start(&[]);
+    let server = || &own;
     let s = server();
     for (accept, want) in [
         ("application/json", "application/json; charset=utf-8"),
@@ -155,6 +158,9 @@ fn the_media_type_asked_for_is_answered_and_the_older_names_are_read() {
 /// This gateway is R4 only (4.0).
 #[test]
 fn another_fhir_version_is_refused() {
+    // Its own server and store: tests never share state.
+    let own = Server::start(&[]);
+    let server = || &own;
     let s = server();
     let sr = example(ACCEPTED).to_string();
     let res = s.post(
@@ -199,6 +205,9 @@ fn another_fhir_version_is_refused() {
 /// §self-link), and an empty result has no `entry` (json.html: arrays are never empty).
 #[test]
 fn conformance_resource_search_honours_id_and_has_a_self_link() {
+    // Its own server and store: tests never share state.
+    let own = Server::start(&[]);
+    let server = || &own;
     let s = server();
     let (status, _, b) = read(s.get("/CodeSystem?_id=guidance-rule"));
     assert_eq!(status, 200);
@@ -247,6 +256,9 @@ fn conformance_resource_search_honours_id_and_has_a_self_link() {
 /// scripts may read Location, ETag, X-Request-Id and X-Consult-Id of the answers.
 #[test]
 fn cors_preflight_and_exposed_headers() {
+    // Its own server and store: tests never share state.
+    let own = Server::start(&[]);
+    let server = || &own;
     let s = server();
     for path in [
         "/ServiceRequest",
@@ -298,6 +310,9 @@ fn cors_preflight_and_exposed_headers() {
 /// sends `If-None-Match` with the current ETag gets 304 Not Modified.
 #[test]
 fn conformance_reads_carry_etag_and_last_modified() {
+    // Its own server and store: tests never share state.
+    let own = Server::start(&[]);
+    let server = || &own;
     let s = server();
     let res = s.get("/CodeSystem/referral-decision");
     assert_eq!(res.status().as_u16(), 200);
@@ -371,6 +386,9 @@ fn a_client_that_writes_the_whole_body_first_reads_the_413() {
 /// the method: here on the new instance routes.
 #[test]
 fn errors_on_the_instance_routes_are_operation_outcomes() {
+    // Its own server and store: tests never share state.
+    let own = Server::start(&[]);
+    let server = || &own;
     let s = server();
     let res = s
         .client

@@ -7,15 +7,8 @@ mod common;
 use common::harness::*;
 use common::server::{Server, FHIR_JSON};
 use serde_json::{json, Value};
-use std::sync::OnceLock;
 
-fn server() -> &'static Server {
-    static SERVER: OnceLock<Server> = OnceLock::new();
-    SERVER.get_or_init(|| Server::start(&[]))
-}
-
-fn post(path: &str, body: &Value) -> (u16, Value) {
-    let s = server();
+fn post(s: &Server, path: &str, body: &Value) -> (u16, Value) {
     let (status, _, body) = read(s.post(path, Some(FHIR_JSON), body.to_string()));
     (status, body)
 }
@@ -30,16 +23,23 @@ fn parameters(resource: Value, parts: &[Value]) -> Value {
 /// nominated profile, it SHALL return an error"; in a Parameters body as in the query.
 #[test]
 fn an_unknown_profile_is_an_error_in_the_parameters_as_in_the_query() {
+    // Its own server and store: tests never share state.
+    let own = Server::start(&[]);
+    let server = || &own;
     let unknown = "https://example.org/StructureDefinition/not-here";
     for path in ["/$validate", "/ServiceRequest/$validate"] {
         let body = parameters(
             example(ACCEPTED),
             &[json!({"name": "profile", "valueUri": unknown})],
         );
-        let (status, oo) = post(path, &body);
+        let (status, oo) = post(server(), path, &body);
         assert_eq!(status, 400, "{path}: {oo}");
         assert_outcome(&oo, "not-supported");
-        let (status, _) = post(&format!("{path}?profile={unknown}"), &example(ACCEPTED));
+        let (status, _) = post(
+            server(),
+            &format!("{path}?profile={unknown}"),
+            &example(ACCEPTED),
+        );
         assert_eq!(status, 400, "{path}?profile=");
         // The same Parameters as FHIR XML.
         let xml = fhir_codec::json_to_xml(&body).expect("XML");
@@ -50,7 +50,7 @@ fn an_unknown_profile_is_an_error_in_the_parameters_as_in_the_query() {
             example(ACCEPTED),
             &[json!({"name": "profile", "valueUri": PROFILE})],
         );
-        let (status, oo) = post(path, &known);
+        let (status, oo) = post(server(), path, &known);
         assert_eq!(
             (status, decision(&oo).as_deref()),
             (200, Some("accepted")),
@@ -64,26 +64,33 @@ fn an_unknown_profile_is_an_error_in_the_parameters_as_in_the_query() {
 /// update or delete, so it cannot answer those modes (400, said in its OperationDefinition).
 #[test]
 fn mode_is_bound_to_resource_validation_mode() {
+    // Its own server and store: tests never share state.
+    let own = Server::start(&[]);
+    let server = || &own;
     let mode = |code: &str| json!({"name": "mode", "valueCode": code});
     let (status, oo) = post(
+        server(),
         "/$validate",
         &parameters(example(ACCEPTED), &[mode("everything")]),
     );
     assert_eq!(status, 400, "{oo}");
     assert_outcome(&oo, "invalid");
-    let (status, _) = post("/$validate?mode=everything", &example(ACCEPTED));
+    let (status, _) = post(server(), "/$validate?mode=everything", &example(ACCEPTED));
     assert_eq!(status, 400);
     let (status, oo) = post(
+        server(),
         "/$validate",
         &parameters(example(ACCEPTED), &[mode("create")]),
     );
     assert_eq!((status, decision(&oo).as_deref()), (200, Some("accepted")));
     let (status, _) = post(
+        server(),
         "/$validate",
         &parameters(example(ACCEPTED), &[mode("profile")]),
     );
     assert_eq!(status, 400, "mode profile without a profile");
     let (status, oo) = post(
+        server(),
         "/$validate",
         &parameters(
             example(REJECTED),
@@ -96,6 +103,7 @@ fn mode_is_bound_to_resource_validation_mode() {
     assert_eq!((status, decision(&oo).as_deref()), (200, Some("rejected")));
     for m in ["update", "delete"] {
         let (status, oo) = post(
+            server(),
             "/ServiceRequest/$validate",
             &parameters(example(ACCEPTED), &[mode(m)]),
         );
@@ -109,20 +117,25 @@ fn mode_is_bound_to_resource_validation_mode() {
 /// id, when it has one, must be the URL's.
 #[test]
 fn validate_at_instance_level() {
+    // Its own server and store: tests never share state.
+    let own = Server::start(&[]);
+    let server = || &own;
     let sr = example(REDIRECTED);
     let id = sr["id"].as_str().expect("id").to_string();
-    let (status, oo) = post(&format!("/ServiceRequest/{id}/$validate"), &sr);
+    let (status, oo) = post(server(), &format!("/ServiceRequest/{id}/$validate"), &sr);
     assert_eq!(status, 200, "{oo}");
     assert_eq!(decision(&oo).as_deref(), Some("redirected"));
     let (status, oo) = post(
+        server(),
         &format!("/ServiceRequest/{id}/$validate"),
         &parameters(sr.clone(), &[]),
     );
     assert_eq!(status, 200, "{oo}");
-    let (status, oo) = post("/ServiceRequest/another-id/$validate", &sr);
+    let (status, oo) = post(server(), "/ServiceRequest/another-id/$validate", &sr);
     assert_eq!(status, 400, "{oo}");
     assert_outcome(&oo, "invalid");
     let (status, _) = post(
+        server(),
         &format!("/ServiceRequest/{id}/$validate"),
         &bundle_of("batch", &[("POST", Some(ACCEPTED))]),
     );
@@ -133,11 +146,14 @@ fn validate_at_instance_level() {
 /// input. A missing required element is named itself (or its parent), never a sibling.
 #[test]
 fn a_missing_element_is_named_not_a_sibling() {
+    // Its own server and store: tests never share state.
+    let own = Server::start(&[]);
+    let server = || &own;
     let mut sr = example(ACCEPTED);
     let o = sr.as_object_mut().expect("object");
     o.remove("subject");
     o.remove("intent");
-    let (status, oo) = post("/$validate", &sr);
+    let (status, oo) = post(server(), "/$validate", &sr);
     assert_eq!(status, 200, "{oo}");
     let required: Vec<(String, String)> = oo["issue"]
         .as_array()
@@ -173,6 +189,7 @@ fn a_missing_element_is_named_not_a_sibling() {
     );
     // Inside a Bundle entry too.
     let (_, oo) = post(
+        server(),
         "/$validate",
         &json!({"resourceType": "Bundle", "type": "batch", "entry": [
             {"resource": sr, "request": {"method": "POST", "url": "ServiceRequest"}}

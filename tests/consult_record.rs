@@ -775,3 +775,171 @@ fn an_advise_rule_warns_and_the_order_goes_ahead() {
         "{err}"
     );
 }
+
+/// The gateway's own AuditEvent search parameters (contract §6) are published as SearchParameter
+/// resources, named by the CapabilityStatement, and search what their expressions say: the
+/// patient and requesting-organisation entities of the AuditEvent.
+#[test]
+fn own_search_parameters_are_published_and_search_the_audit_event() {
+    let dir = Scratch::new("searchparams");
+    let s = Server::start(&["--store", &dir.store()]);
+    let (_, capability) = get(&s, "/metadata");
+    let audit = capability["rest"][0]["resource"]
+        .as_array()
+        .expect("resources")
+        .iter()
+        .find(|r| r["type"] == "AuditEvent")
+        .expect("AuditEvent in the CapabilityStatement")
+        .clone();
+    for name in [
+        "decision",
+        "rule",
+        "subject-identifier",
+        "requester-organization",
+    ] {
+        let param = audit["searchParam"]
+            .as_array()
+            .expect("searchParam")
+            .iter()
+            .find(|p| p["name"] == name)
+            .unwrap_or_else(|| panic!("{name} declared"));
+        let url = format!("{CANONICAL}/SearchParameter/AuditEvent-{name}");
+        assert_eq!(param["definition"], url.as_str());
+        let (status, sp) = get(&s, &format!("/SearchParameter/AuditEvent-{name}"));
+        assert_eq!(status, 200, "{name}: {sp}");
+        assert_eq!(sp["url"], url.as_str());
+        assert_eq!(sp["code"], name);
+        assert_eq!(sp["base"], json!(["AuditEvent"]));
+    }
+
+    // A request naming its patient by NHS number and its requester by ODS code.
+    let mut sr = example(ACCEPTED);
+    sr["contained"][0]["identifier"] =
+        json!([{"system": "https://fhir.nhs.uk/Id/nhs-number", "value": "9000000009"}]);
+    sr["requester"] = json!({"reference": "#org"});
+    sr["contained"]
+        .as_array_mut()
+        .expect("contained")
+        .push(json!({"resourceType": "Organization", "id": "org", "name": "Example Surgery",
+            "identifier": [{"system": "https://fhir.nhs.uk/Id/ods-organization-code", "value": "Y99999"}]}));
+    let (status, h, _) = post(&s, "/ServiceRequest", &sr);
+    assert_eq!(status, 200);
+    let id = h["x-consult-id"].to_str().expect("id").to_string();
+    let (status, _, _) = post(&s, "/ServiceRequest", &example(REJECTED));
+    assert_eq!(status, 422);
+
+    let (_, event) = get(&s, &format!("/AuditEvent/{id}"));
+    let entities = event["entity"].as_array().expect("entities");
+    let patient = entities
+        .iter()
+        .find(|e| e["role"]["code"] == "1")
+        .expect("a patient entity (role 1)");
+    assert_eq!(patient["what"]["identifier"]["value"], "9000000009");
+    assert_eq!(
+        patient["what"]["identifier"]["system"],
+        "https://fhir.nhs.uk/Id/nhs-number"
+    );
+    let org = entities
+        .iter()
+        .find(|e| e["type"]["code"] == "3")
+        .expect("an organisation entity (type 3)");
+    assert_eq!(org["what"]["identifier"]["value"], "Y99999");
+
+    let found = |query: &str| -> Vec<String> {
+        let (status, bundle) = get(&s, &format!("/AuditEvent?{query}"));
+        assert_eq!(status, 200, "{query}: {bundle}");
+        bundle["entry"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|e| e["resource"]["id"].as_str().expect("id").to_string())
+            .collect()
+    };
+    assert_eq!(
+        found("subject-identifier=https://fhir.nhs.uk/Id/nhs-number|9000000009"),
+        [id.clone()]
+    );
+    assert_eq!(found("requester-organization=Y99999"), [id.clone()]);
+    assert_eq!(found("decision=accepted"), [id]);
+    assert!(found("subject-identifier=9000000001").is_empty());
+}
+
+/// `check` records nothing unless given `--store`; with it, every decision is a consult in that
+/// store (contract §6), its answer names the consult, and `audit export` reads it back.
+#[test]
+fn check_records_consults_only_with_store() {
+    let dir = Scratch::new("check-store");
+    let store = dir.store();
+    let check = |extra: &[&str]| -> Value {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_referral-gateway"))
+            .arg("check")
+            .args(extra)
+            .arg(common::repo().join("examples").join(ACCEPTED))
+            .arg(common::repo().join("examples").join(REJECTED))
+            .output()
+            .expect("run");
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).expect("a Bundle of answers")
+    };
+    let unrecorded = check(&[]);
+    assert!(unrecorded["entry"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .all(|e| consult_ext(&e["resource"]).is_empty()));
+    assert!(
+        !dir.0.join("store.sqlite").exists(),
+        "nothing written without --store"
+    );
+
+    let recorded = check(&["--store", &store]);
+    let ids: Vec<String> = recorded["entry"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .flat_map(|e| consult_ext(&e["resource"]))
+        .collect();
+    assert_eq!(ids.len(), 2, "one consult per file: {recorded}");
+
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_referral-gateway"))
+        .args([
+            "audit",
+            "export",
+            "--since",
+            "2000-01-01",
+            "--store",
+            &store,
+        ])
+        .env_remove("REFERRAL_GATEWAY_STORE")
+        .output()
+        .expect("run");
+    assert!(out.status.success());
+    let exported: Vec<Value> = String::from_utf8(out.stdout)
+        .expect("UTF-8")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("AuditEvent"))
+        .collect();
+    assert_eq!(
+        exported
+            .iter()
+            .map(|e| e["id"].as_str().expect("id"))
+            .collect::<Vec<_>>(),
+        ids.iter().map(String::as_str).collect::<Vec<_>>()
+    );
+    assert_eq!(exported[0]["outcome"], "0");
+    assert_eq!(exported[1]["outcome"], "4");
+
+    // A store that cannot be opened stops `check` before anything is decided.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_referral-gateway"))
+        .args(["check", "--store", "mysql://nowhere"])
+        .arg(common::repo().join("examples").join(ACCEPTED))
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(out.stdout.is_empty());
+}

@@ -172,10 +172,14 @@ pub fn check_file(engine: &Engine, name: &str, mode: Mode, max_bytes: Option<u64
     };
     match engine.decide_blocking(call, translate) {
         Ok(Answered {
-            answer: (answer, exit, unusable),
+            answer: (mut answer, exit, unusable),
             record,
-            ..
+            consult_ids,
         }) => {
+            // Recorded (`check --store`): the answer names its consults, as `serve`'s does.
+            if !consult_ids.is_empty() {
+                crate::store::record::stamp(&mut answer.body, site, &consult_ids);
+            }
             let outcome = match (unusable, record) {
                 (Some(u), _) => Err(u),
                 (None, Some(r)) => Ok(Arc::try_unwrap(r)
@@ -205,6 +209,28 @@ pub fn check_file(engine: &Engine, name: &str, mode: Mode, max_bytes: Option<u64
             }
         }
     }
+}
+
+/// `check --store URL`: the engine with the consult store as its decision sink, and the
+/// async runtime its commits run on (the caller enters it while checking). A store that cannot
+/// be opened, or is not answering, is an error before anything is decided.
+pub fn with_store(engine: Engine, url: &str) -> Result<(Engine, tokio::runtime::Runtime), String> {
+    let url = crate::store::StoreUrl::parse(url).map_err(|e| e.to_string())?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the async runtime: {e}"))?;
+    let store = runtime.block_on(async {
+        let store = crate::store::open(&url, crate::store::StoreSync::Normal)
+            .await
+            .map_err(|e| e.to_string())?
+            .ok_or("'none' records nothing: give sqlite:PATH or postgres://...")?;
+        store.check_writable().await.map_err(|e| e.to_string())?;
+        Ok::<_, String>(store)
+    })?;
+    let sink = crate::store::sink::StoreSink::new(store, true);
+    Ok((engine.with_sink(std::sync::Arc::new(sink)), runtime))
 }
 
 /// Runs `check` and returns the exit status. A closed stdout (`check FILE | head`) ends the

@@ -302,6 +302,11 @@ pub enum Command {
         /// `POST /ServiceRequest/$explain`.
         #[arg(long, conflicts_with = "validate")]
         explain: bool,
+        /// Record each decision as a consult in this store (`sqlite:PATH` or
+        /// `postgres://...`), as `serve` does; by default `check` records nothing. The answer
+        /// then carries the consult ids. Explanations are never recorded.
+        #[arg(long, conflicts_with_all = ["validate", "explain"])]
+        store: Option<String>,
         #[command(flatten)]
         limits: CheckLimits,
         #[command(flatten)]

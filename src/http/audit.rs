@@ -9,6 +9,7 @@ use super::consult::Who;
 use super::error::ApiError;
 use super::negotiate::{CurrentRules, Reply};
 use super::AppState;
+use crate::site::Site;
 use crate::store::{fhir, now_us, time_span, AccessRecord, ConsultQuery, ConsultStore, Write};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, Uri};
@@ -426,13 +427,34 @@ async fn stats(
 }
 
 /// The CapabilityStatement entries of the consult record.
-pub fn capability_resources() -> Vec<Value> {
+/// The gateway's own search parameters (contract §6) have their SearchParameter resources in
+/// `profiles/` (`SearchParameter-AuditEvent-{name}.json`), the others are HL7's.
+pub fn capability_resources(site: &Site) -> Vec<Value> {
+    // `entity-identifier` and `agent` (a token here, a reference in R4) have no definition to
+    // point at; `date` and `outcome` are R4's own.
+    let definition = |name: &str| match name {
+        "decision" | "rule" | "subject-identifier" | "requester-organization" => Some(format!(
+            "{}/SearchParameter/AuditEvent-{name}",
+            crate::store::record::canonical(site)
+        )),
+        "date" | "outcome" => Some(format!(
+            "http://hl7.org/fhir/SearchParameter/AuditEvent-{name}"
+        )),
+        _ => None,
+    };
+    let search_param = |(name, ty, doc): &(&str, &str, &str)| {
+        let mut p = json!({"name": name, "type": ty, "documentation": doc});
+        if let Some(url) = definition(name) {
+            p["definition"] = json!(url);
+        }
+        p
+    };
     vec![
         json!({
             "type": "AuditEvent",
             "documentation": "One AuditEvent per consult (decided ServiceRequest); its id is the consult id. Reading is itself recorded.",
             "interaction": [{"code": "read"}, {"code": "search-type"}],
-            "searchParam": AUDIT_EVENT_SEARCH.iter().filter(|p| p.0 != "_sort").map(|(name, ty, doc)| json!({"name": name, "type": ty, "documentation": doc})).collect::<Vec<_>>(),
+            "searchParam": AUDIT_EVENT_SEARCH.iter().filter(|p| p.0 != "_sort").map(search_param).collect::<Vec<_>>(),
         }),
         json!({
             "type": "Provenance",

@@ -52,11 +52,12 @@ pub const CONFORMANCE_SEARCH_PARAMS: [(&str, &str, &str); 2] = [
 ];
 
 /// The conformance resources served from the profiles folder.
-pub const CONFORMANCE_TYPES: [&str; 5] = [
+pub const CONFORMANCE_TYPES: [&str; 6] = [
     "StructureDefinition",
     "CodeSystem",
     "ValueSet",
     "ConceptMap",
+    "SearchParameter",
     "OperationDefinition",
 ];
 
@@ -174,7 +175,7 @@ pub fn capability_statement(state: &AppState) -> Value {
     }
     if state.store.is_some() {
         // The consult record (contract §6), read back over FHIR.
-        resources.extend(super::audit::capability_resources());
+        resources.extend(super::audit::capability_resources(&rules.site));
     }
     let system_validate = conformance
         .resource("OperationDefinition", SYSTEM_VALIDATE_ID)

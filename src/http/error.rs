@@ -183,7 +183,7 @@ impl ApiError {
             ApiError::NotFound { path } => plain(
                 FindingId::HttpNotFound, IssueType::NotFound,
                 format!(
-                    "There is nothing at {path}. This gateway serves POST /ServiceRequest, POST / (batch or transaction Bundle), POST /ServiceRequest/$validate, POST /ServiceRequest/{{id}}/$validate, POST /$validate, GET /metadata, GET /health, GET /metrics, the conformance resources (GET /StructureDefinition, /CodeSystem, /ValueSet, /ConceptMap, /OperationDefinition and /{{type}}/{{id}}) and the CDS Hooks services under /cds-services."
+                    "There is nothing at {path}. This gateway serves POST /ServiceRequest, POST / (batch or transaction Bundle), POST /ServiceRequest/$validate, POST /ServiceRequest/{{id}}/$validate, POST /$validate, GET /metadata, GET /health, GET /metrics, the conformance resources (GET /StructureDefinition, /CodeSystem, /ValueSet, /ConceptMap, /SearchParameter, /OperationDefinition and /{{type}}/{{id}}) and the CDS Hooks services under /cds-services."
                 ),
             ),
             ApiError::UnknownResource { resource_type, id } => plain(

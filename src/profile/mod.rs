@@ -137,6 +137,7 @@ impl Conformance {
                     | "ValueSet"
                     | "CodeSystem"
                     | "ConceptMap"
+                    | "SearchParameter"
                     | "OperationDefinition"
             ) {
                 errors.push(error(

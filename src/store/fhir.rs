@@ -9,6 +9,8 @@ use serde_json::{json, Value};
 const AUDIT_EVENT_TYPE: &str = "http://terminology.hl7.org/CodeSystem/audit-event-type";
 const RESTFUL_INTERACTION: &str = "http://hl7.org/fhir/restful-interaction";
 const ENTITY_TYPE: &str = "http://terminology.hl7.org/CodeSystem/audit-entity-type";
+const OBJECT_ROLE: &str = "http://terminology.hl7.org/CodeSystem/object-role";
+const ODS_ORGANIZATION: &str = "https://fhir.nhs.uk/Id/ods-organization-code";
 const SOURCE_TYPE: &str = "http://terminology.hl7.org/CodeSystem/security-source-type";
 const PROVENANCE_ACTIVITY: &str = "http://terminology.hl7.org/CodeSystem/v3-DataOperation";
 
@@ -78,6 +80,27 @@ pub fn audit_event(c: &Consult, site: &Site) -> Value {
         "type": { "system": ENTITY_TYPE, "code": "2", "display": "System Object" },
         "detail": request_details,
     })];
+    // The patient and the requesting organisation, as the request named them: what the
+    // gateway's SearchParameters subject-identifier and requester-organization search
+    // (profiles/SearchParameter-AuditEvent-*.json give these paths as their expressions).
+    if let Some(value) = &c.subject_value {
+        let mut id = json!({ "value": value });
+        if let Some(system) = &c.subject_system {
+            id["system"] = json!(system);
+        }
+        entities.push(json!({
+            "what": { "identifier": id, "type": "Patient" },
+            "type": { "system": ENTITY_TYPE, "code": "1", "display": "Person" },
+            "role": { "system": OBJECT_ROLE, "code": "1", "display": "Patient" },
+        }));
+    }
+    if let Some(ods) = &c.requester_org {
+        entities.push(json!({
+            "what": { "identifier": { "system": ODS_ORGANIZATION, "value": ods }, "type": "Organization" },
+            "type": { "system": ENTITY_TYPE, "code": "3", "display": "Organization" },
+            "description": "The organisation that requested the imaging (ODS code).",
+        }));
+    }
     entities.push(json!({
         "what": { "reference": "#outcome", "type": "OperationOutcome" },
         "type": { "system": ENTITY_TYPE, "code": "2", "display": "System Object" },
