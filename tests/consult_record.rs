@@ -857,9 +857,9 @@ fn own_search_parameters_are_published_and_search_the_audit_event() {
     };
     assert_eq!(
         found("subject-identifier=https://fhir.nhs.uk/Id/nhs-number|9000000009"),
-        [id.clone()]
+        [id.as_str()]
     );
-    assert_eq!(found("requester-organization=Y99999"), [id.clone()]);
+    assert_eq!(found("requester-organization=Y99999"), [id.as_str()]);
     assert_eq!(found("decision=accepted"), [id]);
     assert!(found("subject-identifier=9000000001").is_empty());
 }
