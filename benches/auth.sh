@@ -61,6 +61,11 @@ run() { # label [serve flags...] -- [wrk flags...]
   status=$(curl -s -o /dev/null -w '%{http_code}' -X POST -H 'Content-Type: application/fhir+json' \
     "${wrkargs[@]}" --data-binary "@$body" "$url")
   echo "  $label: a request as wrk sends it is answered $status"
+  if [ ${#wrkargs[@]} -gt 0 ]; then
+    status=$(curl -s -o /dev/null -w '%{http_code}' -X POST -H 'Content-Type: application/fhir+json' \
+      --data-binary "@$body" "$url")
+    echo "  $label: the same without the token is answered $status"
+  fi
   BODY=$body wrk -t2 -c16 -d1s "${wrkargs[@]}" -s scripts/load/post.lua "$url" > /dev/null
   for c in 16 64; do
     local line rps p50 p99 p999
