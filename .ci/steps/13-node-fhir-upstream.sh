@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The real FHIR server the inline-gateway tests forward to (tests/support/fhir-upstream:
+# The real FHIR server the inline-gateway tests forward to, and the CDS Hooks prefetch
+# fallback fetches from (tests/upstream.rs, tests/cds_prefetch.rs; tests/support/fhir-upstream:
 # Medplum's FHIR router, in memory). Needs Node >= 20.19 and npm; installs them from Debian apt
 # when missing, then its locked npm packages. The tests start one server per test themselves;
 # with CI=true they fail, not skip, when Node is missing.

@@ -26,6 +26,7 @@ pub mod extensions;
 pub mod guard;
 pub mod metrics;
 pub mod negotiate;
+pub mod outbound;
 pub mod reload;
 pub mod routes;
 pub mod server;
@@ -127,6 +128,9 @@ pub struct AppState {
     /// The consult record (contract §6), the engine's first sink; `None` with `--store none`.
     /// Front ends commit what goes with a consult (CDS cards, feedback, reads) through it.
     pub store: Option<Arc<StoreSink>>,
+    /// The CDS Hooks prefetch fallback's client (contract §7): a missing prefetch fetched from
+    /// an allowed `fhirServer`.
+    pub cds_prefetch: cds_hooks::prefetch::Fetcher,
 }
 
 impl AppState {
@@ -172,6 +176,10 @@ impl AppState {
             upstream: None,
             auth: Arc::new(crate::auth::Gate::open()),
             store,
+            cds_prefetch: cds_hooks::prefetch::Fetcher::new(
+                args.upstream.upstream_timeout_secs,
+                Duration::from_secs(args.request_timeout_secs.max(1)),
+            ),
         }
     }
 }

@@ -1,7 +1,8 @@
 //! The CDS Hooks 2.0 front end: the referral guidance at order entry, in the EHR.
 //!
 //! - `GET /cds-services`: the discovery document ([`discovery`]);
-//! - `POST /cds-services/{id}`: an `order-select` or `order-sign` call ([`request`]) becomes a
+//! - `POST /cds-services/{id}`: an `order-select` or `order-sign` call ([`request`]), its
+//!   missing prefetch fetched from its `fhirServer` when that is allowed ([`prefetch`]), becomes a
 //!   collection Bundle of the draft ServiceRequests and the prefetched context, decided by one
 //!   call of the same engine service as the FHIR endpoints
 //!   ([`crate::engine::Engine::decide`]: same rules, slots and sinks); the decisions become
@@ -11,25 +12,28 @@
 //!
 //! CDS Hooks bodies are plain JSON, not FHIR: responses are marked [`NotFhir`] so that the
 //! FHIR layer passes them through, and every error is a JSON object
-//! `{"error": ..., "details": [...]}` with its status (400, 404, 405, 413, 415, 503).
+//! `{"error": ..., "details": [...]}` with its status (400, 404, 405, 412, 413, 415, 503).
 
 pub mod cards;
 pub mod discovery;
 pub mod feedback;
+pub mod prefetch;
 pub mod request;
 
 use super::consult::{self, Who};
 use super::extensions::{CurrentRules, NotFhir};
 use super::metrics::Decided;
 use super::AppState;
+use crate::auth::cds::CdsTrust;
 use crate::engine::{Answered, Asker, Call, Caller, Checked, EngineError, Purpose};
 use crate::parse::{Format, Unusable};
 use crate::rules::RuleSet;
 use crate::store::{record, CardLink, FeedbackRecord, Write};
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{Path, State};
+use axum::extract::{FromRequestParts, Path, State};
 use axum::http::header::{ALLOW, CONTENT_TYPE};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, MethodRouter};
@@ -38,6 +42,7 @@ use discovery::Service;
 use feedback::IssuedCards;
 use request::HookRequest;
 use serde_json::{json, Value};
+use std::convert::Infallible;
 use std::sync::Arc;
 
 /// The key of a card's `extension` that carries the consult id of the order it is about.
@@ -53,6 +58,11 @@ pub enum CdsError {
     },
     UnknownService(String),
     MethodNotAllowed(&'static str),
+    /// 412: prefetch is missing and the `fhirServer` given cannot supply it (CDS Hooks 2.0).
+    PreconditionFailed {
+        error: String,
+        details: Vec<String>,
+    },
     UnsupportedMediaType(String),
     TooLarge,
     Unavailable(String),
@@ -79,6 +89,9 @@ impl IntoResponse for CdsError {
                 format!("method not allowed here; use {allow}"),
                 Vec::new(),
             ),
+            CdsError::PreconditionFailed { error, details } => {
+                (StatusCode::PRECONDITION_FAILED, error, details)
+            }
             CdsError::UnsupportedMediaType(ct) => (
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 format!("Content-Type '{ct}' is not supported: send application/json"),
@@ -192,22 +205,68 @@ fn json_body(headers: &HeaderMap, body: Result<Bytes, BytesRejection>) -> Result
     })
 }
 
+/// Who called, and the `fhirServer`s the issuer of their verified JWT may send (none without
+/// `--cds-trusted-issuers`).
+struct CdsCaller {
+    who: Who,
+    fhir_servers: Vec<String>,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for CdsCaller {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Infallible> {
+        let who = Who::from_request_parts(parts, state).await?;
+        let fhir_servers = parts
+            .extensions
+            .get::<CdsTrust>()
+            .map(|t| t.fhir_servers.clone())
+            .unwrap_or_default();
+        Ok(Self { who, fhir_servers })
+    }
+}
+
 async fn call_service(
     State(state): State<Arc<AppState>>,
     Extension(CurrentRules(rules)): Extension<CurrentRules>,
     Extension(issued): Extension<Arc<IssuedCards>>,
     Path(id): Path<String>,
-    who: Who,
+    CdsCaller { who, fhir_servers }: CdsCaller,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, CdsError> {
     let service = service_of(&id)?;
     let value = json_body(&headers, body)?;
-    let request =
+    let mut request =
         HookRequest::from_json(&value, service).map_err(|details| CdsError::BadRequest {
             error: format!("not a valid CDS Hooks {} request", service.hook.name()),
             details,
         })?;
+    match state
+        .cds_prefetch
+        .complete(&mut request, &fhir_servers)
+        .await
+    {
+        Ok(keys) if !keys.is_empty() => tracing::info!(
+            service = service.id,
+            hook_instance = %request.hook_instance,
+            keys = %keys.join(","),
+            "CDS Hooks prefetch fetched from fhirServer"
+        ),
+        Ok(_) => {}
+        Err(why) => {
+            tracing::warn!(
+                service = service.id,
+                hook_instance = %request.hook_instance,
+                why = %why.details.join("; "),
+                "CDS Hooks call answered 412: prefetch missing and not obtainable"
+            );
+            return Err(CdsError::PreconditionFailed {
+                error: why.error,
+                details: why.details,
+            });
+        }
+    }
     let (bundle, origin) = request.engine_bundle();
     // The cards are stamped with their consult ids under the same rules after the call.
     let stamp_rules = rules.clone();

@@ -95,6 +95,20 @@ pub struct HookRequest {
     pub selections: Option<Vec<String>>,
     /// By prefetch key of the discovery document.
     pub prefetch: Vec<(&'static str, Prefetched)>,
+    /// `fhirServer`: the base of the CDS client's FHIR server, without a trailing slash.
+    pub fhir_server: Option<String>,
+    /// `fhirAuthorization.access_token`: for the prefetch fallback ([`super::prefetch`]).
+    pub fhir_authorization: Option<AccessToken>,
+}
+
+/// The CDS client's access token to its FHIR server: never shown in `Debug` or logs.
+#[derive(Clone, PartialEq)]
+pub struct AccessToken(pub String);
+
+impl std::fmt::Debug for AccessToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AccessToken(..)")
+    }
 }
 
 /// The resource type each prefetch key must hold (a search Bundle may add included resources).
@@ -213,14 +227,20 @@ impl HookRequest {
         if !hook_instance.is_empty() && uuid::Uuid::parse_str(&hook_instance).is_err() {
             problems.push(format!("hookInstance '{hook_instance}' is not a UUID"));
         }
-        match root.get("fhirServer") {
-            None => {}
-            Some(Value::String(s)) if s.starts_with("https://") || s.starts_with("http://") => {}
-            Some(_) => problems.push("fhirServer must be an absolute http(s) URL".into()),
-        }
+        let fhir_server = match root.get("fhirServer") {
+            None => None,
+            Some(Value::String(s)) if s.starts_with("https://") || s.starts_with("http://") => {
+                Some(s.trim_end_matches('/').to_string())
+            }
+            Some(_) => {
+                problems.push("fhirServer must be an absolute http(s) URL".into());
+                None
+            }
+        };
         if root.get("fhirAuthorization").is_some() && root.get("fhirServer").is_none() {
             problems.push("fhirAuthorization is sent without fhirServer".into());
         }
+        let fhir_authorization = read_authorization(root.get("fhirAuthorization"), &mut problems);
 
         let mut user_id = String::new();
         let mut patient_id = String::new();
@@ -282,17 +302,7 @@ impl HookRequest {
                 for (key, expected) in PREFETCH_TYPES {
                     let value = match p.get(key) {
                         None => Prefetched::NotSent,
-                        Some(Value::Null) => Prefetched::NoData,
-                        Some(v) if is_prefetch_failure(v) => Prefetched::Failed,
-                        Some(v) => {
-                            let resources = prefetch_resources(key, v, &mut problems);
-                            if !resources.is_empty()
-                                && !resources.iter().any(|r| r["resourceType"] == expected)
-                            {
-                                problems.push(format!("prefetch.{key} holds no {expected}"));
-                            }
-                            Prefetched::Resources(resources)
-                        }
+                        Some(v) => read_prefetched(key, expected, v, &mut problems),
                     };
                     if let Some(slot) = prefetch.iter_mut().find(|(k, _)| *k == key) {
                         slot.1 = value;
@@ -304,20 +314,7 @@ impl HookRequest {
                 type_of(other)
             )),
         }
-        // The prefetched patient must be the patient in context: deciding on another
-        // patient's age would be worse than not deciding.
-        if let Some((_, Prefetched::Resources(rs))) = prefetch.iter().find(|(k, _)| *k == "patient")
-        {
-            for r in rs.iter().filter(|r| r["resourceType"] == "Patient") {
-                if let Some(id) = r.get("id").and_then(Value::as_str) {
-                    if !patient_id.is_empty() && id != patient_id {
-                        problems.push(
-                            "prefetch.patient is not the patient of context.patientId".into(),
-                        );
-                    }
-                }
-            }
-        }
+        check_patient(&prefetch, &patient_id, &mut problems);
 
         if problems.is_empty() {
             Ok(HookRequest {
@@ -327,13 +324,16 @@ impl HookRequest {
                 draft_orders,
                 selections,
                 prefetch,
+                fhir_server,
+                fhir_authorization,
             })
         } else {
             Err(problems)
         }
     }
 
-    /// The prefetch keys of the discovery document the client did not send.
+    /// The prefetch keys of the discovery document the client did not send (and that were
+    /// not fetched from its `fhirServer` either).
     pub fn prefetch_not_sent(&self) -> Vec<&'static str> {
         self.prefetch_in(&Prefetched::NotSent)
     }
@@ -410,6 +410,70 @@ impl HookRequest {
         }
         (bundle, origin)
     }
+}
+
+/// A prefetch value as sent (or as fetched from the `fhirServer`): `null` is no data, an
+/// OperationOutcome a failure, else the resources, which must include one of `expected`.
+pub(super) fn read_prefetched(
+    key: &str,
+    expected: &str,
+    v: &Value,
+    problems: &mut Vec<String>,
+) -> Prefetched {
+    match v {
+        Value::Null => Prefetched::NoData,
+        v if is_prefetch_failure(v) => Prefetched::Failed,
+        v => {
+            let resources = prefetch_resources(key, v, problems);
+            if !resources.is_empty() && !resources.iter().any(|r| r["resourceType"] == expected) {
+                problems.push(format!("prefetch.{key} holds no {expected}"));
+            }
+            Prefetched::Resources(resources)
+        }
+    }
+}
+
+/// The prefetched patient must be the patient in context: deciding on another patient's age
+/// would be worse than not deciding.
+pub(super) fn check_patient(
+    prefetch: &[(&'static str, Prefetched)],
+    patient_id: &str,
+    problems: &mut Vec<String>,
+) {
+    if let Some((_, Prefetched::Resources(rs))) = prefetch.iter().find(|(k, _)| *k == "patient") {
+        for r in rs.iter().filter(|r| r["resourceType"] == "Patient") {
+            if let Some(id) = r.get("id").and_then(Value::as_str) {
+                if !patient_id.is_empty() && id != patient_id {
+                    problems
+                        .push("prefetch.patient is not the patient of context.patientId".into());
+                }
+            }
+        }
+    }
+}
+
+/// `fhirAuthorization` (CDS Hooks 2.0 "Passing the Access Token"): its `access_token`, with
+/// `token_type` `Bearer`. The other fields are the client's business.
+fn read_authorization(v: Option<&Value>, problems: &mut Vec<String>) -> Option<AccessToken> {
+    let obj = match v? {
+        Value::Object(o) => o,
+        other => {
+            problems.push(format!(
+                "fhirAuthorization must be an object, not {}",
+                type_of(other)
+            ));
+            return None;
+        }
+    };
+    let token = required_str(obj, "access_token", "fhirAuthorization.", problems);
+    if let Some(t) = required_str(obj, "token_type", "fhirAuthorization.", problems) {
+        if !t.eq_ignore_ascii_case("bearer") {
+            problems.push(format!(
+                "fhirAuthorization.token_type is '{t}'; only Bearer is defined"
+            ));
+        }
+    }
+    token.map(|t| AccessToken(t.trim().to_string()))
 }
 
 fn entry(full_url: Option<&str>, resource: Value) -> Value {

@@ -6,6 +6,7 @@ use super::breaker::{Breaker, BreakerState};
 use super::credentials::Credentials;
 use super::fault::Fault;
 use super::UpstreamArgs;
+use crate::http::outbound::pooled_client;
 use axum::body::Bytes;
 use axum::http::{HeaderMap, Method, StatusCode};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -113,18 +114,7 @@ impl Upstream {
                 .map_err(|e| format!("--public-base-url {public} is not a URL: {e}"))?;
         }
         let credentials = Credentials::from_args(args)?;
-        let http = reqwest::Client::builder()
-            .pool_idle_timeout(Duration::from_secs(60))
-            .pool_max_idle_per_host(64)
-            .tcp_nodelay(true)
-            .connect_timeout(deadline)
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!(
-                env!("CARGO_PKG_NAME"),
-                "/",
-                env!("CARGO_PKG_VERSION")
-            ))
-            .build()
+        let http = pooled_client(deadline)
             .map_err(|e| format!("cannot build the upstream HTTP client: {e}"))?;
         Ok(Some(Self {
             http,
