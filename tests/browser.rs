@@ -1,6 +1,8 @@
 //! The console in a real browser: headless Chromium (Debian's `chromium`, driven by
 //! `playwright-core` from tests/support/browser/, no browser download) opens every view, tries
-//! the playground on an example of each decision, uploads a file, searches consults, and runs
+//! the playground on an example of each decision, uploads a file, searches consults, looks a
+//! consult up by id and explains it under its own rule set, switches a rule to shadow mode in
+//! a copy of the site data and finds its would-be decisions on the dashboard, and runs
 //! axe-core on every page (no serious or critical violation), with no JavaScript error and no
 //! failed request. Screenshots go to a scratch folder, or to docs/screenshots/ with
 //! `UPDATE_SCREENSHOTS=1` (the README shows those).
@@ -66,22 +68,46 @@ fn the_console_in_headless_chromium() {
     } else {
         std::env::temp_dir().join(format!("rg-screenshots-{}", std::process::id()))
     };
-    let server = Server::start(&[]);
+    // The gateway on a copy of rules/, with its own temp store.
+    let rules = std::env::temp_dir().join(format!("rg-browser-rules-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&rules);
+    common::copy_dir(&repo().join("rules"), &rules);
+    let server = Server::start(&["--rules", rules.to_str().expect("path")]);
     // Something on the dashboard: a decision of each kind.
+    let mut rejected = None;
     for file in [
         "general/gen01-cxr-with-clinical-question.json",
-        "us/us05-neck-pain-only-coded.json",
         "us/us05-neck-pain-only-coded.json",
         "us/us13-calf-swelling-query-dvt.json",
     ] {
         let body = std::fs::read(repo().join("examples").join(file)).expect("example");
-        server.post("/ServiceRequest", Some(common::server::FHIR_JSON), body);
+        let res = server.post("/ServiceRequest", Some(common::server::FHIR_JSON), body);
+        if res.status() == 422 {
+            rejected = res.headers()["x-consult-id"]
+                .to_str()
+                .ok()
+                .map(str::to_string);
+        }
     }
+    let rejected = rejected.expect("US05 rejected the neck-pain request");
+    // The department switches US05 to shadow mode in site data and reloads; the same request
+    // is now accepted, and US05's would-be rejection is recorded.
+    let site = rules.join("site.toml");
+    let text = std::fs::read_to_string(&site).expect("site.toml");
+    std::fs::write(&site, format!("{text}US05 = \"shadow\"\n")).expect("write site.toml");
+    server.signal("-HUP");
+    server.wait_for_metric("referral_gateway_rule_reloads_total{result=\"ok\"}", 1);
+    let body =
+        std::fs::read(repo().join("examples/us/us05-neck-pain-only-coded.json")).expect("example");
+    let res = server.post("/ServiceRequest", Some(common::server::FHIR_JSON), body);
+    assert_eq!(res.status(), 200, "US05 in shadow mode refuses nothing");
     let out = Command::new("node")
         .arg(support.join("console.mjs"))
         .arg(&server.base)
         .arg(&shots)
         .arg(repo().join("examples"))
+        .arg(&rejected)
+        .arg("US05")
         .env("CHROMIUM", &chromium)
         .output()
         .expect("node runs");
@@ -105,4 +131,5 @@ fn the_console_in_headless_chromium() {
     if !shots.starts_with(repo()) {
         let _ = std::fs::remove_dir_all(&shots);
     }
+    let _ = std::fs::remove_dir_all(&rules);
 }

@@ -933,3 +933,71 @@ fn every_rule_example_drives_both_hooks() {
     }
     assert!(n >= 2 * 26, "only {n} calls");
 }
+
+/// `order-sign` stamps each draft order it decided (contract §9): one `systemActions` `update`
+/// per order, the order as sent with the consult-id extension and the decision coding in
+/// `meta.tag`; the consult it names is the one recorded. `order-select` proposes nothing.
+#[test]
+fn order_sign_stamps_each_draft_order_with_its_consult_and_decision() {
+    let s = server();
+    let req = several_orders("order-sign", &[NOT_JUSTIFIED, REDIRECTED, ACCEPTED]);
+    let (status, _, body) = read(s.post(SIGN, Some(JSON), req.to_string()));
+    assert_eq!(status, 200, "{body:#}");
+    assert_cds_response(&body);
+    let actions = body["systemActions"].as_array().expect("systemActions");
+    assert_eq!(actions.len(), 3, "{body:#}");
+    let mut decisions = Vec::new();
+    for (i, a) in actions.iter().enumerate() {
+        assert_eq!(a["type"], "update", "{a:#}");
+        assert!(non_empty_str(&a["description"]));
+        let order = &a["resource"];
+        fhir_codec::check_json(order)
+            .unwrap_or_else(|e| panic!("systemActions[{i}].resource is not FHIR R4: {e:?}"));
+        // The order as the EHR sent it, plus the stamp.
+        let sent = &req["context"]["draftOrders"]["entry"][i]["resource"];
+        assert_eq!(order["id"], sent["id"]);
+        assert_eq!(order["code"], sent["code"]);
+        let ext = order["extension"]
+            .as_array()
+            .and_then(|l| {
+                l.iter().find(|e| {
+                    e["url"]
+                        .as_str()
+                        .is_some_and(|u| u.ends_with("/StructureDefinition/consult-id"))
+                })
+            })
+            .expect("the consult-id extension");
+        let id = ext["valueIdentifier"]["value"]
+            .as_str()
+            .expect("consult id");
+        assert!(ext["valueIdentifier"]["system"]
+            .as_str()
+            .is_some_and(|s| s.ends_with("/consult")));
+        let tag = order["meta"]["tag"]
+            .as_array()
+            .and_then(|t| {
+                t.iter().find(|c| {
+                    c["system"]
+                        .as_str()
+                        .is_some_and(|s| s.ends_with("/CodeSystem/referral-decision"))
+                })
+            })
+            .expect("the decision coding");
+        let decision = tag["code"].as_str().expect("code").to_string();
+        // The consult recorded under that id has that decision.
+        let (st, _, event) = read(s.get(&format!("/AuditEvent/{id}")));
+        assert_eq!(st, 200, "{event:#}");
+        assert!(
+            event["entity"][0]["detail"]
+                .as_array()
+                .is_some_and(|d| d.contains(&json!({"type": "decision", "valueString": decision}))),
+            "{event:#}"
+        );
+        decisions.push(decision);
+    }
+    assert_eq!(decisions, ["rejected", "redirected", "accepted"]);
+
+    let req = several_orders("order-select", &[NOT_JUSTIFIED]);
+    let (_, _, body) = read(s.post(SELECT, Some(JSON), req.to_string()));
+    assert!(body.get("systemActions").is_none(), "{body:#}");
+}

@@ -89,7 +89,7 @@ fn bad(msg: String) -> ApiError {
 }
 
 /// Records who read which consults; the answer goes out only once that is committed.
-async fn record_access(
+pub(crate) async fn record_access(
     state: &AppState,
     who: &Who,
     uri: &Uri,
@@ -133,14 +133,7 @@ async fn read(
         record_access(&state, &who, &uri, vec![c.id.clone()]).await?;
         Ok::<Value, ApiError>(fhir::audit_event(&c, &rules.site))
     };
-    match run.await {
-        Ok(body) => Reply {
-            status: StatusCode::OK,
-            body,
-        }
-        .into_response(),
-        Err(e) => e.into_response(),
-    }
+    answer(run.await)
 }
 
 /// `GET /AuditEvent?...` parsed; unknown parameters are an error (a search that silently
@@ -233,6 +226,37 @@ fn parse_query(params: &[(String, String)]) -> Result<ConsultQuery, ApiError> {
     Ok(q)
 }
 
+/// A `searchset` Bundle: its links, and one `match` entry per `(fullUrl, resource)`.
+fn searchset(links: Vec<Value>, entries: impl Iterator<Item = (String, Value)>) -> Value {
+    let entries: Vec<Value> = entries
+        .map(|(url, resource)| {
+            json!({ "fullUrl": url, "resource": resource, "search": { "mode": "match" } })
+        })
+        .collect();
+    let mut bundle = json!({
+        "resourceType": "Bundle",
+        "id": uuid::Uuid::new_v4().to_string(),
+        "type": "searchset",
+        "link": links,
+    });
+    if !entries.is_empty() {
+        bundle["entry"] = Value::Array(entries);
+    }
+    bundle
+}
+
+/// A handler's answer: 200 and the resource, or the error's OperationOutcome.
+fn answer(result: Result<Value, ApiError>) -> Response {
+    match result {
+        Ok(body) => Reply {
+            status: StatusCode::OK,
+            body,
+        }
+        .into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
 /// The absolute URL of this server as the caller reached it.
 fn base_url(headers: &HeaderMap, state: &AppState) -> String {
     let host = headers
@@ -289,36 +313,15 @@ async fn search(
             next.push(format!("_cursor={t}.{}", encode(id)));
             links.push(json!({ "relation": "next", "url": format!("{base}/AuditEvent?{}", next.join("&")) }));
         }
-        let entries: Vec<Value> = page
-            .consults
-            .iter()
-            .map(|c| {
-                json!({
-                    "fullUrl": format!("{base}/AuditEvent/{}", c.id),
-                    "resource": fhir::audit_event(c, &rules.site),
-                    "search": { "mode": "match" },
-                })
-            })
-            .collect();
-        let mut bundle = json!({
-            "resourceType": "Bundle",
-            "id": uuid::Uuid::new_v4().to_string(),
-            "type": "searchset",
-            "link": links,
+        let entries = page.consults.iter().map(|c| {
+            (
+                format!("{base}/AuditEvent/{}", c.id),
+                fhir::audit_event(c, &rules.site),
+            )
         });
-        if !entries.is_empty() {
-            bundle["entry"] = Value::Array(entries);
-        }
-        Ok::<Value, ApiError>(bundle)
+        Ok::<Value, ApiError>(searchset(links, entries))
     };
-    match run.await {
-        Ok(body) => Reply {
-            status: StatusCode::OK,
-            body,
-        }
-        .into_response(),
-        Err(e) => e.into_response(),
-    }
+    answer(run.await)
 }
 
 async fn provenance(
@@ -362,36 +365,19 @@ async fn provenance(
         )
         .await?;
         let base = base_url(&headers, &state);
-        let entries: Vec<Value> = consults
+        let entries = consults
             .iter()
             .filter_map(|c| fhir::provenance(c, &rules.site))
             .map(|p| {
-                json!({
-                    "fullUrl": format!("{base}/Provenance/{}", p["id"].as_str().unwrap_or_default()),
-                    "resource": p,
-                    "search": { "mode": "match" },
-                })
-            })
-            .collect();
-        let mut bundle = json!({
-            "resourceType": "Bundle",
-            "id": uuid::Uuid::new_v4().to_string(),
-            "type": "searchset",
-            "link": [{ "relation": "self", "url": format!("{base}{uri}") }],
-        });
-        if !entries.is_empty() {
-            bundle["entry"] = Value::Array(entries);
-        }
-        Ok::<Value, ApiError>(bundle)
+                (
+                    format!("{base}/Provenance/{}", p["id"].as_str().unwrap_or_default()),
+                    p,
+                )
+            });
+        let links = vec![json!({ "relation": "self", "url": format!("{base}{uri}") })];
+        Ok::<Value, ApiError>(searchset(links, entries))
     };
-    match run.await {
-        Ok(body) => Reply {
-            status: StatusCode::OK,
-            body,
-        }
-        .into_response(),
-        Err(e) => e.into_response(),
-    }
+    answer(run.await)
 }
 
 async fn stats(
@@ -416,14 +402,7 @@ async fn stats(
         let s = store.stats(since, until).await.map_err(unavailable)?;
         Ok::<Value, ApiError>(fhir::stats_parameters(&s))
     };
-    match run.await {
-        Ok(body) => Reply {
-            status: StatusCode::OK,
-            body,
-        }
-        .into_response(),
-        Err(e) => e.into_response(),
-    }
+    answer(run.await)
 }
 
 /// The CapabilityStatement entries of the consult record.

@@ -6,9 +6,9 @@
 //! | `/health*`, `/metadata`, `GET` conformance resources, `GET /cds-services`, CORS preflights | nothing |
 //! | `POST /cds-services/*` | the CDS Hooks JWT of a trusted issuer |
 //! | `POST /ServiceRequest`, `POST /` | a bearer token with `system/ServiceRequest.c` |
-//! | `$validate`, `$explain`, `GET /ServiceRequest*` | `system/ServiceRequest.r` |
+//! | `$validate`, `POST $explain`, `GET /ServiceRequest*` | `system/ServiceRequest.r` |
 //! | `PUT`/`PATCH /ServiceRequest/*` | `system/ServiceRequest.u` |
-//! | `/AuditEvent*`, `/Provenance*`, `/$stats` | `system/AuditEvent.rs` |
+//! | `/AuditEvent*`, `/Provenance*`, `/$stats`, `GET $explain?consult=` | `system/AuditEvent.rs` |
 //! | `/console*` | a console session (`--console-client-id`), else a bearer token |
 //! | anything else (`/metrics` included) | a valid bearer token |
 //!
@@ -76,6 +76,10 @@ pub fn guard_for(method: &Method, path: &str) -> Guard {
     }
     if first == "console" {
         return Guard::Console;
+    }
+    // `GET /ServiceRequest/$explain?consult=` explains a past consult: it reads the record.
+    if reading && path.ends_with("/$explain") {
+        return Guard::Bearer(Some(Need::READ_CONSULTS));
     }
     if path.ends_with("/$validate") || path.ends_with("/$explain") {
         return Guard::Bearer(Some(Need::READ_ORDERS));
@@ -374,6 +378,10 @@ mod tests {
         assert_eq!(
             g(Method::POST, "/ServiceRequest/$explain"),
             need(Need::READ_ORDERS)
+        );
+        assert_eq!(
+            g(Method::GET, "/ServiceRequest/$explain"),
+            need(Need::READ_CONSULTS)
         );
         assert_eq!(g(Method::GET, "/ServiceRequest/1"), need(Need::READ_ORDERS));
         assert_eq!(

@@ -28,7 +28,7 @@ pub mod sqlite;
 
 pub use model::{
     AccessRecord, CardLink, Consult, ConsultQuery, FeedbackRecord, Page, RuleSetRecord, Stats,
-    Write, Written,
+    TimeCount, Write, Written,
 };
 
 use async_trait::async_trait;
@@ -173,6 +173,18 @@ pub trait ConsultStore: Send + Sync {
 
     /// Statistics of the consults decided in `[since, until)` (microseconds since the epoch).
     async fn stats(&self, since: Option<i64>, until: Option<i64>) -> Result<Stats, StoreError>;
+
+    /// Consults decided in `[since, until)` per bucket of `bucket_us` microseconds (the first
+    /// bucket starts at `since`) and decision.
+    async fn timeline(
+        &self,
+        since: i64,
+        until: i64,
+        bucket_us: i64,
+    ) -> Result<Vec<TimeCount>, StoreError>;
+
+    /// The CDS Hooks feedback received about a consult, oldest first.
+    async fn feedback(&self, consult_id: &str) -> Result<Vec<FeedbackRecord>, StoreError>;
 
     /// The consult a CDS Hooks card was issued for.
     async fn card(&self, card_uuid: &str) -> Result<Option<CardLink>, StoreError>;

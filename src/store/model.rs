@@ -154,6 +154,8 @@ pub struct ConsultQuery {
     /// AuditEvent outcome: `0` (accepted or redirected) or `4` (rejected).
     pub outcome: Option<String>,
     pub rule: Option<String>,
+    /// A shadow rule that would have fired (the console's "would-be decisions").
+    pub shadow_rule: Option<String>,
     pub client: Option<String>,
     pub subject_system: Option<String>,
     pub subject_value: Option<String>,
@@ -187,6 +189,16 @@ pub struct Stats {
     /// Decision latency percentiles, in microseconds.
     pub p50_us: Option<i64>,
     pub p99_us: Option<i64>,
+}
+
+/// Consults per time bucket and decision (the console's "consults over time").
+#[derive(Debug, Clone, PartialEq)]
+pub struct TimeCount {
+    /// The bucket's index from the start of the period (0 is the first bucket).
+    pub bucket: i64,
+    pub decision: String,
+    /// Consults, each counted once (a CDS Hooks order once per hookInstance, as in `$stats`).
+    pub count: i64,
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]

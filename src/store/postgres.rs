@@ -11,8 +11,8 @@
 
 use super::sql::{self, Db, Row, SqlValue};
 use super::{
-    CardLink, Consult, ConsultQuery, ConsultStore, Page, Stats, StoreError, Write, Written,
-    COMMIT_TIMEOUT, MAX_GROUP,
+    CardLink, Consult, ConsultQuery, ConsultStore, FeedbackRecord, Page, Stats, StoreError,
+    TimeCount, Write, Written, COMMIT_TIMEOUT, MAX_GROUP,
 };
 use async_trait::async_trait;
 use std::collections::HashMap;
@@ -335,6 +335,21 @@ impl ConsultStore for PgStore {
 
     async fn stats(&self, since: Option<i64>, until: Option<i64>) -> Result<Stats, StoreError> {
         self.read(async |c| sql::stats(c, since, until).await).await
+    }
+
+    async fn timeline(
+        &self,
+        since: i64,
+        until: i64,
+        bucket_us: i64,
+    ) -> Result<Vec<TimeCount>, StoreError> {
+        self.read(async |c| sql::timeline(c, since, until, bucket_us).await)
+            .await
+    }
+
+    async fn feedback(&self, consult_id: &str) -> Result<Vec<FeedbackRecord>, StoreError> {
+        self.read(async |c| sql::feedback(c, consult_id).await)
+            .await
     }
 
     async fn card(&self, card_uuid: &str) -> Result<Option<CardLink>, StoreError> {

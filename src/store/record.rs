@@ -245,7 +245,7 @@ pub fn consult_extension(site: &Site, id: &str) -> Value {
 
 /// Adds `ext` to a resource's `extension`, keeping FHIR's element order (after `id`, `meta`,
 /// `text`, `contained`).
-fn add_extension(resource: &mut Value, ext: Value) {
+pub fn add_extension(resource: &mut Value, ext: Value) {
     let Some(obj) = resource.as_object_mut() else {
         return;
     };

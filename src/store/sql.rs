@@ -531,6 +531,10 @@ fn filter(q: &ConsultQuery) -> (String, Vec<SqlValue>) {
         conds.push("EXISTS (SELECT 1 FROM consult_rules r WHERE r.consult_id = consults.id AND r.rule_id = ? AND r.mode = 'fired')");
         params.push(r.into());
     }
+    if let Some(r) = &q.shadow_rule {
+        conds.push("EXISTS (SELECT 1 FROM consult_rules r WHERE r.consult_id = consults.id AND r.rule_id = ? AND r.mode = 'shadow')");
+        params.push(r.into());
+    }
     let clause = if conds.is_empty() {
         String::new()
     } else {
@@ -708,6 +712,55 @@ pub async fn stats(
         }
     }
     Ok(stats)
+}
+
+pub async fn timeline(
+    db: &mut impl Db,
+    since: i64,
+    until: i64,
+    bucket_us: i64,
+) -> Result<Vec<TimeCount>, StoreError> {
+    let rows = db
+        .query(
+            "SELECT (decided_at - ?) / ?, decision, COUNT(DISTINCT count_key) FROM consults WHERE decided_at >= ? AND decided_at < ? GROUP BY 1, 2 ORDER BY 1, 2",
+            &[since.into(), bucket_us.max(1).into(), since.into(), until.into()],
+        )
+        .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(TimeCount {
+                bucket: r[0].int()?.unwrap_or_default(),
+                decision: r[1].text()?.unwrap_or_default(),
+                count: r[2].int()?.unwrap_or_default(),
+            })
+        })
+        .collect()
+}
+
+pub async fn feedback(
+    db: &mut impl Db,
+    consult_id: &str,
+) -> Result<Vec<FeedbackRecord>, StoreError> {
+    let rows = db
+        .query(
+            "SELECT id, card_uuid, consult_id, rule_id, outcome, reason_code, reason_display, received_at FROM cds_feedback WHERE consult_id = ? ORDER BY received_at, id",
+            &[consult_id.into()],
+        )
+        .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(FeedbackRecord {
+                id: r[0].text()?.unwrap_or_default(),
+                card_uuid: r[1].text()?.unwrap_or_default(),
+                consult_id: r[2].text()?,
+                rule_id: r[3].text()?,
+                outcome: r[4].text()?.unwrap_or_default(),
+                reason_code: r[5].text()?,
+                reason_display: r[6].text()?,
+                received_at: r[7].int()?.unwrap_or_default(),
+            })
+        })
+        .collect()
 }
 
 pub async fn card(db: &mut impl Db, card_uuid: &str) -> Result<Option<CardLink>, StoreError> {

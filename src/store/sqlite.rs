@@ -9,8 +9,8 @@
 
 use super::sql::{self, Db, Row, SqlValue};
 use super::{
-    CardLink, Consult, ConsultQuery, ConsultStore, Page, Stats, StoreError, StoreSync, Write,
-    Written, MAX_GROUP,
+    CardLink, Consult, ConsultQuery, ConsultStore, FeedbackRecord, Page, Stats, StoreError,
+    StoreSync, TimeCount, Write, Written, MAX_GROUP,
 };
 use async_trait::async_trait;
 use rusqlite::types::{ToSqlOutput, ValueRef};
@@ -303,6 +303,22 @@ impl ConsultStore for SqliteStore {
 
     async fn stats(&self, since: Option<i64>, until: Option<i64>) -> Result<Stats, StoreError> {
         self.read(move |db| futures_executor::block_on(sql::stats(db, since, until)))
+            .await
+    }
+
+    async fn timeline(
+        &self,
+        since: i64,
+        until: i64,
+        bucket_us: i64,
+    ) -> Result<Vec<TimeCount>, StoreError> {
+        self.read(move |db| futures_executor::block_on(sql::timeline(db, since, until, bucket_us)))
+            .await
+    }
+
+    async fn feedback(&self, consult_id: &str) -> Result<Vec<FeedbackRecord>, StoreError> {
+        let id = consult_id.to_string();
+        self.read(move |db| futures_executor::block_on(sql::feedback(db, &id)))
             .await
     }
 

@@ -8,7 +8,9 @@
 //!   order and `create` the redirected ServiceRequest of contract §3;
 //! - warn / inform rules: `warning` / `info` cards, whatever the decision;
 //! - a draft order that is not valid FHIR R4: one `warning` card listing the errors;
-//! - accepted without such findings: no card.
+//! - accepted without such findings: no card;
+//! - `order-sign` also answers `systemActions`: each decided draft order, `update`d with its
+//!   consult id and decision ([`system_actions`]).
 //!
 //! Other findings (a procedure the terminology does not know, say) give no card: an EHR calls
 //! the hook for every order, most of which are not imaging referrals at all.
@@ -159,6 +161,98 @@ pub fn cards(
         }
     }
     out
+}
+
+/// A decided draft order of an `order-sign` call, to be stamped once its consult id is known.
+#[derive(Debug, Clone)]
+pub struct Stamp {
+    /// The position of its consult among the decided ServiceRequests (as [`IssuedCard::consult`]).
+    pub consult: usize,
+    pub draft: Value,
+    pub decision: Decision,
+}
+
+/// Every draft order the engine decided, with its decision. A draft that is not valid FHIR R4
+/// is not stamped (its card says why; an update would send the invalid order back).
+pub fn stamps(checked: &Checked, request: &HookRequest, origin: &[Option<usize>]) -> Vec<Stamp> {
+    let mut out = Vec::new();
+    let mut decided = 0;
+    for (entry, result) in checked.input.entries.iter().zip(&checked.entries) {
+        let EntryResult::Request(r) = result else {
+            continue;
+        };
+        let consult = decided;
+        decided += 1;
+        let draft = entry
+            .index
+            .and_then(|i| origin.get(i).copied().flatten())
+            .and_then(|d| request.draft_orders.get(d));
+        if let Some(draft) = draft.filter(|_| !r.invalid) {
+            out.push(Stamp {
+                consult,
+                draft: draft.resource.clone(),
+                decision: r.decision,
+            });
+        }
+    }
+    out
+}
+
+/// Adds `coding` to a resource's `meta.tag`, creating `meta` in its place (after `id`).
+fn add_tag(resource: &mut Value, coding: Value) {
+    let Some(obj) = resource.as_object_mut() else {
+        return;
+    };
+    if !obj.contains_key("meta") {
+        let mut ordered = Map::new();
+        for k in ["resourceType", "id"] {
+            if let Some(v) = obj.remove(k) {
+                ordered.insert(k.into(), v);
+            }
+        }
+        ordered.insert("meta".into(), json!({}));
+        for (k, v) in std::mem::take(obj) {
+            ordered.insert(k, v);
+        }
+        *obj = ordered;
+    }
+    let Some(meta) = obj.get_mut("meta").and_then(Value::as_object_mut) else {
+        return;
+    };
+    match meta.get_mut("tag").and_then(Value::as_array_mut) {
+        Some(tags) => tags.push(coding),
+        None => {
+            meta.insert("tag".into(), json!([coding]));
+        }
+    }
+}
+
+/// The `order-sign` `systemActions` (contract §9): one `update` per stamped draft order, the
+/// order as the EHR sent it with the consult-id extension (§6) and the decision coding in
+/// `meta.tag` (as a redirected ServiceRequest carries it), so that the signed order keeps the
+/// consult that justified it — the pattern of the CDS Hooks imaging appropriate-use services.
+pub fn system_actions(stamps: &[Stamp], site: &Site, consult_ids: &[String]) -> Vec<Value> {
+    stamps
+        .iter()
+        .filter_map(|s| {
+            let id = consult_ids.get(s.consult)?;
+            let mut order = s.draft.clone();
+            add_tag(&mut order, site.decision_coding(s.decision));
+            crate::store::record::add_extension(
+                &mut order,
+                crate::store::record::consult_extension(site, id),
+            );
+            Some(json!({
+                "type": "update",
+                "description": format!(
+                    "Record the referral-guidance consult ({}) on {}",
+                    s.decision.code(),
+                    order_label(&s.draft)
+                ),
+                "resource": order,
+            }))
+        })
+        .collect()
 }
 
 /// The cards about one decided ServiceRequest (none when it is no draft order of the call).

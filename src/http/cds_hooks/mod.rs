@@ -38,7 +38,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, MethodRouter};
 use axum::{Extension, Router};
-use discovery::Service;
+use discovery::{Hook, Service};
 use feedback::IssuedCards;
 use request::HookRequest;
 use serde_json::{json, Value};
@@ -291,6 +291,10 @@ async fn call_service(
     let translate = move |result: Result<&Checked, &Unusable>, rules: &RuleSet| match result {
         Ok(checked) => Ok((
             cards::cards(checked, rules, &request, &origin),
+            match service.hook {
+                Hook::OrderSign => cards::stamps(checked, &request, &origin),
+                Hook::OrderSelect => Vec::new(),
+            },
             request.hook_instance,
         )),
         Err(Unusable::TooCostly(_)) => Err(CdsError::TooLarge),
@@ -300,13 +304,14 @@ async fn call_service(
         }),
     };
     let decision = state.engine.decide(call, translate).await;
-    let (mut cards, hook_instance, decided, consult_ids) = match decision {
+    let (mut cards, stamps, hook_instance, decided, consult_ids) = match decision {
         Ok(Answered {
-            answer: (cards, hook_instance),
+            answer: (cards, stamps, hook_instance),
             record,
             consult_ids,
         }) => (
             cards,
+            stamps,
             hook_instance,
             record.map(|r| Decided::of(&r.checked)).unwrap_or_default(),
             consult_ids,
@@ -363,7 +368,12 @@ async fn call_service(
         cards = cards.len(),
         "CDS Hooks call answered"
     );
-    let mut res = answer(json!({ "cards": cards.into_iter().map(|c| c.card).collect::<Vec<_>>() }));
+    let mut body = json!({ "cards": cards.into_iter().map(|c| c.card).collect::<Vec<_>>() });
+    let actions = cards::system_actions(&stamps, &stamp_rules.site, &consult_ids);
+    if !actions.is_empty() {
+        body["systemActions"] = Value::Array(actions);
+    }
+    let mut res = answer(body);
     res.extensions_mut().insert(decided);
     Ok(res)
 }

@@ -6,13 +6,18 @@
 //! decides anything itself: the playground calls the engine once, with the trace asked for,
 //! and renders the same answer and the same `$explain` Parameters the FHIR API gives.
 //!
-//! - [`pages`]: the views (rules catalogue, playground, dashboard, consults);
+//! - [`pages`]: the page frame, the rules catalogue and the playground;
+//! - [`dashboard`]: the dashboard from the consult record; [`period`]: the period it counts;
+//! - [`consults`]: consult search and the consult page;
 //! - [`charts`]: SVG bar charts and time series with their numbers as a table;
 //! - [`explain_route`]: `POST /ServiceRequest/$explain`.
 
 pub mod charts;
+pub mod consults;
+pub mod dashboard;
 pub mod explain_route;
 pub mod pages;
+pub mod period;
 
 use crate::engine;
 use crate::http::negotiate::NotFhir;
@@ -26,6 +31,7 @@ use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::Router;
+use period::{Period, Usage};
 use std::sync::Arc;
 
 const CSS: &str = include_str!("assets/console.css");
@@ -74,10 +80,18 @@ pub fn router() -> Router<Arc<AppState>> {
             get(playground_page).post(playground_run),
         )
         .route("/console/dashboard", get(dashboard_page))
-        .route("/console/consults", get(consults_page))
+        .route("/console/consults", get(consults::search_page))
+        .route("/console/consults/{id}", get(consults::consult_page))
         .route("/console/assets/console.css", get(css))
         .route("/console/assets/console.js", get(js))
-        .route("/ServiceRequest/$explain", post(explain_route::explain))
+        .route(
+            "/ServiceRequest/$explain",
+            post(explain_route::explain).get(explain_route::explain_consult),
+        )
+        .route(
+            "/console/consults/{id}/explain",
+            get(consults::explain_page),
+        )
 }
 
 /// An HTML page: passed through the FHIR layer untouched, never cached (it shows live data).
@@ -121,9 +135,28 @@ async fn js() -> Response {
     asset("text/javascript; charset=utf-8", JS)
 }
 
-async fn rules_page(State(state): State<Arc<AppState>>) -> Response {
+/// The figures of a period from the consult store, for the catalogue.
+async fn usage(state: &AppState, period: Period) -> Usage {
+    let Some(sink) = &state.store else {
+        return Usage::NoStore;
+    };
+    match sink
+        .store()
+        .stats(Some(period.since), Some(period.until))
+        .await
+    {
+        Ok(stats) => Usage::Counted { period, stats },
+        Err(e) => Usage::Unavailable(e.to_string()),
+    }
+}
+
+async fn rules_page(
+    State(state): State<Arc<AppState>>,
+    Query(params): Query<Vec<(String, String)>>,
+) -> Response {
     let rules = state.engine.rules();
-    html(StatusCode::OK, pages::rules(&rules))
+    let usage = usage(&state, Period::from_query(&params)).await;
+    html(StatusCode::OK, pages::rules(&rules, &usage))
 }
 
 #[derive(Debug, serde::Deserialize)]
@@ -220,12 +253,37 @@ async fn playground_run(State(state): State<Arc<AppState>>, body: axum::body::By
     }
 }
 
-async fn dashboard_page(State(state): State<Arc<AppState>>) -> Response {
+async fn dashboard_page(
+    State(state): State<Arc<AppState>>,
+    Query(params): Query<Vec<(String, String)>>,
+) -> Response {
     let rules = state.engine.rules();
-    html(StatusCode::OK, pages::dashboard(&rules, &state.metrics))
-}
-
-async fn consults_page(State(state): State<Arc<AppState>>) -> Response {
-    let rules = state.engine.rules();
-    html(StatusCode::OK, pages::consults(&rules))
+    let Some(sink) = &state.store else {
+        // No consult record: what this process has counted since it started.
+        return html(StatusCode::OK, pages::dashboard(&rules, &state.metrics));
+    };
+    let period = Period::from_query(&params);
+    let store = sink.store();
+    let figures = async {
+        let stats = store.stats(Some(period.since), Some(period.until)).await?;
+        let timeline = store
+            .timeline(period.since, period.until, period.bucket_us)
+            .await?;
+        Ok::<_, crate::store::StoreError>((stats, timeline))
+    };
+    match figures.await {
+        Ok((stats, timeline)) => html(
+            StatusCode::OK,
+            dashboard::dashboard(&rules, &period, &stats, &timeline),
+        ),
+        Err(e) => html(
+            StatusCode::SERVICE_UNAVAILABLE,
+            pages::page(
+                "/console/dashboard",
+                "Dashboard",
+                &rules,
+                maud::html! { div class="notice error" role="alert" { "The consult store did not answer: " (e.to_string()) } },
+            ),
+        ),
+    }
 }

@@ -1,6 +1,7 @@
 //! The console's views, written with maud (HTML checked at compile time, escaped by default).
 
 use super::charts::{self, Bar};
+use super::period::{chooser, Usage};
 use super::{Tried, EXAMPLES};
 use crate::http::metrics::Metrics;
 use crate::rules::rule::Rule;
@@ -17,7 +18,7 @@ const VIEWS: [(&str, &str); 4] = [
 ];
 
 /// The page frame: skip link, header with navigation and the rule-set version, main.
-fn page(current: &str, title: &str, rules: &RuleSet, body: Markup) -> Markup {
+pub(super) fn page(current: &str, title: &str, rules: &RuleSet, body: Markup) -> Markup {
     html! {
         (DOCTYPE)
         html lang="en" {
@@ -48,7 +49,7 @@ fn page(current: &str, title: &str, rules: &RuleSet, body: Markup) -> Markup {
                         }
                     }
                     p class="version" {
-                        "Rule set " code { (rule_set_version(rules)) }
+                        "Rule set " code { (rules.version) }
                         " · " (rules.rules.len()) " rules"
                     }
                 }
@@ -61,31 +62,14 @@ fn page(current: &str, title: &str, rules: &RuleSet, body: Markup) -> Markup {
     }
 }
 
-/// The rule-set version shown on every page: a short content hash of the rule files.
-pub fn rule_set_version(rules: &RuleSet) -> String {
-    // A stable digest of what the console shows (ids, conditions as written, site data) until
-    // the consult store's content hash of rules/ and profiles/ is on main.
-    let mut text = String::new();
-    for r in &rules.rules {
-        text.push_str(&format!("{:?}{:?}", r.def, r.file));
-    }
-    text.push_str(&format!("{:?}", rules.site));
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in text.bytes() {
-        hash ^= u64::from(b);
-        hash = hash.wrapping_mul(0x0100_0000_01b3);
-    }
-    format!("{hash:016x}")
-}
-
 fn action_badge(rule: &Rule) -> Markup {
     let a = rule.def.action.as_str();
     html! { span class={"badge " (a)} { (a) } }
 }
 
 /// The rule's mode (contract §6): the site's `[rule_modes]`, else `enforce`.
-fn mode(_rules: &RuleSet, _rule: &Rule) -> &'static str {
-    "enforce"
+fn mode(rules: &RuleSet, rule: &Rule) -> &'static str {
+    rules.site.rule_mode(&rule.def.id).as_str()
 }
 
 fn pathway_line(rules: &RuleSet, rule: &Rule) -> Option<Markup> {
@@ -101,12 +85,24 @@ fn pathway_line(rules: &RuleSet, rule: &Rule) -> Option<Markup> {
 
 /// The rules catalogue: every rule with its guidance, why, advice, examples and mode; the
 /// pathway directory.
-pub fn rules(rules: &RuleSet) -> Markup {
+pub fn rules(rules: &RuleSet, usage: &Usage) -> Markup {
     let body = html! {
         p class="lede" {
             "Every guidance rule the gateway applies, as the rule files in "
             code { "rules/" } " say it. A department changes a rule or its mode in "
             code { "rules/site.toml" } " and reloads; this page shows the rules in force."
+        }
+        @match usage {
+            Usage::Counted { period, .. } => {
+                p { "Hits and overrides are counted over " (period.name()) " from the consult record." }
+                (chooser("/console", period))
+            }
+            Usage::NoStore => {
+                div class="notice" role="note" { "No consult store is configured (" code { "serve --store" } "), so hits and overrides are not counted." }
+            }
+            Usage::Unavailable(e) => {
+                div class="notice error" role="alert" { "The consult store did not answer, so hits and overrides are not shown: " (e) }
+            }
         }
         div class="filter" {
             label for="rule-filter" {
@@ -132,7 +128,7 @@ pub fn rules(rules: &RuleSet) -> Markup {
                     dt { "Why" } dd { (r.def.why) }
                     dt { "Advice" } dd { (r.def.advice) }
                     @if let Some(p) = pathway_line(rules, r) { dt { "Pathway" } dd { (p) } }
-                    dt { "Hits, overrides" } dd { "Counted once the consult store is configured (see the dashboard)." }
+                    dt { "Hits, overrides" } dd { (usage_line(r, usage)) }
                     dt { "Examples" }
                     dd {
                         @if r.def.examples.is_empty() { "none" }
@@ -172,15 +168,47 @@ pub fn rules(rules: &RuleSet) -> Markup {
     page("/console", "Rules", rules, body)
 }
 
+/// A rule's hits (fired, or would have fired in shadow mode) and override rate over the
+/// period, with links to those consults.
+fn usage_line(rule: &Rule, usage: &Usage) -> Markup {
+    let Usage::Counted { period, stats } = usage else {
+        return html! { "Not counted (no consult record)." };
+    };
+    let id = &rule.def.id;
+    let s = stats.rules.iter().find(|s| &s.id == id);
+    let fired = s.map_or(0, |s| s.fired);
+    let shadow = s.map_or(0, |s| s.shadow_fired);
+    let overridden = s.map_or(0, |s| s.overridden);
+    let window = format!("&days={}", period.days);
+    html! {
+        span class="hits" {
+            @if fired > 0 {
+                a href={"/console/consults?rule=" (id) (window)} { "fired " (fired) " times" }
+            } @else { "fired 0 times" }
+            @if shadow > 0 {
+                ", " a href={"/console/consults?shadow=" (id) (window)} { "would have fired " (shadow) " times (shadow)" }
+            }
+            "; overridden " (overridden) " times"
+            @if let Some(rate) = override_rate(fired, overridden) { " (override rate " (rate) ")" }
+            " in " (period.name()) "."
+        }
+    }
+}
+
+/// Overrides as a share of the times the rule fired: `25%`; none when it never fired.
+pub fn override_rate(fired: i64, overridden: i64) -> Option<String> {
+    (fired > 0).then(|| format!("{:.0}%", overridden as f64 * 100.0 / fired as f64))
+}
+
 /// The parts of a `Parameters` parameter (or of a part).
-fn parts(p: &Value) -> &[Value] {
+pub(super) fn parts(p: &Value) -> &[Value] {
     p.get("part")
         .and_then(Value::as_array)
         .map(Vec::as_slice)
         .unwrap_or(&[])
 }
 
-fn named<'a>(ps: &'a [Value], name: &'a str) -> impl Iterator<Item = &'a Value> + 'a {
+pub(super) fn named<'a>(ps: &'a [Value], name: &'a str) -> impl Iterator<Item = &'a Value> + 'a {
     ps.iter()
         .filter(move |p| p.get("name").and_then(Value::as_str) == Some(name))
 }
@@ -194,7 +222,7 @@ fn value<'a>(ps: &'a [Value], name: &'a str) -> Option<&'a Value> {
         .map(|(_, v)| v)
 }
 
-fn text_of(ps: &[Value], name: &str) -> String {
+pub(super) fn text_of(ps: &[Value], name: &str) -> String {
     match value(ps, name) {
         Some(Value::String(s)) => s.clone(),
         Some(Value::Bool(b)) => b.to_string(),
@@ -234,7 +262,7 @@ fn marked(text: &str, start: Option<usize>, end: Option<usize>, negated: bool) -
 }
 
 /// One request's explanation, rendered from the `$explain` Parameters parts.
-fn explanation(ps: &[Value]) -> Markup {
+pub(super) fn explanation(ps: &[Value]) -> Markup {
     let matches: Vec<&Value> = named(ps, "match").collect();
     let context: Vec<&Value> = named(ps, "context").collect();
     let rules: Vec<&Value> = named(ps, "rule").collect();
@@ -341,7 +369,7 @@ fn rule_tried(r: &Value) -> Markup {
 }
 
 /// The findings of one OperationOutcome as the GP would read them.
-fn findings(oo: &Value) -> Markup {
+pub(super) fn findings(oo: &Value) -> Markup {
     let issues = oo
         .get("issue")
         .and_then(Value::as_array)
@@ -368,7 +396,7 @@ fn findings(oo: &Value) -> Markup {
     }
 }
 
-fn decision_block(decision: &str, summary: &str) -> Markup {
+pub(super) fn decision_block(decision: &str, summary: &str) -> Markup {
     html! {
         div class={"decision " (decision)} role="status" {
             strong { "Decision: " (decision) }
@@ -471,7 +499,7 @@ fn json_with_first_issue_skipped(oo: &Value) -> Value {
     serde_json::json!({ "issue": issues })
 }
 
-fn parts_of_root(parameters: &Value) -> &[Value] {
+pub(super) fn parts_of_root(parameters: &Value) -> &[Value] {
     parameters
         .get("parameter")
         .and_then(Value::as_array)
@@ -508,8 +536,8 @@ fn counters(text: &str, name: &str, label: &str) -> Vec<(String, f64)> {
     out
 }
 
-/// The dashboard. Until the consult store is configured it shows what this gateway process
-/// has counted since it started (the counters of `/metrics`).
+/// The dashboard without a consult store (`--store none`): what this gateway process has
+/// counted since it started (the counters of `/metrics`).
 pub fn dashboard(rules: &RuleSet, metrics: &Metrics) -> Markup {
     let text = metrics.render();
     let decisions = counters(&text, "referral_gateway_decisions_total", "decision");
@@ -560,9 +588,10 @@ pub fn dashboard(rules: &RuleSet, metrics: &Metrics) -> Markup {
             "“The numbers”."
         }
         div class="notice" role="note" {
-            "These figures are this gateway process's own counts since it started. Consults over "
-            "time, overrides with their reasons, shadow rules' would-be decisions and latency "
-            "percentiles come from the consult store (" code { "serve --store" } ")."
+            "No consult store is configured (" code { "serve --store" } "): these figures are this "
+            "gateway process's own counts since it started. With the store, the dashboard shows "
+            "consults over time, overrides with their reasons, shadow rules' would-be decisions and "
+            "latency percentiles over a chosen period."
         }
         div class="charts" {
             (charts::bar_chart("decisions", "Decisions since start", "requests", &decision_bars))
@@ -571,36 +600,6 @@ pub fn dashboard(rules: &RuleSet, metrics: &Metrics) -> Markup {
         }
     };
     page("/console/dashboard", "Dashboard", rules, body)
-}
-
-/// Consult search: needs the consult store.
-pub fn consults(rules: &RuleSet) -> Markup {
-    let body = html! {
-        p class="lede" { "Look up a consult by its id, or search by date, decision and rule." }
-        form method="get" action="/console/consults" class="filter" {
-            label for="consult-id" { "Consult id" input type="search" id="consult-id" name="id" autocomplete="off"; }
-            label for="decision" { "Decision"
-                select id="decision" name="decision" {
-                    option value="" { "any" }
-                    option value="accepted" { "accepted" }
-                    option value="redirected" { "redirected" }
-                    option value="rejected" { "rejected" }
-                }
-            }
-            label for="rule" { "Rule"
-                select id="rule" name="rule" {
-                    option value="" { "any" }
-                    @for r in &rules.rules { option value=(r.def.id) { (r.def.id) " — " (r.def.title) } }
-                }
-            }
-            button type="submit" { "Search" }
-        }
-        div class="notice" role="note" {
-            "No consult store is configured for this gateway, so there are no consults to show. "
-            "Every decided ServiceRequest is recorded once the store is configured (" code { "serve --store" } ")."
-        }
-    };
-    page("/console/consults", "Consults", rules, body)
 }
 
 #[cfg(test)]

@@ -4,7 +4,9 @@
 // consults; on every page no JavaScript error, no failed request, and axe-core finds no
 // serious or critical accessibility violation. Saves one screenshot per view.
 //
-// node console.mjs BASE_URL SCREENSHOT_DIR EXAMPLES_DIR
+// node console.mjs BASE_URL SCREENSHOT_DIR EXAMPLES_DIR CONSULT_ID SHADOW_RULE
+// CONSULT_ID: a consult the gateway rejected before SHADOW_RULE was switched to shadow mode in
+// site data (the test edits a copy of rules/ and reloads).
 // Exit status 0 when every check passed; the failures are printed otherwise.
 
 import { chromium } from "playwright-core";
@@ -12,9 +14,9 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
-const [base, shots, examples] = process.argv.slice(2);
-if (!base || !shots || !examples) {
-  console.error("usage: node console.mjs BASE_URL SCREENSHOT_DIR EXAMPLES_DIR");
+const [base, shots, examples, consultId, shadowRule] = process.argv.slice(2);
+if (!base || !shots || !examples || !consultId || !shadowRule) {
+  console.error("usage: node console.mjs BASE_URL SCREENSHOT_DIR EXAMPLES_DIR CONSULT_ID SHADOW_RULE");
   process.exit(2);
 }
 mkdirSync(shots, { recursive: true });
@@ -68,8 +70,8 @@ async function open(path, label, shot) {
 
 // Every view, with its screenshot.
 const rules = await open("/console", "rules", "rules.png");
-await open("/console/dashboard", "dashboard", "dashboard.png");
-const consults = await open("/console/consults", "consults", "consults.png");
+const dashboard = await open("/console/dashboard", "dashboard", "dashboard.png");
+const consults = await open("/console/consults", "consults");
 
 // Keyboard: the first Tab reaches the skip link, which moves focus to the content.
 await rules.keyboard.press("Tab");
@@ -85,6 +87,28 @@ await rules.fill("#rule-filter", "DVT clinic");
 const shown = await rules.$$eval("article.rule", (as) => as.filter((a) => !a.hidden).map((a) => a.id));
 if (!shown.includes("rule-US13") || shown.length > 3) fail(`rules: filter 'DVT clinic' shows ${shown}`);
 else ok(`rules: filter 'DVT clinic' shows ${shown.join(", ")}`);
+const guidance = await rules.textContent("#rule-US13 blockquote");
+if (!guidance || guidance.trim().length < 20) fail(`rules: US13 shows no guidance quote (${JSON.stringify(guidance)})`);
+else ok("rules: US13 shows its guidance quote");
+// The rule switched to shadow mode shows its mode and its would-be hits.
+const shadowText = await rules.textContent(`#rule-${shadowRule}`);
+if (!shadowText.includes("mode: shadow") || !shadowText.includes("would have fired 1 times (shadow)")) {
+  fail(`rules: ${shadowRule} does not show shadow mode and its would-be hit: ${shadowText}`);
+} else ok(`rules: ${shadowRule} in shadow mode, would have fired once`);
+
+// The dashboard: pictures, and the shadow rule's would-be decisions beside the enforced ones.
+const figures = await dashboard.$$eval("figure svg[role=img]", (s) => s.length);
+if (figures < 5) fail(`dashboard: ${figures} charts`);
+else ok(`dashboard: ${figures} charts`);
+const shadowSection = await dashboard.textContent("main");
+if (!shadowSection.includes(`${shadowRule} → would be rejected`)) fail(`dashboard: no would-be decision of ${shadowRule}`);
+else ok(`dashboard: ${shadowRule} → would be rejected`);
+// Its count links to the consults it would have rejected.
+await Promise.all([dashboard.waitForNavigation(), dashboard.click(`a[href^="/console/consults?shadow=${shadowRule}"]`)]);
+const wouldBe = await dashboard.$$eval("#consult-results tbody tr", (rs) => rs.length);
+if (wouldBe !== 1) fail(`dashboard → consults: ${wouldBe} consults the shadow rule would have decided`);
+else ok("dashboard → the consult the shadow rule would have rejected");
+await axe(dashboard, "consults of a shadow rule");
 
 // The playground, on an example of each decision, typed (pasted) into the form.
 const cases = [
@@ -128,6 +152,29 @@ await Promise.all([consults.waitForNavigation(), consults.click("form button[typ
 if (!consults.url().includes("decision=rejected")) fail(`consults: search went to ${consults.url()}`);
 else ok("consults: the search form submits");
 await axe(consults, "consults search");
+
+// Look up a consult by its id: its page shows the decision, the rules fired and the findings,
+// and explains it again under the rules it was decided with (before the shadow switch).
+{
+  const page = await watched("consult by id");
+  await page.goto(base + "/console/consults");
+  await page.fill("#consult-id", consultId);
+  await Promise.all([page.waitForNavigation(), page.press("#consult-id", "Enter")]);
+  if (!page.url().endsWith(`/console/consults/${consultId}`)) fail(`consult lookup went to ${page.url()}`);
+  const shown = await page.$(".decision.rejected");
+  const text = await page.textContent("main");
+  if (!shown || !text.includes(shadowRule) || !text.includes("Findings")) fail(`consult ${consultId}: ${text.slice(0, 400)}`);
+  else ok(`consult ${consultId}: rejected, ${shadowRule} fired`);
+  await axe(page, "consult");
+  await page.screenshot({ path: join(shots, "consults.png"), fullPage: false });
+  await Promise.all([page.waitForNavigation(), page.click(`a[href="/console/consults/${consultId}/explain"]`)]);
+  const explained = await page.$(".decision.rejected");
+  const why = await page.textContent("main");
+  if (!explained || !why.includes("an earlier rule set") || !why.includes("Rules that fired (1)")) {
+    fail(`consult explained: ${why.slice(0, 400)}`);
+  } else ok("consult explained again under its own (earlier) rule set: rejected");
+  await axe(page, "consult explained");
+}
 
 await context.close();
 rmSync(profile, { recursive: true, force: true });
