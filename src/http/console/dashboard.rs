@@ -53,7 +53,7 @@ pub fn series(period: &Period, timeline: &[TimeCount]) -> Vec<Series> {
             }
             Series {
                 name: d.to_string(),
-                colour: *c,
+                colour: c,
                 values,
             }
         })
@@ -75,7 +75,7 @@ pub fn dashboard(
                 .iter()
                 .find(|(k, _)| k == d)
                 .map_or(0.0, |(_, n)| *n as f64),
-            colour: *c,
+            colour: c,
         })
         .collect();
     let mut top: Vec<_> = stats.rules.iter().filter(|r| r.fired > 0).collect();

@@ -113,7 +113,7 @@ await axe(dashboard, "consults of a shadow rule");
 // The playground, on an example of each decision, typed (pasted) into the form.
 const cases = [
   ["general/gen01-cxr-with-clinical-question.json", "accepted"],
-  ["us/us05-neck-pain-only-coded.json", "rejected"],
+  ["general/gen01-no-clinical-information.json", "rejected"],
   ["us/us13-calf-swelling-query-dvt.json", "redirected"],
 ];
 let playground;
