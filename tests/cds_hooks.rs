@@ -939,7 +939,9 @@ fn every_rule_example_drives_both_hooks() {
 /// `meta.tag`; the consult it names is the one recorded. `order-select` proposes nothing.
 #[test]
 fn order_sign_stamps_each_draft_order_with_its_consult_and_decision() {
-    let s = server();
+    // Its own server and store: tests never share state.
+    let own = Server::start(&[]);
+    let s = &own;
     let req = several_orders("order-sign", &[NOT_JUSTIFIED, REDIRECTED, ACCEPTED]);
     let (status, _, body) = read(s.post(SIGN, Some(JSON), req.to_string()));
     assert_eq!(status, 200, "{body:#}");
