@@ -871,6 +871,112 @@ fn smart_backend_services_client_credentials() {
     }
 }
 
+/// The same client key given as a JWK (RSA and EC P-384, as Node's crypto exports them): the
+/// upstream's token endpoint verifies the assertion against the public PEM, and the assertion
+/// carries the JWK's `kid` unless `--upstream-key-id` says otherwise. A JWK Set of one private
+/// key serves as well.
+#[test]
+fn smart_backend_services_with_a_jwk_key() {
+    for kind in ["rsa", "ec"] {
+        let Some(probe) = FhirUpstream::start() else {
+            return;
+        };
+        drop(probe);
+        let (private, public) = client_keys(kind);
+        let jwk_path = private.with_file_name("private.jwk");
+        let jwk: Value =
+            serde_json::from_str(&std::fs::read_to_string(&jwk_path).expect("jwk")).expect("JSON");
+        assert_eq!(jwk["kty"], if kind == "rsa" { "RSA" } else { "EC" });
+        let set_path = private.with_file_name("private-set.jwks");
+        let mut public_only = jwk.clone();
+        for k in ["d", "p", "q", "dp", "dq", "qi"] {
+            public_only.as_object_mut().map(|o| o.remove(k));
+        }
+        public_only["kid"] = json!("another-public-key");
+        std::fs::write(&set_path, json!({"keys": [public_only, jwk]}).to_string())
+            .expect("write the set");
+        let up = FhirUpstream::start_with(&[
+            "--client-id",
+            "referral-gateway",
+            "--client-public-key",
+            public.to_str().expect("path"),
+        ])
+        .expect("upstream");
+        let token_url = format!("{}/auth/token", up.base);
+        let smart = |key: &std::path::Path, extra: &[&str]| {
+            let mut args = vec![
+                "--upstream-client-id",
+                "referral-gateway",
+                "--upstream-key",
+                key.to_str().expect("path"),
+                "--upstream-token-url",
+                &token_url,
+            ];
+            args.extend_from_slice(extra);
+            gateway(&up.base, &args)
+        };
+        let cases: [(&std::path::Path, &[&str], String); 3] = [
+            (&jwk_path, &[], format!("{kind}-client-key")),
+            (
+                &jwk_path,
+                &["--upstream-key-id", "registered-kid"],
+                "registered-kid".into(),
+            ),
+            (&set_path, &[], format!("{kind}-client-key")),
+        ];
+        for (n, (key, extra, kid)) in cases.iter().enumerate() {
+            let gw = smart(key, extra);
+            let res = post(
+                &gw,
+                "/ServiceRequest",
+                &accepted(&format!("ORD-J{kind}-{n}")),
+            )
+            .send()
+            .expect("POST");
+            assert_eq!(res.status(), 201, "{kind} {}: {}", key.display(), gw.log());
+            let stats = up.get("/auth/stats");
+            assert_eq!(stats["issued"], n + 1, "{kind}: one token per gateway");
+            assert_eq!(stats["lastKid"], kid.as_str(), "{kind}: {stats}");
+        }
+        let _ = std::fs::remove_dir_all(private.parent().expect("dir"));
+    }
+}
+
+/// Start-up refuses a JWK it cannot sign with (another curve; a public key only), saying why.
+#[test]
+fn start_up_refuses_an_unusable_jwk() {
+    let dir = std::env::temp_dir().join(format!("rg-badjwk-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let cases = [
+        (
+            json!({"kty": "EC", "crv": "P-256", "x": "AA", "y": "AA", "d": "AA"}),
+            "P-384",
+        ),
+        (json!({"kty": "RSA", "n": "AQAB", "e": "AQAB"}), "\"d\""),
+        (
+            json!({"kty": "RSA", "n": "AQAB", "e": "AQAB", "d": "AQAB", "p": "AQ", "q": "AQ", "dp": "AQ", "dq": "AQ", "qi": "AQ"}),
+            "RS384",
+        ),
+    ];
+    for (n, (jwk, said)) in cases.iter().enumerate() {
+        let key = dir.join(format!("key-{n}.jwk"));
+        std::fs::write(&key, jwk.to_string()).expect("write");
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_referral-gateway"))
+            .args(["serve", "--store", "none", "--listen", "127.0.0.1:0"])
+            .args(["--upstream", "http://127.0.0.1:9"])
+            .args(["--upstream-client-id", "c"])
+            .args(["--upstream-token-url", "http://127.0.0.1:9/t"])
+            .arg("--upstream-key")
+            .arg(&key)
+            .output()
+            .expect("run");
+        assert!(!out.status.success(), "{jwk}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(said), "{jwk}: {stderr}");
+    }
+    let _ = std::fs::remove_dir_all(dir);
+}
+
 /// Start-up refuses a key that cannot sign RS384 or ES384.
 #[test]
 fn start_up_refuses_an_unusable_key() {

@@ -426,11 +426,13 @@ pub struct UpstreamFlags {
     /// server.
     #[arg(long, env = "REFERRAL_GATEWAY_UPSTREAM_CLIENT_ID")]
     pub upstream_client_id: Option<String>,
-    /// SMART Backend Services: the private key (PEM file; RSA signs RS384, EC P-384 signs
-    /// ES384) of the client assertion.
+    /// SMART Backend Services: the private key of the client assertion, a PEM or a JWK file
+    /// (a JWK, or a JWK Set of one private key; its `kid` is the default key id): RSA signs
+    /// RS384, EC P-384 signs ES384.
     #[arg(long, env = "REFERRAL_GATEWAY_UPSTREAM_KEY")]
     pub upstream_key: Option<std::path::PathBuf>,
-    /// SMART Backend Services: the `kid` of the key, as registered in the client's JWKS.
+    /// SMART Backend Services: the `kid` of the key, as registered in the client's JWKS
+    /// (default: the JWK's own `kid`, when the key is a JWK).
     #[arg(long, env = "REFERRAL_GATEWAY_UPSTREAM_KEY_ID")]
     pub upstream_key_id: Option<String>,
     /// SMART Backend Services: the token endpoint.

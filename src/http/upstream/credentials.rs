@@ -1,9 +1,9 @@
 //! Credentials for the upstream: none, a static bearer token, or SMART Backend Services
-//! (client-credentials grant with a signed JWT client assertion, RS384 or ES384; the access
-//! token is cached until shortly before it expires, and fetched again when the upstream says
-//! 401). Tokens and keys are never logged or shown in `Debug`.
+//! (client-credentials grant with a signed JWT client assertion, RS384 or ES384, the key a PEM
+//! or a JWK file; the access token is cached until shortly before it expires, and fetched again
+//! when the upstream says 401). Tokens and keys are never logged or shown in `Debug`.
 
-use super::UpstreamArgs;
+use super::{jwk, UpstreamArgs};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -83,21 +83,36 @@ impl Credentials {
         ) else {
             return Err("SMART Backend Services needs all of --upstream-client-id, --upstream-key and --upstream-token-url".into());
         };
-        let pem = std::fs::read(key_path)
+        let bytes = std::fs::read(key_path)
             .map_err(|e| format!("cannot read --upstream-key {}: {e}", key_path.display()))?;
-        let (key, algorithm) = signing_key(&pem).ok_or_else(|| {
-            format!(
-                "--upstream-key {} is not an RSA or EC P-384 private key in PEM (RS384 / ES384)",
-                key_path.display()
-            )
-        })?;
+        let (key, algorithm, jwk_kid) = if jwk::looks_like_jwk(&bytes) {
+            let k = jwk::from_jwk(&bytes)
+                .map_err(|why| format!("--upstream-key {}: {why}", key_path.display()))?;
+            if !signs(&k.key, k.algorithm) {
+                return Err(format!(
+                    "--upstream-key {} is a JWK that cannot sign {:?} (RS384 needs an RSA key of 2048 bits or more with n, e, d, p, q, dp, dq and qi; ES384 an EC P-384 key with d, x and y)",
+                    key_path.display(),
+                    k.algorithm
+                ));
+            }
+            (k.key, k.algorithm, k.kid)
+        } else {
+            let (key, algorithm) = signing_key(&bytes).ok_or_else(|| {
+                format!(
+                    "--upstream-key {} is not an RSA or EC P-384 private key in PEM or JWK (RS384 / ES384)",
+                    key_path.display()
+                )
+            })?;
+            (key, algorithm, None)
+        };
         Ok(Credentials::Smart(Box::new(Smart {
             client_id: client_id.clone(),
             token_url: token_url.clone(),
             scope: args.upstream_scope.clone(),
             key,
             algorithm,
-            key_id: args.upstream_key_id.clone(),
+            // The flag, else the JWK's own kid.
+            key_id: args.upstream_key_id.clone().or(jwk_kid),
             cached: tokio::sync::Mutex::new(None),
         })))
     }
@@ -130,11 +145,14 @@ fn signing_key(pem: &[u8]) -> Option<(EncodingKey, Algorithm)> {
     ];
     candidates.into_iter().find_map(|(key, alg)| {
         let key = key?;
-        let probe = serde_json::json!({ "probe": true });
-        jsonwebtoken::encode(&Header::new(alg), &probe, &key)
-            .ok()
-            .map(|_| (key, alg))
+        signs(&key, alg).then_some((key, alg))
     })
+}
+
+/// Whether `key` signs with `alg` (one probe signature).
+fn signs(key: &EncodingKey, alg: Algorithm) -> bool {
+    let probe = serde_json::json!({ "probe": true });
+    jsonwebtoken::encode(&Header::new(alg), &probe, key).is_ok()
 }
 
 fn unix_now() -> u64 {

@@ -6,6 +6,7 @@
 //!   the circuit breaker and the credentials;
 //! - [`breaker`]: the circuit breaker (opens after 5 consecutive failures, probes back);
 //! - [`credentials`]: a static bearer token, or SMART Backend Services client credentials;
+//! - [`jwk`]: the SMART client key given as a JWK (RSA or EC P-384), as the DER jsonwebtoken reads;
 //! - [`fault`]: an upstream fault as the caller sees it (502 / 503 / 504 + OperationOutcome);
 //! - [`forward`]: accepted orders as conditional creates, batches and transactions;
 //! - [`proxy`]: reads, searches, updates and patches passed through;
@@ -16,6 +17,7 @@ pub mod client;
 pub mod credentials;
 pub mod fault;
 pub mod forward;
+pub mod jwk;
 pub mod proxy;
 pub mod rewrite;
 

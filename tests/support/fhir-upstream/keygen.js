@@ -1,5 +1,6 @@
 // Writes a client key pair for the SMART Backend Services tests: node keygen.js DIR rsa|ec
-// → DIR/private.pem (RSA: PKCS#1, EC P-384: PKCS#8) and DIR/public.pem (SPKI). Node's crypto.
+// → DIR/private.pem (RSA: PKCS#1, EC P-384: PKCS#8), the same private key as DIR/private.jwk
+// (a JWK with `kid` `{rsa|ec}-client-key`), and DIR/public.pem (SPKI). Node's crypto.
 'use strict';
 const crypto = require('node:crypto');
 const fs = require('node:fs');
@@ -16,3 +17,7 @@ fs.writeFileSync(
   privateKey.export({ type: kind === 'ec' ? 'pkcs8' : 'pkcs1', format: 'pem' }),
 );
 fs.writeFileSync(path.join(dir, 'public.pem'), publicKey.export({ type: 'spki', format: 'pem' }));
+fs.writeFileSync(
+  path.join(dir, 'private.jwk'),
+  JSON.stringify({ ...privateKey.export({ format: 'jwk' }), kid: `${kind}-client-key` }),
+);

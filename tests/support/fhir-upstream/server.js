@@ -12,7 +12,8 @@
 //                               client-credentials grant with a JWT client assertion (RS384 or
 //                               ES384, verified with node:crypto against FILE) and issues
 //                               opaque tokens that FHIR requests need; GET /auth/stats counts
-//                               issued tokens; POST /auth/revoke forgets them all (a token
+//                               issued tokens and shows the `kid` of the last assertion
+//                               taken; POST /auth/revoke forgets them all (a token
 //                               expired early: the next FHIR call is 401).
 //
 // What this file adds to Medplum's router (everything else is Medplum's code; see README.md):
@@ -89,6 +90,7 @@ const tokenLifetime = Number(options['token-lifetime'] ?? 300);
 const tokens = new Map();
 const seenAssertions = new Set();
 let issuedTokens = 0;
+let lastKid = null;
 
 function authorised(req) {
   if (!options['static-token'] && !options['client-id']) {
@@ -160,6 +162,7 @@ function tokenEndpoint(req, res, text) {
     return fail('jti missing or replayed');
   }
   seenAssertions.add(claims.jti);
+  lastKid = header.kid ?? null;
   const token = crypto.randomBytes(24).toString('hex');
   tokens.set(token, Date.now() + tokenLifetime * 1000);
   issuedTokens++;
@@ -244,7 +247,7 @@ async function handle(req, res) {
     return;
   }
   if (req.method === 'GET' && pathname === '/auth/stats') {
-    sendJson(res, 200, { issued: issuedTokens });
+    sendJson(res, 200, { issued: issuedTokens, lastKid });
     return;
   }
   if (req.method === 'POST' && pathname === '/auth/revoke') {
