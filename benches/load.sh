@@ -8,8 +8,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v wrk >/dev/null || { echo "wrk is not installed (apt-get install wrk)"; exit 2; }
-cargo build --release --quiet
-bin=${CARGO_TARGET_DIR:-target}/release/referral-gateway
+# BIN: a release binary built elsewhere (e.g. with the project's build wrapper); else built here.
+if [ -z "${BIN:-}" ]; then
+  cargo build --release --quiet
+fi
+bin=${BIN:-${CARGO_TARGET_DIR:-target}/release/referral-gateway}
 port=${PORT:-18081}
 duration=${DURATION:-8}
 tmp=$(mktemp -d)

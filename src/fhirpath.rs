@@ -58,6 +58,54 @@ impl FhirPath {
     }
 }
 
+/// A location while a resource is walked, borrowed from the walk's own stack: building a
+/// [`FhirPath`] (a `String` and a `Vec` of `String`s) for every element visited was most of a
+/// walk's allocations, and only the few elements with a finding need one ([`Loc::path`]).
+#[derive(Debug, Clone, Copy)]
+pub enum Loc<'p> {
+    At(&'p FhirPath),
+    Field(&'p Loc<'p>, &'p str),
+    Index(&'p Loc<'p>, usize),
+}
+
+impl Loc<'_> {
+    /// The location as a [`FhirPath`].
+    pub fn path(&self) -> FhirPath {
+        match self {
+            Loc::At(p) => (*p).clone(),
+            Loc::Field(parent, name) => {
+                let mut p = parent.path();
+                p.steps.push(Step::Field((*name).to_string()));
+                p
+            }
+            Loc::Index(parent, i) => {
+                let mut p = parent.path();
+                p.steps.push(Step::Index(*i));
+                p
+            }
+        }
+    }
+
+    /// The path of the element `name` below this location.
+    pub fn field(&self, name: &str) -> FhirPath {
+        let mut p = self.path();
+        p.steps.push(Step::Field(name.to_string()));
+        p
+    }
+
+    /// Whether the location passes through an element named `name`.
+    pub fn has_field(&self, name: &str) -> bool {
+        match self {
+            Loc::At(p) => p
+                .steps
+                .iter()
+                .any(|s| matches!(s, Step::Field(f) if f == name)),
+            Loc::Field(parent, n) => *n == name || parent.has_field(name),
+            Loc::Index(parent, _) => parent.has_field(name),
+        }
+    }
+}
+
 impl fmt::Display for FhirPath {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.root)?;
@@ -94,5 +142,18 @@ mod tests {
                 .to_string(),
             "ServiceRequest.priority"
         );
+        let root = FhirPath::root("Bundle");
+        let at = Loc::At(&root);
+        let entry = Loc::Field(&at, "entry");
+        let third = Loc::Index(&entry, 3);
+        let resource = Loc::Field(&third, "resource");
+        assert_eq!(
+            resource.field("subject"),
+            root.field("entry")
+                .index(3)
+                .field("resource")
+                .field("subject")
+        );
+        assert!(resource.has_field("entry") && !resource.has_field("contained"));
     }
 }

@@ -6,6 +6,7 @@
 
 pub mod bundle;
 pub mod position;
+pub mod shape;
 pub mod structure;
 pub mod xml;
 
@@ -630,30 +631,7 @@ fn from_resource(
     }
     // The Bundle without its entries' resources: each resource is checked on its own so that
     // one bad entry of a batch fails only itself.
-    let without_resource = |e: &Value| match e {
-        Value::Object(m) => Value::Object(
-            m.iter()
-                .filter(|(k, _)| *k != "resource")
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect(),
-        ),
-        other => other.clone(),
-    };
-    let shell: Value = match &value {
-        Value::Object(m) => Value::Object(
-            m.iter()
-                .map(|(k, v)| match (k.as_str(), v) {
-                    ("entry", Value::Array(es)) => (
-                        k.clone(),
-                        Value::Array(es.iter().map(without_resource).collect()),
-                    ),
-                    _ => (k.clone(), v.clone()),
-                })
-                .collect(),
-        ),
-        other => other.clone(),
-    };
-    let mut findings = structure::check_shell(&value, &shell, &root);
+    let mut findings = structure::check_shell(&value, &root);
     findings.extend(bundle::check_entries(&value, &root));
     let mut entries = Vec::with_capacity(items.len());
     for (i, item) in items.iter().enumerate() {

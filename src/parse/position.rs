@@ -13,6 +13,10 @@ use jsonc_parser::{CollectOptions, ParseOptions};
 pub struct JsonPositions<'a> {
     text: &'a str,
     ast: Option<Ast<'a>>,
+    /// Byte offsets where lines start, built at the first position asked for: counting the
+    /// lines from the start of the text for every finding made a large Bundle with a finding
+    /// in each entry quadratic.
+    lines: std::cell::OnceCell<Vec<usize>>,
 }
 
 impl<'a> JsonPositions<'a> {
@@ -25,7 +29,11 @@ impl<'a> JsonPositions<'a> {
         let ast = jsonc_parser::parse_to_ast(text, &CollectOptions::default(), &strict)
             .ok()
             .and_then(|r| r.value);
-        Self { text, ast }
+        Self {
+            text,
+            ast,
+            lines: std::cell::OnceCell::new(),
+        }
     }
 
     /// The position of the element at `steps` (from the document root), or of the deepest
@@ -53,8 +61,29 @@ impl<'a> JsonPositions<'a> {
                 _ => break,
             }
         }
-        Some(line_col(self.text, offset))
+        let lines = self.lines.get_or_init(|| line_starts(self.text));
+        Some(line_col_indexed(self.text, lines, offset))
     }
+}
+
+/// Byte offsets of the starts of lines.
+fn line_starts(text: &str) -> Vec<usize> {
+    std::iter::once(0)
+        .chain(text.match_indices('\n').map(|(i, _)| i + 1))
+        .collect()
+}
+
+/// [`line_col`] with the starts of lines known.
+fn line_col_indexed(text: &str, lines: &[usize], offset: usize) -> (usize, usize) {
+    let offset = offset.min(text.len());
+    // The last line start at or before the offset.
+    let line = lines.partition_point(|&start| start <= offset).max(1);
+    let start = lines[line - 1];
+    let col = text
+        .get(start..offset)
+        .map_or(offset - start, |s| s.chars().count())
+        + 1;
+    (line, col)
 }
 
 fn prop_name<'b>(name: &'b ObjectPropName<'_>) -> &'b str {
@@ -181,6 +210,19 @@ mod tests {
         ];
         assert_eq!(p.find(&steps), Some((4, 6)));
         assert_eq!(p.find(&[]), Some((1, 1)));
+    }
+
+    #[test]
+    fn indexed_lines_agree_with_counting() {
+        let text = "{\n  \"ä\": \"é\u{1F600}x\",\n\n  \"b\": [1,\n 2]\n}\n";
+        let lines = line_starts(text);
+        for (offset, _) in text.char_indices().chain([(text.len(), ' ')]) {
+            assert_eq!(
+                line_col_indexed(text, &lines, offset),
+                line_col(text, offset),
+                "{offset}"
+            );
+        }
     }
 
     #[test]

@@ -14,9 +14,9 @@
 
 use super::narrative;
 use crate::context::Resolver;
-use crate::fhirpath::FhirPath;
+use crate::fhirpath::{FhirPath, Loc};
 use crate::finding::{Finding, FindingId, IssueType, Severity};
-use crate::parse::bundle::resolve_in_bundle;
+use crate::parse::bundle::{resolve_in_bundle, resolve_indexed, FullUrls};
 use crate::parse::Input;
 use serde::Deserialize;
 use serde_json::Value;
@@ -24,22 +24,24 @@ use std::collections::{HashMap, HashSet};
 use std::sync::OnceLock;
 
 #[derive(Debug, Deserialize)]
-struct ElementDef {
+pub(crate) struct ElementDef {
     /// The type code (`code`, `Coding`, `BackboneElement`) or `#Path` for a content reference.
-    t: String,
+    pub(crate) t: String,
+    /// Present when the element repeats.
+    pub(crate) m: Option<u8>,
     /// The value set of a required binding.
     b: Option<String>,
     /// The resource types a Reference may point at.
     #[serde(default)]
     r: Vec<String>,
     /// The elements of a backbone element.
-    e: Option<HashMap<String, ElementDef>>,
+    pub(crate) e: Option<HashMap<String, ElementDef>>,
 }
 
 #[derive(Debug, Deserialize)]
-struct TypeDef {
+pub(crate) struct TypeDef {
     kind: Option<String>,
-    e: HashMap<String, ElementDef>,
+    pub(crate) e: HashMap<String, ElementDef>,
 }
 
 /// The R4 definitions the checks are driven by.
@@ -57,6 +59,11 @@ impl Definitions {
             serde_json::from_str(include_str!("r4/definitions.json"))
                 .expect("the generated R4 definitions parse")
         })
+    }
+
+    /// Every resource and data type, by name.
+    pub(crate) fn types(&self) -> &HashMap<String, TypeDef> {
+        &self.types
     }
 
     pub fn is_resource_type(&self, name: &str) -> bool {
@@ -113,6 +120,7 @@ pub fn check_input(input: &mut Input) {
     // references from urn:uuid entries); a history Bundle holds versions by design.
     let bundle = (is_bundle && input.root.get("type").and_then(Value::as_str) != Some("history"))
         .then_some(&input.root);
+    let full_urls = bundle.map(FullUrls::new);
     let mut per_entry: Vec<Vec<Finding>> = Vec::with_capacity(input.entries.len());
     for entry in &input.entries {
         let mut out = Vec::new();
@@ -121,12 +129,13 @@ pub fn check_input(input: &mut Input) {
                 defs,
                 resolver: Some(&resolver),
                 bundle,
+                full_urls: full_urls.as_ref(),
                 full_url: entry.full_url.as_deref(),
                 top: resource,
                 top_path: &entry.path,
                 out: &mut out,
             };
-            walker.resource(resource, &entry.path);
+            walker.resource(resource, &Loc::At(&entry.path));
         }
         per_entry.push(out);
     }
@@ -137,12 +146,13 @@ pub fn check_input(input: &mut Input) {
             defs,
             resolver: None,
             bundle: None,
+            full_urls: None,
             full_url: None,
             top: &input.root,
             top_path: &root,
             out: &mut bundle_findings,
         };
-        walker.resource(&input.root, &root);
+        walker.resource(&input.root, &Loc::At(&root));
         bundle_findings.extend(crate::parse::bundle::check_type_rules(
             &input.root,
             &root,
@@ -150,6 +160,7 @@ pub fn check_input(input: &mut Input) {
         ));
     }
     drop(resolver);
+    drop(full_urls);
     for (entry, found) in input.entries.iter_mut().zip(per_entry) {
         add_new(&mut entry.findings, found);
     }
@@ -173,12 +184,13 @@ pub fn check_resource(resource: &Value, at: &FhirPath) -> Vec<Finding> {
         defs: Definitions::r4(),
         resolver: None,
         bundle: None,
+        full_urls: None,
         full_url: None,
         top: resource,
         top_path: at,
         out: &mut out,
     };
-    walker.resource(resource, at);
+    walker.resource(resource, &Loc::At(at));
     out
 }
 
@@ -187,6 +199,8 @@ struct Walker<'a, 'o> {
     resolver: Option<&'a Resolver<'a>>,
     /// The Bundle the resource is an entry of, for reading references by FHIR's Bundle rules.
     bundle: Option<&'a Value>,
+    /// That Bundle's entries by fullUrl.
+    full_urls: Option<&'a FullUrls<'a>>,
     /// The `fullUrl` of that entry.
     full_url: Option<&'a str>,
     /// The resource being checked (contained resources are resolved in it).
@@ -196,7 +210,7 @@ struct Walker<'a, 'o> {
 }
 
 impl<'a> Walker<'a, '_> {
-    fn resource(&mut self, resource: &'a Value, at: &FhirPath) {
+    fn resource(&mut self, resource: &'a Value, at: &Loc<'_>) {
         let Some(rt) = resource.get("resourceType").and_then(Value::as_str) else {
             return;
         };
@@ -212,7 +226,7 @@ impl<'a> Walker<'a, '_> {
         &mut self,
         map: &'a serde_json::Map<String, Value>,
         elements: &'static HashMap<String, ElementDef>,
-        at: &FhirPath,
+        at: &Loc<'_>,
     ) {
         for (key, value) in map {
             if key == "resourceType" {
@@ -221,24 +235,24 @@ impl<'a> Walker<'a, '_> {
             // `_name` carries a primitive's id and extensions.
             if let Some(name) = key.strip_prefix('_') {
                 if let Some(element) = self.defs.types.get("Element") {
-                    for (v, p) in items(value, &at.field(name)) {
+                    let here = Loc::Field(at, name);
+                    each(value, &here, &mut |v, p| {
                         if let Value::Object(m) = v {
-                            self.object(m, &element.e, &p);
+                            self.object(m, &element.e, p);
                         }
-                    }
+                    });
                 }
                 continue;
             }
             let Some(def) = elements.get(key) else {
                 continue;
             };
-            for (v, p) in items(value, &at.field(key)) {
-                self.element(def, v, &p);
-            }
+            let here = Loc::Field(at, key);
+            each(value, &here, &mut |v, p| self.element(def, v, p));
         }
     }
 
-    fn element(&mut self, def: &'static ElementDef, value: &'a Value, at: &FhirPath) {
+    fn element(&mut self, def: &'static ElementDef, value: &'a Value, at: &Loc<'_>) {
         let t = def.t.as_str();
         if let Some(reference) = t.strip_prefix('#') {
             if let (Some(elements), Value::Object(m)) =
@@ -258,17 +272,13 @@ impl<'a> Walker<'a, '_> {
             // A nested resource: contained resources are part of this one; Bundle entries and
             // Parameters resources are checked as entries of their own.
             "Resource" => {
-                if at
-                    .steps()
-                    .iter()
-                    .any(|s| matches!(s, crate::fhirpath::Step::Field(f) if f == "contained"))
-                {
+                if at.has_field("contained") {
                     self.resource(value, at);
                 }
             }
             "xhtml" => {
                 if let Value::String(div) = value {
-                    narrative::check(div, at, self.out);
+                    narrative::check(div, &at.path(), self.out);
                 }
             }
             "code" => {
@@ -311,7 +321,7 @@ impl<'a> Walker<'a, '_> {
         }
     }
 
-    fn binding(&mut self, vs: &str, system: Option<&str>, code: &str, at: &FhirPath) {
+    fn binding(&mut self, vs: &str, system: Option<&str>, code: &str, at: &Loc<'_>) {
         if self.defs.contains(vs, system, code) == Some(false) {
             let allowed = self.defs.codes_of(vs);
             let list = if allowed.len() <= 12 {
@@ -333,13 +343,13 @@ impl<'a> Walker<'a, '_> {
                         vs_name(vs)
                     ),
                 )
-                .at(at.clone())
+                .at(at.path())
                 .with_diagnostics(format!("required binding to {vs}")),
             );
         }
     }
 
-    fn complex_binding(&mut self, t: &str, vs: &str, value: &'a Value, at: &FhirPath) {
+    fn complex_binding(&mut self, t: &str, vs: &str, value: &'a Value, at: &Loc<'_>) {
         let coding = |c: &'a Value| {
             Some((
                 c.get("system").and_then(Value::as_str),
@@ -349,7 +359,7 @@ impl<'a> Walker<'a, '_> {
         match t {
             "Coding" => {
                 if let Some((system, code)) = coding(value) {
-                    self.binding(vs, system, code, &at.field("code"));
+                    self.binding(vs, system, code, &Loc::Field(at, "code"));
                 }
             }
             "CodeableConcept" => {
@@ -375,7 +385,7 @@ impl<'a> Walker<'a, '_> {
                                     vs_name(vs)
                                 ),
                             )
-                            .at(at.clone())
+                            .at(at.path())
                             .with_diagnostics(format!("required binding to {vs}")),
                         );
                     }
@@ -416,12 +426,16 @@ impl<'a> Walker<'a, '_> {
     }
 
     /// The type of the resource a reference points at, when it can be told.
-    fn referenced_type(&mut self, reference: &str, at: &FhirPath) -> Option<String> {
+    fn referenced_type(&mut self, reference: &str, at: &Loc<'_>) -> Option<String> {
         let literal = self.literal_type(reference);
         // FHIR's own reading of the reference against the Bundle's fullUrls.
-        let in_bundle = self
-            .bundle
-            .and_then(|b| Some((b, resolve_in_bundle(b, reference, self.full_url)?)));
+        let in_bundle = self.bundle.and_then(|b| {
+            let found = match self.full_urls {
+                Some(index) => resolve_indexed(b, index, reference, self.full_url),
+                None => resolve_in_bundle(b, reference, self.full_url),
+            };
+            Some((b, found?))
+        });
         if let Some((_, matches)) = &in_bundle {
             if matches.len() > 1 {
                 let list: Vec<String> = matches.iter().map(usize::to_string).collect();
@@ -470,7 +484,7 @@ impl<'a> Walker<'a, '_> {
         }
     }
 
-    fn reference_target(&mut self, targets: &[String], value: &Value, at: &FhirPath) {
+    fn reference_target(&mut self, targets: &[String], value: &Value, at: &Loc<'_>) {
         if targets.iter().any(|t| t == "Resource") {
             return;
         }
@@ -523,26 +537,27 @@ fn has_scheme(uri: &str) -> bool {
     })
 }
 
-/// The items of an element with their paths: each item of an array, or the one value.
-fn items<'v>(value: &'v Value, at: &FhirPath) -> Vec<(&'v Value, FhirPath)> {
+/// Calls `f` on the items of an element with their locations: each item of an array, or the
+/// one value.
+fn each<'v>(value: &'v Value, at: &Loc<'_>, f: &mut dyn FnMut(&'v Value, &Loc<'_>)) {
     match value {
-        Value::Array(list) => list
-            .iter()
-            .enumerate()
-            .map(|(i, v)| (v, at.index(i)))
-            .collect(),
-        v => vec![(v, at.clone())],
+        Value::Array(list) => {
+            for (i, v) in list.iter().enumerate() {
+                f(v, &Loc::Index(at, i));
+            }
+        }
+        v => f(v, at),
     }
 }
 
-fn format_error(at: &FhirPath, t: &str, why: String) -> Finding {
+fn format_error(at: &Loc<'_>, t: &str, why: String) -> Finding {
     Finding::new(
         FindingId::InvalidFormat,
         Severity::Error,
         IssueType::Invalid,
         format!("This value is not a valid FHIR {t}: {why}."),
     )
-    .at(at.clone())
+    .at(at.path())
 }
 
 fn is_base64(s: &str) -> bool {
@@ -610,7 +625,7 @@ fn is_time(s: &str) -> bool {
 }
 
 /// Checks a primitive value of type `t`. JSON types (string, number, boolean) are fhirbolt's.
-fn primitive(t: &str, value: &Value, at: &FhirPath, out: &mut Vec<Finding>) {
+fn primitive(t: &str, value: &Value, at: &Loc<'_>, out: &mut Vec<Finding>) {
     let err = |why: &str| format_error(at, t, why.to_string());
     match (t, value) {
         ("base64Binary", Value::String(s)) if !is_base64(s) => out.push(err(

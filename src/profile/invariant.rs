@@ -13,7 +13,126 @@ use serde_json::Value;
 use std::sync::Arc;
 
 /// An invariant's expression, parsed and ready to run.
-pub struct CompiledInvariant(Arc<CompiledPlan>);
+pub struct CompiledInvariant {
+    plan: Arc<CompiledPlan>,
+    /// The same expression evaluated directly on the JSON, when it is simple enough.
+    simple: Option<Simple>,
+}
+
+impl CompiledInvariant {
+    /// Whether the invariant is evaluated without the FHIRPath engine (no evaluation context).
+    pub fn is_simple(&self) -> bool {
+        self.simple.is_some()
+    }
+
+    /// The outcome on `focus` (an element, or the resource), for a simple invariant.
+    pub fn holds_simply(&self, focus: &Value) -> Option<Holds> {
+        self.simple.as_ref().map(|s| {
+            if s.holds(focus) {
+                Holds::Yes
+            } else {
+                Holds::No
+            }
+        })
+    }
+}
+
+/// The commonest invariants, compiled to a direct evaluation on the JSON tree: a chain of
+/// `path.exists()` joined by `or` (or by `and`), each path a dotted list of element names
+/// (`reasonCode.exists() or `note`.text.exists()`). The FHIRPath engine builds an evaluation
+/// context and its own copy of the resource for every resource (most of a request's profile
+/// time); these need neither. Anything else runs on the engine.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Simple {
+    all: bool,
+    paths: Vec<Vec<String>>,
+}
+
+impl Simple {
+    fn parse(expression: &str) -> Option<Simple> {
+        let mut joiner = None;
+        let mut paths = Vec::new();
+        let mut rest = expression.trim();
+        loop {
+            let (path, after) = Self::path(rest)?;
+            let after = after.trim_start().strip_prefix(".exists()")?;
+            paths.push(path);
+            rest = after.trim_start();
+            if rest.is_empty() {
+                break;
+            }
+            let (word, after) = rest.split_once(char::is_whitespace)?;
+            if !matches!(word, "or" | "and") || joiner.is_some_and(|j| j != word) {
+                return None;
+            }
+            joiner = Some(word);
+            rest = after.trim_start();
+        }
+        Some(Simple {
+            all: joiner == Some("and"),
+            paths,
+        })
+    }
+
+    /// `name(.name)*` where a name is `[a-z][A-Za-z0-9_]*` (no type names, no keyword at its
+    /// start, which the engine could misread) or a name in backticks.
+    fn path(text: &str) -> Option<(Vec<String>, &str)> {
+        const KEYWORDS: &[&str] = &[
+            "and", "as", "contains", "div", "false", "implies", "in", "is", "mod", "not", "or",
+            "true", "xor",
+        ];
+        let mut steps = Vec::new();
+        let mut rest = text;
+        loop {
+            let (name, after) = if let Some(quoted) = rest.strip_prefix('`') {
+                let (name, after) = quoted.split_once('`')?;
+                (name, after)
+            } else {
+                let end = rest
+                    .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                    .unwrap_or(rest.len());
+                let name = &rest[..end];
+                if !name.starts_with(|c: char| c.is_ascii_lowercase())
+                    || KEYWORDS.iter().any(|k| name.starts_with(k))
+                {
+                    return None;
+                }
+                (name, &rest[end..])
+            };
+            if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                return None;
+            }
+            steps.push(name.to_string());
+            // `.exists()` ends the path; another `.name` continues it.
+            if after.starts_with(".exists()") {
+                return Some((steps, after));
+            }
+            rest = after.strip_prefix('.')?;
+        }
+    }
+
+    fn holds(&self, focus: &Value) -> bool {
+        let exists = |path: &Vec<String>| exists(focus, path);
+        if self.all {
+            self.paths.iter().all(exists)
+        } else {
+            self.paths.iter().any(exists)
+        }
+    }
+}
+
+/// Whether the element `path` below `value` has any value (arrays expanded, nulls nothing).
+fn exists(value: &Value, path: &[String]) -> bool {
+    match (value, path.split_first()) {
+        (Value::Array(items), _) => items.iter().any(|v| exists(v, path)),
+        (Value::Null, _) => false,
+        (_, None) => true,
+        (Value::Object(map), Some((first, rest))) => {
+            map.get(first).is_some_and(|v| exists(v, rest))
+        }
+        _ => false,
+    }
+}
 
 /// The FHIRPath engine shared by every profile of a rule set.
 ///
@@ -53,10 +172,14 @@ impl FhirPathEngine {
     }
 
     pub fn compile(&self, expression: &str) -> Result<CompiledInvariant, String> {
-        self.engine
+        let plan = self
+            .engine
             .compile_plan(expression)
-            .map(CompiledInvariant)
-            .map_err(|e| e.to_string())
+            .map_err(|e| e.to_string())?;
+        Ok(CompiledInvariant {
+            plan,
+            simple: Simple::parse(expression),
+        })
     }
 
     /// An evaluation context on `resource`, shared by every invariant evaluated on it.
@@ -108,11 +231,71 @@ impl Session<'_> {
         match futures_executor::block_on(
             self.engine
                 .engine
-                .evaluate_plan(&invariant.0, &context.nest()),
+                .evaluate_plan(&invariant.plan, &context.nest()),
         ) {
             Ok(result) if result.is_constraint_satisfied() => Holds::Yes,
             Ok(_) => Holds::No,
             Err(e) => Holds::Unknown(e.to_string()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn simple_invariants_are_read_as_the_engine_reads_them() {
+        let engine = FhirPathEngine::new().expect("engine");
+        let expressions = [
+            "reasonCode.exists() or reasonReference.exists() or `note`.text.exists()",
+            "coding.exists() or text.exists()",
+            "coding.exists() and text.exists()",
+            "code.coding.code.exists()",
+        ];
+        let focuses = [
+            json!({}),
+            json!({"reasonCode": [{"text": "x"}]}),
+            json!({"reasonCode": []}),
+            json!({"reasonCode": null}),
+            json!({"note": [{"text": "a"}]}),
+            json!({"note": [{"authorString": "a"}, {"text": "b"}]}),
+            json!({"note": [{"_text": {"id": "x"}}]}),
+            json!({"reasonReference": [{"reference": "Condition/1"}]}),
+            json!({"coding": [{"system": "s", "code": "c"}]}),
+            json!({"coding": [{"system": "s", "code": "c"}], "text": "t"}),
+            json!({"text": "t"}),
+            json!({"code": {"coding": [{"system": "s"}, {"code": "c"}]}}),
+            json!({"code": {"coding": [{"system": "s"}]}}),
+        ];
+        for e in expressions {
+            let compiled = engine.compile(e).expect("compiles");
+            assert!(compiled.is_simple(), "{e}");
+            for f in &focuses {
+                let direct = compiled.holds_simply(f);
+                let session = engine.session(f);
+                assert_eq!(direct, Some(session.holds(&compiled, None)), "{e} on {f}");
+                // The same on an element of a resource (the element is the focus).
+                let outer = json!({"resourceType": "ServiceRequest", "code": f});
+                let session = engine.session(&outer);
+                let element = Some(&outer["code"]);
+                assert_eq!(
+                    direct,
+                    Some(session.holds(&compiled, element)),
+                    "{e} on {f}"
+                );
+            }
+        }
+        for e in [
+            "note.text.exists()",
+            "reasonCode.exists() or text.exists() and code.exists()",
+            "Observation.code.exists()",
+            "code.where(text = 'x').exists()",
+            "%resource.code.exists()",
+        ] {
+            let compiled = engine.compile(e).expect("compiles");
+            assert!(!compiled.is_simple(), "{e}");
         }
     }
 }

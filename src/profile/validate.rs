@@ -146,7 +146,8 @@ impl Conformance {
             self.check_element(rule, profile, resource, at, resolve, &source, &mut findings);
         }
         if !profile.invariants.is_empty() {
-            let session = self.fhirpath.session(resource);
+            // The engine's evaluation context is built only for an invariant that needs it.
+            let mut session = None;
             for inv in &profile.invariants {
                 let targets = if inv.steps.is_empty() {
                     vec![(at.clone(), None)]
@@ -157,7 +158,13 @@ impl Conformance {
                         .collect()
                 };
                 for (path, element) in targets {
-                    match session.holds(&inv.compiled, element) {
+                    let holds = match inv.compiled.holds_simply(element.unwrap_or(resource)) {
+                        Some(h) => h,
+                        None => session
+                            .get_or_insert_with(|| self.fhirpath.session(resource))
+                            .holds(&inv.compiled, element),
+                    };
+                    match holds {
                         Holds::Yes => {}
                         Holds::No => findings.push(
                             Finding::new(FindingId::ProfileInvariant,
