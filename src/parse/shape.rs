@@ -329,7 +329,7 @@ mod tests {
             json!({"status": 5}),
             json!({"doNotPerform": "true"}),
             json!({"quantityQuantity": {"value": "12.5"}}),
-            json!({"quantityQuantity": {"value": 1e3}}),
+            serde_json::from_str(r#"{"quantityQuantity": {"value": 1e3}}"#).expect("json"),
             json!({"occurrenceDateTime": "2020", "occurrencePeriod": {"start": "2020"}}),
             json!({"_status": {"id": "a"}}),
             json!({"note": [null]}),
