@@ -121,32 +121,12 @@ impl ConsoleAuth {
         if let Some(e) = slot.as_ref() {
             return Ok(e.clone());
         }
-        let url = format!("{}/.well-known/openid-configuration", self.issuer);
-        let res = self
-            .http
-            .get(&url)
-            .header("accept", "application/json")
-            .send()
-            .await
-            .map_err(|e| format!("GET {url}: {e}"))?;
-        if !res.status().is_success() {
-            return Err(format!("GET {url}: HTTP {}", res.status()));
-        }
-        #[derive(serde::Deserialize)]
-        struct Doc {
-            issuer: String,
-            authorization_endpoint: Option<String>,
-            token_endpoint: Option<String>,
-        }
-        let doc: Doc = serde_json::from_slice(&res.bytes().await.map_err(|e| e.to_string())?)
-            .map_err(|e| format!("{url} is not an OpenID Connect discovery document: {e}"))?;
-        if doc.issuer.trim_end_matches('/') != self.issuer {
-            return Err(format!("{url} names the issuer {}", doc.issuer));
-        }
+        let doc = crate::auth::jwks::discover(&self.http, &self.issuer).await?;
         let (Some(authorization), Some(token)) = (doc.authorization_endpoint, doc.token_endpoint)
         else {
             return Err(format!(
-                "{url} names no authorization or token endpoint: the issuer cannot sign users in"
+                "{} names no authorization or token endpoint: the issuer cannot sign users in",
+                self.issuer
             ));
         };
         let e = Endpoints {

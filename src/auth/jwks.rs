@@ -195,7 +195,7 @@ impl KeyStore {
             KeySource::Discovery { issuer } => match self.jwks_uri.get() {
                 Some(u) => u.clone(),
                 None => {
-                    let doc = self.discover(issuer).await?;
+                    let doc = discover(&self.http, issuer).await?;
                     let _ = self
                         .token_endpoint
                         .set(doc.token_endpoint.unwrap_or_default());
@@ -204,57 +204,63 @@ impl KeyStore {
                 }
             },
         };
-        let bytes = self.get(&url).await?;
+        let bytes = get_document(&self.http, &url).await?;
         let set: JwkSet =
             serde_json::from_slice(&bytes).map_err(|e| format!("{url} is not a JWKS: {e}"))?;
         Ok(usable_keys(&set, self.allowed))
     }
 
-    async fn discover(&self, issuer: &str) -> Result<Discovery, String> {
-        let url = format!(
-            "{}/.well-known/openid-configuration",
-            issuer.trim_end_matches('/')
-        );
-        let bytes = self.get(&url).await?;
-        let doc: Discovery = serde_json::from_slice(&bytes)
-            .map_err(|e| format!("{url} is not an OpenID Connect discovery document: {e}"))?;
-        // OpenID Connect Discovery §4.3: the document must name the issuer it was fetched for.
-        if doc.issuer.trim_end_matches('/') != issuer.trim_end_matches('/') {
-            return Err(format!(
-                "{url} names the issuer {}, not {issuer}",
-                doc.issuer
-            ));
-        }
-        Ok(doc)
-    }
-
-    async fn get(&self, url: &str) -> Result<Vec<u8>, String> {
-        let mut res = self
-            .http
-            .get(url)
-            .header("accept", "application/json")
-            .send()
-            .await
-            .map_err(|e| format!("GET {url}: {e}"))?;
-        if !res.status().is_success() {
-            return Err(format!("GET {url}: HTTP {}", res.status()));
-        }
-        let mut body = Vec::new();
-        while let Some(chunk) = res.chunk().await.map_err(|e| format!("GET {url}: {e}"))? {
-            if body.len() + chunk.len() > MAX_DOCUMENT_BYTES {
-                return Err(format!("GET {url}: larger than {MAX_DOCUMENT_BYTES} bytes"));
-            }
-            body.extend_from_slice(&chunk);
-        }
-        Ok(body)
-    }
 }
 
+/// The parts of an OpenID Connect discovery document the gateway uses.
 #[derive(serde::Deserialize)]
-struct Discovery {
-    issuer: String,
-    jwks_uri: String,
-    token_endpoint: Option<String>,
+pub(crate) struct Discovery {
+    pub issuer: String,
+    pub jwks_uri: String,
+    pub token_endpoint: Option<String>,
+    pub authorization_endpoint: Option<String>,
+}
+
+/// Reads `{issuer}/.well-known/openid-configuration` (API tokens' keys and the console's
+/// sign-in both start here).
+pub(crate) async fn discover(http: &reqwest::Client, issuer: &str) -> Result<Discovery, String> {
+    let url = format!(
+        "{}/.well-known/openid-configuration",
+        issuer.trim_end_matches('/')
+    );
+    let bytes = get_document(http, &url).await?;
+    let doc: Discovery = serde_json::from_slice(&bytes)
+        .map_err(|e| format!("{url} is not an OpenID Connect discovery document: {e}"))?;
+    // OpenID Connect Discovery §4.3: the document must name the issuer it was fetched for.
+    if doc.issuer.trim_end_matches('/') != issuer.trim_end_matches('/') {
+        return Err(format!(
+            "{url} names the issuer {}, not {issuer}",
+            doc.issuer
+        ));
+    }
+    Ok(doc)
+}
+
+/// GETs a JSON document from an identity provider: a non-2xx answer is an error, and so is a
+/// body over [`MAX_DOCUMENT_BYTES`].
+async fn get_document(http: &reqwest::Client, url: &str) -> Result<Vec<u8>, String> {
+    let mut res = http
+        .get(url)
+        .header("accept", "application/json")
+        .send()
+        .await
+        .map_err(|e| format!("GET {url}: {e}"))?;
+    if !res.status().is_success() {
+        return Err(format!("GET {url}: HTTP {}", res.status()));
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = res.chunk().await.map_err(|e| format!("GET {url}: {e}"))? {
+        if body.len() + chunk.len() > MAX_DOCUMENT_BYTES {
+            return Err(format!("GET {url}: larger than {MAX_DOCUMENT_BYTES} bytes"));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
 }
 
 /// The usable keys of a JWKS file; an error when it has none.
