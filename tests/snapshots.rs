@@ -20,21 +20,13 @@ use referral_gateway::outcome::response::{answer, unusable_answer, validate_answ
 use referral_gateway::parse::{Format, Limits};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
-
-/// One gateway for the CDS Hooks answers.
-fn server() -> &'static Server {
-    static SERVER: OnceLock<Server> = OnceLock::new();
-    SERVER.get_or_init(|| Server::start(&[]))
-}
-
 /// The `order-sign` answer (status and body) to the example as an EHR would send it.
-fn cds_answer(bytes: &[u8]) -> Value {
+fn cds_answer(server: &Server, bytes: &[u8]) -> Value {
     let Ok(fhir) = serde_json::from_slice::<Value>(bytes) else {
         return Value::Null;
     };
     let request = cds_request("order-sign", &fhir, &[]);
-    let res = server().post(
+    let res = server.post(
         "/cds-services/imaging-referral-order-sign",
         Some("application/json"),
         request.to_string(),
@@ -84,7 +76,7 @@ fn shown(a: Answer) -> Value {
 }
 
 /// The snapshot of one example: both answers, generated ids redacted.
-fn snapshot(file: &Path) -> String {
+fn snapshot(server: &Server, file: &Path) -> String {
     let bytes = std::fs::read(file).expect("readable");
     let format = Format::from_path(&file.to_string_lossy()).unwrap_or(Format::Json);
     let site = &rules().site;
@@ -101,7 +93,7 @@ fn snapshot(file: &Path) -> String {
         "example": rel,
         "post": shown(post),
         "$validate": shown(validate),
-        "cds-hooks order-sign": cds_answer(&bytes),
+        "cds-hooks order-sign": cds_answer(server, &bytes),
     });
     redact(&mut v);
     serde_json::to_string_pretty(&v).expect("JSON") + "\n"
@@ -117,13 +109,15 @@ fn every_example_answers_as_its_reviewed_snapshot() {
     std::fs::create_dir_all(&dir).expect("tests/snapshots");
     let update = std::env::var_os("UPDATE_SNAPSHOTS").is_some();
     let mut problems = Vec::new();
+    // One gateway for the CDS Hooks answers, owned by this test: it stops when the test ends.
+    let server = Server::start(&[]);
     for file in &examples {
         let rel = file
             .strip_prefix(repo().join("examples"))
             .expect("under examples/");
         let name = rel.to_string_lossy().replace(['/', '\\'], "__") + ".snap.json";
         let path = dir.join(&name);
-        let got = snapshot(file);
+        let got = snapshot(&server, file);
         let want = std::fs::read_to_string(&path).ok();
         let new = dir.join(format!("{name}.new"));
         if want.as_deref() == Some(got.as_str()) {
