@@ -209,7 +209,6 @@ impl KeyStore {
             serde_json::from_slice(&bytes).map_err(|e| format!("{url} is not a JWKS: {e}"))?;
         Ok(usable_keys(&set, self.allowed))
     }
-
 }
 
 /// The parts of an OpenID Connect discovery document the gateway uses.
