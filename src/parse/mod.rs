@@ -5,6 +5,7 @@
 //! as FHIR JSON, so every later stage sees one form.
 
 pub mod bundle;
+pub mod definitions;
 pub mod position;
 pub mod shape;
 pub mod structure;

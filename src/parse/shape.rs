@@ -15,7 +15,7 @@
 //! whose type differs) from `profile/r4/model.json`, generated from fhirbolt-serde's R4
 //! deserializers by `scripts/gen-r4-model.py`.
 
-use crate::profile::base::{Definitions, ElementDef};
+use super::definitions::{Definitions, ElementDef};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use std::collections::HashMap;
