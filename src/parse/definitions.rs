@@ -32,7 +32,7 @@ pub(crate) struct TypeDef {
 /// The R4 definitions the checks are driven by.
 #[derive(Debug, Deserialize)]
 pub struct Definitions {
-    types: HashMap<String, TypeDef>,
+    pub(crate) types: HashMap<String, TypeDef>,
     #[serde(rename = "valueSets")]
     value_sets: HashMap<String, HashMap<String, HashSet<String>>>,
 }

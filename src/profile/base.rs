@@ -19,10 +19,8 @@ use crate::finding::{Finding, FindingId, IssueType, Severity};
 use crate::parse::bundle::{resolve_in_bundle, resolve_indexed, FullUrls};
 use crate::parse::definitions::{Definitions, ElementDef};
 use crate::parse::Input;
-use serde::Deserialize;
 use serde_json::Value;
-use std::collections::{HashMap, HashSet};
-use std::sync::OnceLock;
+use std::collections::HashMap;
 
 /// The short name of a value set for messages (`request-status`).
 fn vs_name(vs: &str) -> &str {
