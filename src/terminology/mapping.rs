@@ -150,7 +150,8 @@ impl Terminology {
 
     fn text_procedures(&self, raw: &str, path: &FhirPath, m: &mut Mapped) {
         let (t, corrections) = self.speller.correct(&text::normalise(raw));
-        for (i, concept) in self.procedures.iter().enumerate() {
+        for i in self.procedure_filter.candidates(&t, self.procedures.len()) {
+            let concept = &self.procedures[i];
             let Some(re) = &concept.pattern else { continue };
             if let Some(found) = self
                 .reader
@@ -184,16 +185,18 @@ impl Terminology {
         // examination is read as clinical (the safe side) without it.
         let mut examinations: Vec<(usize, usize)> = Vec::new();
         if t.len() <= PROCEDURES_IN_REASON_MAX {
-            for p in &self.procedures {
-                if let Some(re) = &p.pattern {
+            for i in self.procedure_filter.candidates(&t, self.procedures.len()) {
+                if let Some(re) = &self.procedures[i].pattern {
                     examinations.extend(re.find_iter(&t).map(|x| (x.start(), x.end())));
                 }
             }
         }
         covered.extend(examinations.iter().copied());
         let mut found_here: Vec<(usize, Mention)> = Vec::new();
-        for (i, concept) in self.reasons.iter().enumerate() {
-            let Some(re) = &concept.pattern else { continue };
+        for i in self.reason_filter.candidates(&t, self.reasons.len()) {
+            let Some(re) = &self.reasons[i].pattern else {
+                continue;
+            };
             for x in prepared.mentions(re) {
                 covered.push((x.start, x.end));
                 found_here.push((i, x));

@@ -137,6 +137,89 @@ pub struct Terminology {
     pub speller: spelling::Speller,
     /// What does not count as a finding: `[not_findings]`.
     pub not_findings: filler::NotFindings,
+    /// Which procedures and reasons a text mentions at all (one pass each).
+    pub procedure_filter: Prefilter,
+    pub reason_filter: Prefilter,
+}
+
+/// One pass over a text that says which concepts of a table it can mention, so that only those
+/// are read mention by mention. A text names a handful of the ~200 reason concepts; reading
+/// each concept's pattern over it was a third of a single decision (BENCHMARKS.md).
+///
+/// The set is the concepts' own patterns compiled for ASCII only: on an ASCII text, word
+/// boundaries, classes and case folding mean the same as in the Unicode patterns, and the set is
+/// a fraction of their size (Unicode word boundaries and case folding make the union of 200
+/// patterns tens of megabytes). A text that is not ASCII is read concept by concept, as is a
+/// concept whose pattern is not ASCII. A concept left out therefore has no match in the text, and
+/// the answers are those of reading every concept.
+#[derive(Debug, Default)]
+pub struct Prefilter {
+    set: Option<regex::bytes::RegexSet>,
+    /// The concept index of each pattern of the set.
+    in_set: Vec<usize>,
+    /// Concepts read on every text (a pattern that is not ASCII).
+    always: Vec<usize>,
+}
+
+impl Prefilter {
+    fn build(concepts: &[Concept]) -> Result<Self, String> {
+        let mut in_set = Vec::new();
+        let mut patterns = Vec::new();
+        let mut always = Vec::new();
+        for (i, c) in concepts.iter().enumerate() {
+            let Some(re) = &c.pattern else { continue };
+            if re.as_str().is_ascii() {
+                in_set.push(i);
+                patterns.push(re.as_str());
+            } else {
+                always.push(i);
+            }
+        }
+        let ascii = |patterns: &[&str]| {
+            regex::bytes::RegexSetBuilder::new(patterns)
+                .unicode(false)
+                .build()
+        };
+        let set = match ascii(&patterns) {
+            Ok(set) => set,
+            // A pattern that needs Unicode (`\p{L}`) is read on every text instead.
+            Err(_) => {
+                let (ok, unicode): (Vec<_>, Vec<_>) = in_set
+                    .into_iter()
+                    .zip(patterns)
+                    .partition(|(_, p)| ascii(&[p]).is_ok());
+                always.extend(unicode.into_iter().map(|(i, _)| i));
+                always.sort_unstable();
+                in_set = ok.iter().map(|(i, _)| *i).collect();
+                let patterns: Vec<&str> = ok.iter().map(|(_, p)| *p).collect();
+                ascii(&patterns).map_err(|e| e.to_string())?
+            }
+        };
+        Ok(Prefilter {
+            set: Some(set),
+            in_set,
+            always,
+        })
+    }
+
+    /// The indexes, in table order, of the concepts that may match in `text`: those whose
+    /// pattern matches somewhere, or every one of the `all` when the text is not ASCII (or no set
+    /// was built).
+    pub fn candidates(&self, text: &str, all: usize) -> Vec<usize> {
+        match &self.set {
+            Some(set) if text.is_ascii() => {
+                let mut found: Vec<usize> = set
+                    .matches(text.as_bytes())
+                    .into_iter()
+                    .map(|k| self.in_set[k])
+                    .chain(self.always.iter().copied())
+                    .collect();
+                found.sort_unstable();
+                found
+            }
+            _ => (0..all).collect(),
+        }
+    }
 }
 
 impl Terminology {
@@ -224,6 +307,21 @@ impl Terminology {
                 }
             }
             t.reasons[i].hides = hides;
+        }
+        if errors.is_empty() {
+            match (
+                Prefilter::build(&t.procedures),
+                Prefilter::build(&t.reasons),
+            ) {
+                (Ok(p), Ok(r)) => {
+                    t.procedure_filter = p;
+                    t.reason_filter = r;
+                }
+                (Err(e), _) | (_, Err(e)) => errors.push(LoadError::new(
+                    "terminology/",
+                    format!("the concept patterns do not compile together: {e}"),
+                )),
+            }
         }
         if errors.is_empty() {
             Ok(t)
@@ -334,5 +432,86 @@ pub fn system_name(system: &str) -> &str {
         "https://nicip.nhs.uk" => "NICIP",
         "http://dicom.nema.org/resources/ontology/DCM" => "DICOM",
         other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{text::normalise, Concept, Prefilter, Terminology};
+    use std::path::Path;
+
+    fn shipped() -> Terminology {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("rules/terminology");
+        let files: Vec<(String, String)> = std::fs::read_dir(&dir)
+            .expect("rules/terminology")
+            .map(|e| e.expect("entry").path())
+            .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+            .map(|p| {
+                let text = std::fs::read_to_string(&p).expect("read");
+                (p.display().to_string(), text)
+            })
+            .collect();
+        Terminology::from_files(files.iter().map(|(n, t)| (n.as_str(), t.as_str())))
+            .expect("the shipped terminology compiles")
+    }
+
+    /// Every text of the clinical corpus, as written and with letters that are not ASCII.
+    fn corpus_texts() -> Vec<String> {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus");
+        let mut texts = Vec::new();
+        for entry in std::fs::read_dir(&dir).expect("tests/corpus") {
+            let path = entry.expect("entry").path();
+            if path.extension().is_none_or(|x| x != "toml") {
+                continue;
+            }
+            let file: toml::Value =
+                toml::from_str(&std::fs::read_to_string(&path).expect("read")).expect("TOML");
+            for case in file["case"].as_array().into_iter().flatten() {
+                for key in ["code", "reason", "note"] {
+                    if let Some(t) = case.get(key).and_then(toml::Value::as_str) {
+                        let t = normalise(t);
+                        texts.push(format!("{t} – naïve café, ſtable, \u{212a}nee"));
+                        texts.push(t);
+                    }
+                }
+            }
+        }
+        texts
+    }
+
+    fn check(filter: &Prefilter, concepts: &[Concept], texts: &[String]) -> usize {
+        let mut read = 0;
+        for t in texts {
+            let candidates = filter.candidates(t, concepts.len());
+            read += candidates.len();
+            for (i, c) in concepts.iter().enumerate() {
+                if c.pattern.as_ref().is_some_and(|re| re.is_match(t)) {
+                    assert!(
+                        candidates.binary_search(&i).is_ok(),
+                        "'{}' matches {t:?} but was left out",
+                        c.id
+                    );
+                }
+            }
+        }
+        read
+    }
+
+    #[test]
+    fn the_prefilter_leaves_out_only_concepts_with_no_match() {
+        let terms = shipped();
+        let texts = corpus_texts();
+        assert!(texts.len() > 1000, "{} texts", texts.len());
+        let reasons = check(&terms.reason_filter, &terms.reasons, &texts);
+        check(&terms.procedure_filter, &terms.procedures, &texts);
+        // And it does leave concepts out: on average a text is read for a few of them, not all
+        // (the texts that are not ASCII are read for every concept).
+        let ascii = texts.iter().filter(|t| t.is_ascii()).count();
+        let all = terms.reasons.len() * (texts.len() - ascii);
+        assert!(
+            reasons - all < terms.reasons.len() * ascii / 4,
+            "{reasons} concept reads over {} texts",
+            texts.len()
+        );
     }
 }
