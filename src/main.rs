@@ -1,7 +1,7 @@
 //! The `referral-gateway` binary: parses the command line and hands over to a front end.
 
 use clap::Parser;
-use referral_gateway::cli::{audit, check, rules_cmd, Cli, Command, OutputFormat};
+use referral_gateway::cli::{audit, check, progress, rules_cmd, Cli, Command, OutputFormat};
 use referral_gateway::engine::Engine;
 use referral_gateway::http;
 use std::process::ExitCode;
@@ -33,7 +33,9 @@ fn main() -> ExitCode {
             rules,
         } => match rules.load() {
             Ok(set) => {
-                let engine = Engine::new(set, rules.source(), limits.parse_limits(), 1);
+                let display = progress::ProgressDisplay::on_stderr();
+                let engine = Engine::new(set, rules.source(), limits.parse_limits(), 1)
+                    .with_progress(display.callback());
                 // With --store the engine records through the store sink, which needs the
                 // async runtime entered for its commits (timeouts, PostgreSQL I/O).
                 let (engine, runtime) = match store.as_deref() {
@@ -59,7 +61,14 @@ fn main() -> ExitCode {
                 } else {
                     OutputFormat::Json
                 });
-                check::run(&engine, &files, format, mode, limits.max_body_bytes)
+                check::run(
+                    &engine,
+                    &files,
+                    format,
+                    mode,
+                    limits.max_body_bytes,
+                    &display,
+                )
             }
             Err(errors) => {
                 for e in errors {

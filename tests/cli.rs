@@ -181,7 +181,7 @@ fn lint_names_the_file_and_line_of_a_broken_rule() {
 }
 
 /// A batch of `n` copies of one accepted ServiceRequest, written to a temporary file.
-fn batch_file(n: usize) -> std::path::PathBuf {
+fn batch_file(n: usize, tag: &str) -> std::path::PathBuf {
     let sr: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(repo(
             "examples/general/gen01-cxr-with-clinical-question.json",
@@ -199,7 +199,7 @@ fn batch_file(n: usize) -> std::path::PathBuf {
         })
         .collect();
     let bundle = serde_json::json!({ "resourceType": "Bundle", "type": "batch", "entry": entries });
-    let path = std::env::temp_dir().join(format!("rg-check-limits-{}.json", std::process::id()));
+    let path = std::env::temp_dir().join(format!("rg-check-{tag}-{}.json", std::process::id()));
     std::fs::write(&path, bundle.to_string()).expect("write");
     path
 }
@@ -207,7 +207,7 @@ fn batch_file(n: usize) -> std::path::PathBuf {
 #[test]
 fn check_has_no_http_limits_on_files_unless_given() {
     // Over `serve`'s default of 1000 entries: a file on disk is decided whole.
-    let file = batch_file(1200);
+    let file = batch_file(1200, "limits");
     let big = file.to_string_lossy().into_owned();
     let (code, out) = run(&["check", &big]);
     assert_eq!(code, 0, "{}", &out[..out.len().min(400)]);
@@ -239,4 +239,44 @@ fn check_has_no_http_limits_on_files_unless_given() {
     let _ = std::fs::remove_file(&file);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stdout).contains("too-costly"));
+}
+
+#[test]
+fn a_big_file_shows_its_progress_on_a_terminal_only() {
+    let file = batch_file(1500, "progress");
+    let big = file.to_string_lossy().into_owned();
+    // Piped, as scripts run it: the answer on stdout and nothing on stderr.
+    let out = bin().args(["check", &big]).output().expect("runs");
+    assert_eq!(out.status.code(), Some(0));
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // On a terminal: script(1) runs the command on a pseudo-terminal and copies what it
+    // draws. The answer goes to /dev/null; what is left is the bar on stderr.
+    let script = std::path::Path::new("/usr/bin/script");
+    if !script.exists() {
+        let _ = std::fs::remove_file(&file);
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "script(1) (util-linux) is needed for the terminal test"
+        );
+        eprintln!(
+            "SKIPPED: no /usr/bin/script (util-linux): the progress bar on a terminal is untested"
+        );
+        return;
+    }
+    let command = format!(
+        "'{}' check '{big}' > /dev/null",
+        env!("CARGO_BIN_EXE_referral-gateway")
+    );
+    let out = Command::new(script)
+        .args(["-qec", &command, "/dev/null"])
+        .output()
+        .expect("script runs");
+    let _ = std::fs::remove_file(&file);
+    let drawn = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{drawn}");
+    assert!(drawn.contains("/1500 entries"), "{drawn}");
 }

@@ -1,5 +1,6 @@
 //! `referral-gateway check FILE...`
 
+use super::progress::ProgressDisplay;
 use super::{report, OutputFormat};
 use crate::engine::{Answered, Asker, Call, Caller, Checked, Engine, Purpose};
 use crate::finding::{Decision, Finding, FindingId, IssueType, Severity};
@@ -99,7 +100,25 @@ pub enum Mode {
 /// Checks one file (or stdin): one call of the engine service, as every front end makes.
 /// An explanation is a what-if question, not a decision of the gateway: it asks the engine for
 /// the trace directly (no decision sinks).
-pub fn check_file(engine: &Engine, name: &str, mode: Mode, max_bytes: Option<u64>) -> FileResult {
+pub fn check_file(
+    engine: &Engine,
+    name: &str,
+    mode: Mode,
+    max_bytes: Option<u64>,
+    display: &ProgressDisplay,
+) -> FileResult {
+    let result = check_one(engine, name, mode, max_bytes, display);
+    display.finished();
+    result
+}
+
+fn check_one(
+    engine: &Engine,
+    name: &str,
+    mode: Mode,
+    max_bytes: Option<u64>,
+    display: &ProgressDisplay,
+) -> FileResult {
     let rules = engine.rules();
     let site = &rules.site;
     let (bytes, format) = match read_input(name, max_bytes) {
@@ -107,6 +126,7 @@ pub fn check_file(engine: &Engine, name: &str, mode: Mode, max_bytes: Option<u64
             let format = format
                 .or_else(|| Format::sniff(&bytes))
                 .unwrap_or(Format::Json);
+            display.reading(name, bytes.len());
             (bytes, format)
         }
         Err(unusable) => {
@@ -233,48 +253,55 @@ pub fn with_store(engine: Engine, url: &str) -> Result<(Engine, tokio::runtime::
     Ok((engine.with_sink(std::sync::Arc::new(sink)), runtime))
 }
 
-/// Runs `check` and returns the exit status. A closed stdout (`check FILE | head`) ends the
-/// output quietly: the decisions were made, and the exit status still tells them.
+/// Runs `check` and returns the exit status. Each file's answer is written as soon as it is
+/// decided and then dropped, so a run over thousands of files holds one decision at a time
+/// (keeping them all had the kernel clearing fresh pages for half the run). A closed stdout
+/// (`check FILE | head`) ends the output quietly: the rest is still decided, and the exit status
+/// tells the decisions.
 pub fn run(
     engine: &Engine,
     files: &[String],
     format: OutputFormat,
     mode: Mode,
     max_bytes: Option<u64>,
+    display: &ProgressDisplay,
 ) -> i32 {
-    let results: Vec<FileResult> = files
-        .iter()
-        .map(|f| check_file(engine, f, mode, max_bytes))
-        .collect();
-    let exit = results.iter().map(|r| r.exit).fold(0, worst);
     let rules = engine.rules();
+    let width = report::width();
+    // Several files are answered as one collection Bundle of their answers.
+    let collection = files.len() > 1 && matches!(format, OutputFormat::Json);
     let mut stdout = anstream::stdout().lock();
-    let written = match format {
-        OutputFormat::Json => {
-            let out = if results.len() == 1 {
-                results[0].answer.body.clone()
-            } else {
-                let entries: Vec<Value> = results
-                    .iter()
-                    .map(|r| json!({ "resource": r.answer.body }))
-                    .collect();
-                json!({ "resourceType": "Bundle", "type": "collection", "entry": entries })
-            };
-            writeln!(
+    let mut written = if collection {
+        stdout.write_all(COLLECTION_HEAD.as_bytes())
+    } else {
+        Ok(())
+    };
+    let mut exit = 0;
+    for (i, file) in files.iter().enumerate() {
+        let r = check_file(engine, file, mode, max_bytes, display);
+        exit = worst(exit, r.exit);
+        if written.is_err() {
+            continue;
+        }
+        written = match format {
+            OutputFormat::Json if collection => {
+                write_collection_entry(&mut stdout, &r.answer.body, i == 0)
+            }
+            OutputFormat::Json => writeln!(
                 stdout,
                 "{}",
-                serde_json::to_string_pretty(&out).unwrap_or_default()
-            )
-        }
-        OutputFormat::Text => {
-            let width = report::width();
-            results.iter().try_for_each(|r| {
+                serde_json::to_string_pretty(&r.answer.body).unwrap_or_default()
+            ),
+            OutputFormat::Text => {
                 let text =
                     report::render(&rules, &r.name, &r.outcome, width, mode == Mode::Explain);
                 stdout.write_all(text.as_bytes())
-            })
-        }
-    };
+            }
+        };
+    }
+    if collection {
+        written = written.and_then(|()| stdout.write_all(COLLECTION_TAIL.as_bytes()));
+    }
     match written.and_then(|()| stdout.flush()) {
         Ok(()) => exit,
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => exit,
@@ -282,5 +309,57 @@ pub fn run(
             eprintln!("error: cannot write the report: {e}");
             exit
         }
+    }
+}
+
+/// `{"resourceType": "Bundle", "type": "collection", "entry": [{"resource": ...}, ...]}` as
+/// `serde_json::to_string_pretty` writes it, one entry at a time.
+const COLLECTION_HEAD: &str =
+    "{\n  \"resourceType\": \"Bundle\",\n  \"type\": \"collection\",\n  \"entry\": [\n";
+const COLLECTION_TAIL: &str = "\n  ]\n}\n";
+
+fn write_collection_entry(
+    out: &mut impl Write,
+    answer: &Value,
+    first: bool,
+) -> std::io::Result<()> {
+    if !first {
+        out.write_all(b",\n")?;
+    }
+    let entry = serde_json::to_string_pretty(&json!({ "resource": answer })).unwrap_or_default();
+    // Pretty JSON holds no raw line break inside a string: every line is indented alike.
+    for (n, line) in entry.lines().enumerate() {
+        if n > 0 {
+            out.write_all(b"\n")?;
+        }
+        out.write_all(b"    ")?;
+        out.write_all(line.as_bytes())?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_collection_written_entry_by_entry_is_the_pretty_bundle() {
+        let answers = [
+            json!({"resourceType": "OperationOutcome", "issue": [{"severity": "error", "diagnostics": "two\nlines \"quoted\""}]}),
+            json!({"resourceType": "ServiceRequest", "status": "active", "code": {"coding": []}, "x": [1, [2, {}]]}),
+            json!({}),
+        ];
+        let mut out = Vec::new();
+        out.extend_from_slice(COLLECTION_HEAD.as_bytes());
+        for (i, a) in answers.iter().enumerate() {
+            write_collection_entry(&mut out, a, i == 0).expect("writes");
+        }
+        out.extend_from_slice(COLLECTION_TAIL.as_bytes());
+        let entries: Vec<Value> = answers.iter().map(|a| json!({ "resource": a })).collect();
+        let whole = serde_json::to_string_pretty(
+            &json!({ "resourceType": "Bundle", "type": "collection", "entry": entries }),
+        )
+        .expect("serialises");
+        assert_eq!(String::from_utf8(out).expect("UTF-8"), format!("{whole}\n"));
     }
 }

@@ -2,6 +2,7 @@
 
 pub mod audit;
 pub mod check;
+pub mod progress;
 pub mod report;
 pub mod rules_cmd;
 

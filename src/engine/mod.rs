@@ -110,6 +110,18 @@ impl Checked {
     }
 }
 
+/// How far a long check has got, for a front end that shows it (`check` on a terminal).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Progress {
+    /// The input is parsed and its structure checked: this many entries are decided next.
+    Parsed { entries: usize },
+    /// `done` of the `of` entries are decided.
+    Decided { done: usize, of: usize },
+}
+
+/// Told of [`Progress`] as a check goes; called on the deciding thread.
+pub type OnProgress = dyn Fn(Progress) + Send + Sync;
+
 /// Parses and decides every ServiceRequest of `bytes`.
 pub fn check(
     rules: &RuleSet,
@@ -130,7 +142,19 @@ pub fn check_with_profiles(
     asked: &[String],
 ) -> Result<Checked, Unusable> {
     // With the base R4 checks on every element (bindings, formats, reference targets, narrative).
-    run(rules, bytes, format, limits, asked, false)
+    run(rules, bytes, format, limits, asked, false, &|_| {})
+}
+
+/// [`check_with_profiles`], telling `progress` as it goes.
+pub fn check_with_progress(
+    rules: &RuleSet,
+    bytes: &[u8],
+    format: Format,
+    limits: &Limits,
+    asked: &[String],
+    progress: &OnProgress,
+) -> Result<Checked, Unusable> {
+    run(rules, bytes, format, limits, asked, false, progress)
 }
 
 /// [`check`], with every ServiceRequest's [`trace::Trace`] recorded (`$explain`).
@@ -140,7 +164,7 @@ pub fn check_explained(
     format: Format,
     limits: &Limits,
 ) -> Result<Checked, Unusable> {
-    run(rules, bytes, format, limits, &[], true)
+    run(rules, bytes, format, limits, &[], true, &|_| {})
 }
 
 fn run(
@@ -150,17 +174,21 @@ fn run(
     limits: &Limits,
     asked: &[String],
     explain: bool,
+    progress: &OnProgress,
 ) -> Result<Checked, Unusable> {
     let input = parse::parse_and_check(bytes, format, limits, &crate::profile::base::check_input)?;
     if input.findings.iter().any(Finding::is_error) {
         return Err(Unusable::Malformed(input.findings));
     }
     let resolver = Resolver::new(&input);
+    let of = input.entries.len();
+    progress(Progress::Parsed { entries: of });
     let entries = input
         .entries
         .iter()
-        .map(|entry| {
-            if !performs(entry) {
+        .enumerate()
+        .map(|(i, entry)| {
+            let result = if !performs(entry) {
                 // Only Bundle entries have a method.
                 EntryResult::NotPerformed {
                     path: FhirPath::root("Bundle")
@@ -181,7 +209,9 @@ fn run(
                     path: entry.path.clone(),
                     findings: entry.findings.clone(),
                 }
-            }
+            };
+            progress(Progress::Decided { done: i + 1, of });
+            result
         })
         .collect();
     Ok(Checked { input, entries })

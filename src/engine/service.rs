@@ -18,7 +18,7 @@
 //! returns (`translate` built the answer before anything was committed). Without a recording
 //! sink they are empty: an answer never names a consult that was not recorded.
 
-use super::{check_with_profiles, Checked};
+use super::{check_with_progress, Checked, OnProgress};
 use crate::load::{LoadError, RuleSource};
 use crate::parse::{Format, Limits, Unusable};
 use crate::rules::RuleSet;
@@ -181,6 +181,8 @@ pub struct Engine {
     limits: Limits,
     slots: Arc<Semaphore>,
     sinks: Vec<Arc<dyn DecisionSink>>,
+    /// Told how far each call has got (`check` on a terminal); none for `serve`.
+    progress: Option<Arc<OnProgress>>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -211,7 +213,14 @@ impl Engine {
             limits,
             slots: Arc::new(Semaphore::new(slots)),
             sinks: Vec::new(),
+            progress: None,
         }
+    }
+
+    /// Tells `progress` how far each call has got.
+    pub fn with_progress(mut self, progress: Arc<OnProgress>) -> Self {
+        self.progress = Some(progress);
+        self
     }
 
     /// Adds a sink, called after those added before it.
@@ -272,9 +281,10 @@ impl Engine {
             .await
             .map_err(|_| EngineError::Closed)?;
         let limits = self.limits;
+        let progress = self.progress.clone();
         let done = tokio::task::spawn_blocking(move || {
             let _permit = permit;
-            run(call, &limits, translate)
+            run(call, &limits, progress.as_deref(), translate)
         })
         .await;
         let (answer, record) = match done {
@@ -304,7 +314,8 @@ impl Engine {
     where
         F: FnOnce(Result<&Checked, &Unusable>, &RuleSet) -> Result<T, E>,
     {
-        let (answer, record) = run(call, &self.limits, translate).map_err(EngineError::FrontEnd)?;
+        let (answer, record) = run(call, &self.limits, self.progress.as_deref(), translate)
+            .map_err(EngineError::FrontEnd)?;
         let record = record.map(Arc::new);
         let consult_ids = match &record {
             Some(r) => {
@@ -337,7 +348,12 @@ impl Engine {
 }
 
 /// The decision and the front end's translation of it, timed.
-fn run<T, E, F>(call: Call, limits: &Limits, translate: F) -> Result<(T, Option<DecisionRecord>), E>
+fn run<T, E, F>(
+    call: Call,
+    limits: &Limits,
+    progress: Option<&OnProgress>,
+    translate: F,
+) -> Result<(T, Option<DecisionRecord>), E>
 where
     F: FnOnce(Result<&Checked, &Unusable>, &RuleSet) -> Result<T, E>,
 {
@@ -352,7 +368,14 @@ where
         profiles,
         rules,
     } = call;
-    let result = check_with_profiles(&rules, &bytes, format, limits, &profiles);
+    let result = check_with_progress(
+        &rules,
+        &bytes,
+        format,
+        limits,
+        &profiles,
+        progress.unwrap_or(&|_| {}),
+    );
     let answer = translate(result.as_ref(), &rules)?;
     let record = result.ok().map(|checked| DecisionRecord {
         caller,
