@@ -7,7 +7,7 @@
 //! - a batch answer has one response entry per request entry; a transaction is all or nothing;
 //! - a redirected ServiceRequest points at the request it replaces.
 
-use referral_gateway::cli::check::{text_report, FileResult};
+use referral_gateway::cli::report;
 use referral_gateway::engine::{self, Checked, EntryResult};
 use referral_gateway::finding::Decision;
 use referral_gateway::outcome::response::{answer, unusable_answer, validate_answer, Answer};
@@ -49,12 +49,7 @@ pub fn pipeline(bytes: &[u8], format: Format) {
     };
     // The report of `check --format text` must not fail either (it is empty for a Bundle
     // without ServiceRequests).
-    let _ = text_report(&FileResult {
-        name: "fuzz".into(),
-        outcome,
-        answer: answers[0].clone(),
-        exit: 0,
-    });
+    let _ = report::render(rules, "fuzz", &outcome, 100, false);
     for a in &answers {
         writable(&a.body);
     }
@@ -93,6 +88,7 @@ fn check_nothing_lost(c: &Checked, a: &Answer) {
     let rejected = c.entries.iter().any(|e| match e {
         EntryResult::Request(r) => r.decision == Decision::Rejected,
         EntryResult::Context { findings, .. } => findings.iter().any(|f| f.is_error()),
+        EntryResult::NotPerformed { .. } => false,
     });
     if kind == BundleType::Transaction && rejected {
         assert_eq!(a.body["resourceType"], "OperationOutcome", "half-applied");
@@ -159,7 +155,8 @@ pub fn rule_files(data: &[u8]) {
     files.sort();
     // A folder that is not on disk: rule examples are not looked up.
     let dir = std::path::Path::new("/nonexistent/referral-gateway-fuzz/rules");
-    match RuleSet::compile(&files, dir) {
+    let profiles = referral_gateway::load::embedded_profile_files();
+    match RuleSet::compile(&files, &profiles, dir) {
         Err(errors) => {
             assert!(!errors.is_empty());
             for e in &errors {

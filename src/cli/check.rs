@@ -107,18 +107,6 @@ pub fn check_file(
     max_bytes: Option<u64>,
     display: &ProgressDisplay,
 ) -> FileResult {
-    let result = check_one(engine, name, mode, max_bytes, display);
-    display.finished();
-    result
-}
-
-fn check_one(
-    engine: &Engine,
-    name: &str,
-    mode: Mode,
-    max_bytes: Option<u64>,
-    display: &ProgressDisplay,
-) -> FileResult {
     let rules = engine.rules();
     let site = &rules.site;
     let (bytes, format) = match read_input(name, max_bytes) {
@@ -279,6 +267,7 @@ pub fn run(
     let mut exit = 0;
     for (i, file) in files.iter().enumerate() {
         let r = check_file(engine, file, mode, max_bytes, display);
+        display.finished();
         exit = worst(exit, r.exit);
         if written.is_err() {
             continue;

@@ -295,11 +295,13 @@ fn build(defs: &'static Definitions, rules: HashMap<String, ModelRules>) -> Shap
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use serde_json::json;
 
-    fn sr(extra: Value) -> Value {
+    /// A minimal valid ServiceRequest with `extra`'s elements added (also used by
+    /// `parse::structure`'s tests).
+    pub(crate) fn sr(extra: Value) -> Value {
         let mut base = json!({"resourceType": "ServiceRequest", "status": "active", "intent": "order", "subject": {"reference": "Patient/1"}});
         if let (Some(b), Value::Object(e)) = (base.as_object_mut(), extra) {
             b.extend(e);

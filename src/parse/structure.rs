@@ -502,15 +502,8 @@ fn check_value(key: &str, value: &Value, here: &FhirPath, out: &mut Vec<Finding>
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::parse::shape::tests::sr;
     use serde_json::json;
-
-    fn sr(extra: Value) -> Value {
-        let mut base = json!({"resourceType": "ServiceRequest", "status": "active", "intent": "order", "subject": {"reference": "Patient/1"}});
-        if let (Some(b), Value::Object(e)) = (base.as_object_mut(), extra) {
-            b.extend(e);
-        }
-        base
-    }
 
     fn paths(f: &[Finding]) -> Vec<String> {
         f.iter()
