@@ -286,3 +286,43 @@ fn check_explain_text() {
     assert!(text.contains("failed"), "{text}");
     assert!(text.lines().all(|l| l.chars().count() <= 100), "{text}");
 }
+
+/// `check --explain` names the words the reader could not place: they are why GEN01 and the
+/// "pain as the only symptom" rules did not fire, and where a terminology gap shows first.
+#[test]
+fn check_explain_names_the_words_it_could_not_place() {
+    let sr = serde_json::json!({
+        "resourceType": "ServiceRequest", "status": "active", "intent": "order",
+        "subject": {"display": "Example patient (fictitious)"},
+        "code": {"text": "US abdomen"},
+        "reasonCode": [{"text": "abdominal pain, zzyzx for 2 weeks"}]
+    });
+    let mut child = Command::new(env!("CARGO_BIN_EXE_referral-gateway"))
+        .args(["check", "--explain", "-"])
+        .env("COLUMNS", "100")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("runs");
+    std::io::Write::write_all(
+        child.stdin.as_mut().expect("stdin"),
+        sr.to_string().as_bytes(),
+    )
+    .expect("write");
+    drop(child.stdin.take());
+    let out = child.wait_with_output().expect("waits");
+    let text = String::from_utf8(out.stdout).expect("UTF-8");
+    let heading = text
+        .find("Words not placed")
+        .unwrap_or_else(|| panic!("no unplaced words heading\n{text}"));
+    let after = &text[heading..];
+    assert!(
+        after.contains("ServiceRequest.reasonCode[0].text: zzyzx"),
+        "{text}"
+    );
+    // The pain is placed, and so are the duration and the function words.
+    let line = after.lines().nth(1).unwrap_or_default();
+    for placed in ["pain", "weeks", "for"] {
+        assert!(!line.split(", ").any(|w| w.ends_with(placed)), "{line}");
+    }
+}

@@ -18,6 +18,9 @@ use serde_json::Value;
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Trace {
     pub matches: Vec<MatchStep>,
+    /// The words of each reason item the reader could not place (they may carry a finding, so
+    /// they keep GEN01 and the "pain as the only symptom" rules from firing).
+    pub unplaced: Vec<(FhirPath, Vec<String>)>,
     pub context: Vec<ContextStep>,
     pub rules: Vec<RuleStep>,
 }
@@ -146,6 +149,12 @@ impl Trace {
                 concept_system,
             ));
         }
+        self.unplaced = mapped
+            .reason_items
+            .iter()
+            .filter(|i| !i.unexplained.is_empty())
+            .map(|i| (i.path.clone(), i.unexplained.clone()))
+            .collect();
         if let Some((path, what)) = &mapped.two_week_wait {
             let coding = value_at(input, path).filter(|v| v.get("code").is_some());
             let is_code = coding.is_some();

@@ -183,6 +183,12 @@ pub fn text(r: &RequestResult) -> Vec<(usize, String)> {
             ),
         ));
     }
+    if !trace.unplaced.is_empty() {
+        lines.push((0, "Words not placed (read as possibly clinical)".into()));
+        for (path, words) in &trace.unplaced {
+            lines.push((1, format!("{path}: {}", words.join(", "))));
+        }
+    }
     lines.push((0, "Context looked up".into()));
     for c in &trace.context {
         lines.push((

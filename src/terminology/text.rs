@@ -62,6 +62,9 @@ pub struct ContextDef {
     pub negation_before: Vec<String>,
     /// After the term, in its comma-bounded piece: "excluded", "ruled out", "unlikely".
     pub negation_after: Vec<String>,
+    /// Answers to a heading, after a colon or a dash and ending its piece: "Haematuria: none",
+    /// "Wt loss - no". Only there do they negate ("pain no better" is no answer).
+    pub negation_answers: Vec<String>,
     /// Phrases that hold a negation word but do not negate: "not only", "cannot exclude",
     /// "not ruled out", "no improvement".
     pub pseudo_negation: Vec<String>,
@@ -93,6 +96,7 @@ pub struct ContextDef {
 pub struct Reader {
     negation_before: Option<Regex>,
     negation_after: Option<Regex>,
+    negation_answer: Option<Regex>,
     pseudo_negation: Option<Regex>,
     question: Option<Regex>,
     pseudo_question: Option<Regex>,
@@ -211,6 +215,39 @@ fn is_sentence_end(c: char) -> bool {
     matches!(c, '.' | ';' | '!' | '\n')
 }
 
+/// The answers of `negation_answers`, each after its separator: a colon or a dash (or an en
+/// dash), with a space either side or not.
+fn answers(patterns: &[String]) -> Result<Option<Regex>, String> {
+    if patterns.is_empty() {
+        return Ok(None);
+    }
+    let alternatives: Vec<String> = patterns.iter().map(|p| format!("(?:{p})")).collect();
+    Regex::new(&format!(
+        r"(?i) ?[:\-–] ?(?:{})\b",
+        alternatives.join("|")
+    ))
+    .map(Some)
+    .map_err(|e| format!("[context] negation_answers: {e}"))
+}
+
+/// The answers of `re` in `text` that end their piece: what follows is the end of the text, a
+/// punctuation mark or a new line ("Lump: no change in size" answers nothing).
+fn answer_spans(re: &Option<Regex>, text: &str) -> Vec<(usize, usize)> {
+    let Some(re) = re else {
+        return Vec::new();
+    };
+    re.find_iter(text)
+        .filter(|m| {
+            text[m.end()..]
+                .trim_start_matches(' ')
+                .chars()
+                .next()
+                .is_none_or(|c| matches!(c, ',' | '.' | ';' | '!' | '\n' | '/' | ')'))
+        })
+        .map(|m| (m.start(), m.end()))
+        .collect()
+}
+
 impl Reader {
     pub fn compile(def: &ContextDef) -> Result<Self, String> {
         let mut ends = vec![r"[.;:!\n]".to_string()];
@@ -227,6 +264,7 @@ impl Reader {
         Ok(Reader {
             negation_before: optional("negation_before", &def.negation_before)?,
             negation_after: optional("negation_after", &def.negation_after)?,
+            negation_answer: answers(&def.negation_answers)?,
             pseudo_negation: optional("pseudo_negation", &def.pseudo_negation)?,
             question: optional("question_before", &def.question_before)?,
             pseudo_question: optional("pseudo_question", &def.pseudo_question)?,
@@ -272,6 +310,7 @@ impl Reader {
             text,
             negation_before: all(&self.negation_before),
             negation_after: all(&self.negation_after),
+            negation_answer: Spans(answer_spans(&self.negation_answer, text)),
             pseudo_negation: all(&self.pseudo_negation),
             question: Spans(self.question_spans(text)),
             pseudo_question: all(&self.pseudo_question),
@@ -327,6 +366,7 @@ pub struct Prepared<'a> {
     text: &'a str,
     negation_before: Spans,
     negation_after: Spans,
+    negation_answer: Spans,
     pseudo_negation: Spans,
     question: Spans,
     pseudo_question: Spans,
@@ -347,6 +387,7 @@ impl Prepared<'_> {
         [
             &self.negation_before,
             &self.negation_after,
+            &self.negation_answer,
             &self.pseudo_negation,
             &self.question,
             &self.pseudo_question,
@@ -374,7 +415,7 @@ impl Prepared<'_> {
         let pseudo = &self.pseudo_negation.0;
         let mut out = Vec::new();
         for &cue in &self.negation_before.0 {
-            if overlaps(cue, pseudo) {
+            if overlaps(cue, pseudo) || overlaps(cue, &self.negation_answer.0) {
                 continue;
             }
             let from = cue.1;
@@ -410,7 +451,29 @@ impl Prepared<'_> {
                 .max(cue.0.saturating_sub(AFTER_REACH));
             out.push((start, cue.0));
         }
+        // An answer reaches back over its piece: "bladder/bowel sx - nil".
+        for &answer in &self.negation_answer.0 {
+            let from = before(text, answer.0);
+            let start = text[from..answer.0]
+                .rfind([',', '.', ';', ':', '!', '?', '\n'])
+                .map_or(from, |i| from + i + 1)
+                .max(answer.0.saturating_sub(AFTER_REACH));
+            out.push((start, answer.0));
+        }
         out
+    }
+
+    /// Whether the heading ending at `end` is answered "no" after its separator, within a few
+    /// words and the same piece ("Haematuria: none"; "bladder/bowel sx - nil").
+    fn answered_no(&self, end: usize) -> bool {
+        let text = self.text;
+        self.negation_answer
+            .within(end, text.len())
+            .first()
+            .is_some_and(|a| {
+                a.0 <= end + AFTER_REACH
+                    && !text[end..a.0].contains([',', '.', ';', ':', '!', '?', '\n'])
+            })
     }
 
     /// The mentions of `pattern`.
@@ -458,7 +521,8 @@ impl Prepared<'_> {
                 .negation_after
                 .within(end, piece_end)
                 .into_iter()
-                .any(|s| s.0 <= end + AFTER_REACH && !overlaps(s, &pseudo_neg));
+                .any(|s| s.0 <= end + AFTER_REACH && !overlaps(s, &pseudo_neg))
+            || self.answered_no(end);
         let questioned = self.questioned(clause_start, start, end, to);
         let historical = self
             .historical_before
@@ -555,7 +619,8 @@ impl Prepared<'_> {
             .negation_before
             .within(clause_start, start)
             .into_iter()
-            .rfind(|s| !overlaps(*s, pseudo))
+            // A cue that answers a heading ("Wt loss - no, night pain") negates back only.
+            .rfind(|s| !overlaps(*s, pseudo) && !overlaps(*s, &self.negation_answer.0))
         else {
             return false;
         };
@@ -650,6 +715,35 @@ mod tests {
         }
         let m = one(&["neck pain"], "neck pain not resolved with physio");
         assert!(m[0].is_current(), "{m:?}");
+    }
+
+    #[test]
+    fn a_heading_answered_no_is_negated_and_the_answer_reaches_back_only() {
+        for text in [
+            "Haematuria: none.",
+            "wt loss - no",
+            "Wt loss - nil, night pain - no",
+            "bladder/bowel sx - nil",
+            "SOB - no. Haemoptysis - none",
+        ] {
+            let m = one(&["haematuria", "wt loss", "night pain", "bladder", "sob"], text);
+            assert!(m[0].negated, "{text}: {m:?}");
+        }
+        // The answer does not reach forward, and what is no answer negates nothing.
+        let m = one(&["wt loss", "night pain"], "Wt loss - no, night pain - yes");
+        assert!(m[0].negated && m[1].is_current(), "{m:?}");
+        for text in [
+            "Lump: no change in size",
+            "haematuria - normal kidneys on US ?cause",
+            "pain no better",
+            "haematuria: visible, no clots",
+        ] {
+            let m = one(&["lump", "haematuria", "pain"], text);
+            assert!(m[0].is_current(), "{text}: {m:?}");
+        }
+        // What an answer negates is no other finding ("bladder/bowel sx - nil").
+        assert!(negated_words("back pain. bladder/bowel sx - nil")
+            .contains(&"bladder".to_string()));
     }
 
     /// The words a negation reaches, read or not ("no haematemesis or melaena").
