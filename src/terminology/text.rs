@@ -448,6 +448,7 @@ impl Prepared<'_> {
             let start = text[from..cue.0]
                 .rfind([',', '.', ';', ':', '!', '?', '\n'])
                 .map_or(from, |i| from + i + 1)
+                .max(text[from..cue.0].rfind(" - ").map_or(from, |i| from + i + 3))
                 .max(cue.0.saturating_sub(AFTER_REACH));
             out.push((start, cue.0));
         }
@@ -514,12 +515,17 @@ impl Prepared<'_> {
                 .map_or(rest.len(), |c| c.0 - end);
             end + comma.min(word)
         };
+        // A spaced dash opens a new heading ("soft and mobile - growth none"): a cue after it
+        // answers that heading, not the mention before it.
+        let heading_end = text[end..piece_end]
+            .find(" - ")
+            .map_or(piece_end, |i| end + i);
         let pseudo_neg = self.pseudo_negation.within(sentence_start, to);
         let pseudo_hist = self.pseudo_historical.within(sentence_start, to);
         let negated = self.negated_before(clause_start, start, end, to, &pseudo_neg)
             || self
                 .negation_after
-                .within(end, piece_end)
+                .within(end, heading_end)
                 .into_iter()
                 .any(|s| s.0 <= end + AFTER_REACH && !overlaps(s, &pseudo_neg))
             || self.answered_no(end);
@@ -704,6 +710,9 @@ mod tests {
         }
         // Near misses: the post-trigger belongs to another piece, or is pseudo-negation.
         let m = one(&["calf swelling", "dvt"], "calf swelling, DVT ruled out");
+        assert!(m[0].is_current() && m[1].negated, "{m:?}");
+        // ... or answers a heading after a spaced dash.
+        let m = one(&["lump", "growth"], "lump 4cm soft and mobile - growth none");
         assert!(m[0].is_current() && m[1].negated, "{m:?}");
         for text in [
             "DVT not excluded",
