@@ -222,12 +222,9 @@ fn answers(patterns: &[String]) -> Result<Option<Regex>, String> {
         return Ok(None);
     }
     let alternatives: Vec<String> = patterns.iter().map(|p| format!("(?:{p})")).collect();
-    Regex::new(&format!(
-        r"(?i) ?[:\-–] ?(?:{})\b",
-        alternatives.join("|")
-    ))
-    .map(Some)
-    .map_err(|e| format!("[context] negation_answers: {e}"))
+    Regex::new(&format!(r"(?i) ?[:\-–] ?(?:{})\b", alternatives.join("|")))
+        .map(Some)
+        .map_err(|e| format!("[context] negation_answers: {e}"))
 }
 
 /// The answers of `re` in `text` that end their piece: what follows is the end of the text, a
@@ -448,7 +445,11 @@ impl Prepared<'_> {
             let start = text[from..cue.0]
                 .rfind([',', '.', ';', ':', '!', '?', '\n'])
                 .map_or(from, |i| from + i + 1)
-                .max(text[from..cue.0].rfind(" - ").map_or(from, |i| from + i + 3))
+                .max(
+                    text[from..cue.0]
+                        .rfind(" - ")
+                        .map_or(from, |i| from + i + 3),
+                )
                 .max(cue.0.saturating_sub(AFTER_REACH));
             out.push((start, cue.0));
         }
@@ -712,7 +713,10 @@ mod tests {
         let m = one(&["calf swelling", "dvt"], "calf swelling, DVT ruled out");
         assert!(m[0].is_current() && m[1].negated, "{m:?}");
         // ... or answers a heading after a spaced dash.
-        let m = one(&["lump", "growth"], "lump 4cm soft and mobile - growth none");
+        let m = one(
+            &["lump", "growth"],
+            "lump 4cm soft and mobile - growth none",
+        );
         assert!(m[0].is_current() && m[1].negated, "{m:?}");
         for text in [
             "DVT not excluded",
@@ -735,7 +739,10 @@ mod tests {
             "bladder/bowel sx - nil",
             "SOB - no. Haemoptysis - none",
         ] {
-            let m = one(&["haematuria", "wt loss", "night pain", "bladder", "sob"], text);
+            let m = one(
+                &["haematuria", "wt loss", "night pain", "bladder", "sob"],
+                text,
+            );
             assert!(m[0].negated, "{text}: {m:?}");
         }
         // The answer does not reach forward, and what is no answer negates nothing.
@@ -751,8 +758,7 @@ mod tests {
             assert!(m[0].is_current(), "{text}: {m:?}");
         }
         // What an answer negates is no other finding ("bladder/bowel sx - nil").
-        assert!(negated_words("back pain. bladder/bowel sx - nil")
-            .contains(&"bladder".to_string()));
+        assert!(negated_words("back pain. bladder/bowel sx - nil").contains(&"bladder".to_string()));
     }
 
     /// The words a negation reaches, read or not ("no haematemesis or melaena").
