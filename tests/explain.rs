@@ -317,7 +317,7 @@ fn check_explain_names_the_words_it_could_not_place() {
         .unwrap_or_else(|| panic!("no unplaced words heading\n{text}"));
     let after = &text[heading..];
     assert!(
-        after.contains("ServiceRequest.reasonCode[0].text: zzyzx"),
+        after.contains("ServiceRequest.reasonCode[0]: zzyzx"),
         "{text}"
     );
     // The pain is placed, and so are the duration and the function words.
