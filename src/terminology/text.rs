@@ -211,6 +211,14 @@ fn after(text: &str, start: usize) -> usize {
     to
 }
 
+/// Whether the negation cue at `cue` is a prefix of the next word: joined to it ("non-tender")
+/// or "non" written apart ("non tender, 6 cm across"). A prefix negates that word only.
+fn is_prefix(text: &str, cue: (usize, usize)) -> bool {
+    let rest = &text[cue.1..];
+    rest.starts_with('-')
+        || (text[cue.0..cue.1].eq_ignore_ascii_case("non") && rest.starts_with(' '))
+}
+
 fn is_sentence_end(c: char) -> bool {
     matches!(c, '.' | ';' | '!' | '\n')
 }
@@ -416,7 +424,7 @@ impl Prepared<'_> {
                 continue;
             }
             let from = cue.1;
-            if text[from..].starts_with('-') {
+            if is_prefix(text, cue) {
                 let word_end = text[from + 1..]
                     .find(|c: char| !c.is_alphanumeric())
                     .map_or(text.len(), |i| from + 1 + i);
@@ -633,7 +641,7 @@ impl Prepared<'_> {
         };
         let after_cue = &text[cue.1..start];
         // A negating prefix ("non-tender") negates the word it is joined to, nothing further.
-        if after_cue.starts_with('-') {
+        if is_prefix(text, cue) {
             return cue.1 + 1 == start;
         }
         // A question after the negation opens a new thought: "no swelling ?DVT".
@@ -712,6 +720,12 @@ mod tests {
         // Near misses: the post-trigger belongs to another piece, or is pseudo-negation.
         let m = one(&["calf swelling", "dvt"], "calf swelling, DVT ruled out");
         assert!(m[0].is_current() && m[1].negated, "{m:?}");
+        // "non" written apart is a prefix too: it negates its own word only.
+        let m = one(
+            &["tender", "6 cm"],
+            "soft mobile lump, non tender, 6 cm across",
+        );
+        assert!(m[0].negated && m[1].is_current(), "{m:?}");
         // ... or answers a heading after a spaced dash.
         let m = one(
             &["lump", "growth"],
