@@ -223,14 +223,14 @@ fn is_sentence_end(c: char) -> bool {
     matches!(c, '.' | ';' | '!' | '\n')
 }
 
-/// The answers of `negation_answers`, each after its separator: a colon or a dash (or an en
-/// dash), with a space either side or not.
+/// The answers of `negation_answers`, each after its separator: a colon, a dash (or an en
+/// dash) or a question mark ("Previous cancer? No."), with a space either side or not.
 fn answers(patterns: &[String]) -> Result<Option<Regex>, String> {
     if patterns.is_empty() {
         return Ok(None);
     }
     let alternatives: Vec<String> = patterns.iter().map(|p| format!("(?:{p})")).collect();
-    Regex::new(&format!(r"(?i) ?[:\-–] ?(?:{})\b", alternatives.join("|")))
+    Regex::new(&format!(r"(?i) ?[:\-–?] ?(?:{})\b", alternatives.join("|")))
         .map(Some)
         .map_err(|e| format!("[context] negation_answers: {e}"))
 }
@@ -432,6 +432,7 @@ impl Prepared<'_> {
                 continue;
             }
             let to = after(text, from);
+            let to = text[from..to].find(" - ").map_or(to, |i| from + i);
             let clause_end = self.clause_end.within(from, to).first().map_or(to, |c| c.0);
             let question = self.question.within(from, to).first().map_or(to, |q| q.0);
             let stop = clause_end.min(question);
@@ -640,6 +641,11 @@ impl Prepared<'_> {
             return false;
         };
         let after_cue = &text[cue.1..start];
+        // A spaced dash opens a new heading: "not mobile - 2cm hard fixed lump" says nothing
+        // absent of the lump.
+        if after_cue.contains(" - ") {
+            return false;
+        }
         // A negating prefix ("non-tender") negates the word it is joined to, nothing further.
         if is_prefix(text, cue) {
             return cue.1 + 1 == start;
@@ -720,6 +726,12 @@ mod tests {
         // Near misses: the post-trigger belongs to another piece, or is pseudo-negation.
         let m = one(&["calf swelling", "dvt"], "calf swelling, DVT ruled out");
         assert!(m[0].is_current() && m[1].negated, "{m:?}");
+        // A negation before a spaced dash does not reach past it.
+        let m = one(
+            &["mobile", "lump"],
+            "Not soft, not mobile - 2cm hard fixed lump",
+        );
+        assert!(m[0].negated && m[1].is_current(), "{m:?}");
         // "non" written apart is a prefix too: it negates its own word only.
         let m = one(
             &["tender", "6 cm"],
@@ -752,9 +764,17 @@ mod tests {
             "Wt loss - nil, night pain - no",
             "bladder/bowel sx - nil",
             "SOB - no. Haemoptysis - none",
+            "Previous cancer? No. Weight loss? No.",
         ] {
             let m = one(
-                &["haematuria", "wt loss", "night pain", "bladder", "sob"],
+                &[
+                    "haematuria",
+                    "wt loss",
+                    "night pain",
+                    "bladder",
+                    "sob",
+                    "previous cancer",
+                ],
                 text,
             );
             assert!(m[0].negated, "{text}: {m:?}");
