@@ -152,6 +152,10 @@ pub struct Terminology {
 /// patterns tens of megabytes). A text that is not ASCII is read concept by concept, as is a
 /// concept whose pattern is not ASCII. A concept left out therefore has no match in the text, and
 /// the answers are those of reading every concept.
+/// The lazy DFA cache of the prefilter's set, in bytes (BENCHMARKS.md, "Text reading after
+/// session 27").
+const PREFILTER_DFA_CACHE: usize = 32 << 20;
+
 #[derive(Debug, Default)]
 pub struct Prefilter {
     set: Option<regex::bytes::RegexSet>,
@@ -175,9 +179,13 @@ impl Prefilter {
                 always.push(i);
             }
         }
+        // The lazy DFA's cache must hold the states of the whole set: with the default (2 MiB)
+        // the ~2,000 patterns of the terminology thrash it, and the set falls back to the
+        // PikeVM, which was two thirds of the time of reading a clinical text (perf, session 27).
         let ascii = |patterns: &[&str]| {
             regex::bytes::RegexSetBuilder::new(patterns)
                 .unicode(false)
+                .dfa_size_limit(PREFILTER_DFA_CACHE)
                 .build()
         };
         let set = match ascii(&patterns) {
