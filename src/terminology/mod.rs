@@ -142,6 +142,10 @@ pub struct Terminology {
     pub reason_filter: Prefilter,
 }
 
+/// The lazy DFA cache of the prefilter's set, in bytes (BENCHMARKS.md, "Text reading after
+/// session 27").
+const PREFILTER_DFA_CACHE: usize = 32 << 20;
+
 /// One pass over a text that says which concepts of a table it can mention, so that only those
 /// are read mention by mention. A text names a handful of the ~200 reason concepts; reading
 /// each concept's pattern over it was a third of a single decision (BENCHMARKS.md).
@@ -152,10 +156,6 @@ pub struct Terminology {
 /// patterns tens of megabytes). A text that is not ASCII is read concept by concept, as is a
 /// concept whose pattern is not ASCII. A concept left out therefore has no match in the text, and
 /// the answers are those of reading every concept.
-/// The lazy DFA cache of the prefilter's set, in bytes (BENCHMARKS.md, "Text reading after
-/// session 27").
-const PREFILTER_DFA_CACHE: usize = 32 << 20;
-
 #[derive(Debug, Default)]
 pub struct Prefilter {
     set: Option<regex::bytes::RegexSet>,

@@ -62,8 +62,9 @@ pub struct ContextDef {
     pub negation_before: Vec<String>,
     /// After the term, in its comma-bounded piece: "excluded", "ruled out", "unlikely".
     pub negation_after: Vec<String>,
-    /// Answers to a heading, after a colon or a dash and ending its piece: "Haematuria: none",
-    /// "Wt loss - no". Only there do they negate ("pain no better" is no answer).
+    /// Answers to a heading, after a colon, a dash or a question mark and ending its piece:
+    /// "Haematuria: none", "Wt loss - no", "Previous cancer? No.". Only there do they negate
+    /// ("pain no better" is no answer).
     pub negation_answers: Vec<String>,
     /// Phrases that hold a negation word but do not negate: "not only", "cannot exclude",
     /// "not ruled out", "no improvement".
@@ -218,6 +219,10 @@ fn is_prefix(text: &str, cue: (usize, usize)) -> bool {
     rest.starts_with('-')
         || (text[cue.0..cue.1].eq_ignore_ascii_case("non") && rest.starts_with(' '))
 }
+
+/// A spaced dash opens a new heading ("soft and mobile - growth none"): no negation reaches
+/// across it, before or after.
+const HEADING_DASH: &str = " - ";
 
 fn is_sentence_end(c: char) -> bool {
     matches!(c, '.' | ';' | '!' | '\n')
@@ -432,7 +437,7 @@ impl Prepared<'_> {
                 continue;
             }
             let to = after(text, from);
-            let to = text[from..to].find(" - ").map_or(to, |i| from + i);
+            let to = text[from..to].find(HEADING_DASH).map_or(to, |i| from + i);
             let clause_end = self.clause_end.within(from, to).first().map_or(to, |c| c.0);
             let question = self.question.within(from, to).first().map_or(to, |q| q.0);
             let stop = clause_end.min(question);
@@ -456,8 +461,8 @@ impl Prepared<'_> {
                 .map_or(from, |i| from + i + 1)
                 .max(
                     text[from..cue.0]
-                        .rfind(" - ")
-                        .map_or(from, |i| from + i + 3),
+                        .rfind(HEADING_DASH)
+                        .map_or(from, |i| from + i + HEADING_DASH.len()),
                 )
                 .max(cue.0.saturating_sub(AFTER_REACH));
             out.push((start, cue.0));
@@ -525,10 +530,9 @@ impl Prepared<'_> {
                 .map_or(rest.len(), |c| c.0 - end);
             end + comma.min(word)
         };
-        // A spaced dash opens a new heading ("soft and mobile - growth none"): a cue after it
-        // answers that heading, not the mention before it.
+        // A cue after a spaced dash answers the next heading, not the mention before it.
         let heading_end = text[end..piece_end]
-            .find(" - ")
+            .find(HEADING_DASH)
             .map_or(piece_end, |i| end + i);
         let pseudo_neg = self.pseudo_negation.within(sentence_start, to);
         let pseudo_hist = self.pseudo_historical.within(sentence_start, to);
@@ -641,9 +645,8 @@ impl Prepared<'_> {
             return false;
         };
         let after_cue = &text[cue.1..start];
-        // A spaced dash opens a new heading: "not mobile - 2cm hard fixed lump" says nothing
-        // absent of the lump.
-        if after_cue.contains(" - ") {
+        // "not mobile - 2cm hard fixed lump" says nothing absent of the lump.
+        if after_cue.contains(HEADING_DASH) {
             return false;
         }
         // A negating prefix ("non-tender") negates the word it is joined to, nothing further.
