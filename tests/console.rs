@@ -100,6 +100,20 @@ fn the_playground_decides_and_explains_each_decision() {
             assert!(text.contains("dvt-clinic"), "{file}");
         }
     }
+    // Words the reader could not place are listed, with the text they are in.
+    let xml_unplaced = r#"<ServiceRequest xmlns="http://hl7.org/fhir"><status value="active"/><intent value="order"/><code><text value="US abdomen"/></code><subject><reference value="Patient/1"/></subject><reasonCode><text value="abdominal pain, zzyzx for 2 weeks"/></reasonCode></ServiceRequest>"#;
+    let text = server
+        .post(
+            "/console/playground",
+            Some("application/x-www-form-urlencoded"),
+            form(xml_unplaced),
+        )
+        .text()
+        .expect("body");
+    let at = text
+        .find("Words not placed")
+        .unwrap_or_else(|| panic!("no unplaced words\n{text}"));
+    assert!(text[at..].contains("zzyzx"), "{text}");
     // XML, a Bundle, and input that is not FHIR.
     let xml = r#"<ServiceRequest xmlns="http://hl7.org/fhir"><status value="active"/><intent value="order"/><code><text value="USS doppler legs"/></code><subject><reference value="Patient/1"/></subject><reasonCode><text value="calf swelling ?DVT"/></reasonCode></ServiceRequest>"#;
     let text = server

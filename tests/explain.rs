@@ -326,3 +326,41 @@ fn check_explain_names_the_words_it_could_not_place() {
         assert!(!line.split(", ").any(|w| w.ends_with(placed)), "{line}");
     }
 }
+
+/// `$explain` carries the same unplaced words as `check --explain`, one `unplaced` parameter per
+/// text, so the console and other clients can show why GEN01 or a pain-only rule held back.
+#[test]
+fn explain_over_http_names_the_words_it_could_not_place() {
+    let server = Server::start(&[]);
+    let sr = serde_json::json!({
+        "resourceType": "ServiceRequest", "status": "active", "intent": "order",
+        "subject": {"display": "Example patient (fictitious)"},
+        "code": {"text": "US abdomen"},
+        "reasonCode": [{"text": "abdominal pain, zzyzx for 2 weeks"}, {"text": "abdominal pain"}]
+    });
+    let res = server.post("/ServiceRequest/$explain", Some(FHIR_JSON), sr.to_string());
+    assert_eq!(res.status(), 200);
+    let v: Value = res.json().expect("JSON");
+    let unplaced = named(params(&v), "unplaced");
+    // Only the first reason holds a word the reader cannot place.
+    assert_eq!(unplaced.len(), 1, "{v}");
+    let p = parts(unplaced[0]);
+    assert_eq!(value(p, "expression"), "ServiceRequest.reasonCode[0]");
+    let words: Vec<&Value> = named(p, "word")
+        .into_iter()
+        .map(|w| &w["valueString"])
+        .collect();
+    assert_eq!(words, [&Value::from("zzyzx")], "{v}");
+    // A reason that is fully placed has none, and US03 fires on it alone.
+    let sr = serde_json::json!({
+        "resourceType": "ServiceRequest", "status": "active", "intent": "order",
+        "subject": {"display": "Example patient (fictitious)"},
+        "code": {"text": "US abdomen"},
+        "reasonCode": [{"text": "abdominal pain for 2 weeks"}]
+    });
+    let v: Value = server
+        .post("/ServiceRequest/$explain", Some(FHIR_JSON), sr.to_string())
+        .json()
+        .expect("JSON");
+    assert!(named(params(&v), "unplaced").is_empty(), "{v}");
+}

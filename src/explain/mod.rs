@@ -98,6 +98,11 @@ fn request_parameters(r: &RequestResult) -> Vec<Value> {
             boolean("found", c.found),
         ]})
     }));
+    out.extend(trace.unplaced.iter().map(|(path, words)| {
+        let mut parts = vec![string("expression", &path.to_string())];
+        parts.extend(words.iter().map(|w| string("word", w)));
+        json!({ "name": "unplaced", "part": parts })
+    }));
     out.extend(trace.rules.iter().map(rule_parameter));
     out
 }

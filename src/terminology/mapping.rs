@@ -237,9 +237,21 @@ impl Terminology {
                         && !x.hypothetical
                         && !x.family)
             };
+            // A question the examination answers no is closed: "?effusion ... O/E no
+            // effusion", "no palpable neck mass ... ?goitre". Only an examination answers it
+            // ("?DVT, no risk factors for DVT" still asks).
+            let answered = mine.iter().all(|x| !counts(x) || x.questioned)
+                && mine.iter().any(|x| x.questioned && counts(x))
+                && mine
+                    .iter()
+                    .any(|x| x.negated && !x.questioned && prepared.examined(x));
             // One match per concept and text: a present mention wins over one that does not
             // count.
-            let best = mine.iter().find(|x| counts(x)).or(mine.first());
+            let best = if answered {
+                mine.iter().find(|x| x.negated && !x.questioned)
+            } else {
+                mine.iter().find(|x| counts(x)).or(mine.first())
+            };
             if let Some(x) = best {
                 any = true;
                 let present = counts(x);
@@ -259,6 +271,10 @@ impl Terminology {
                 });
             }
         }
+        // So is what is said of the past, of what may happen, of someone else or as background:
+        // its words are no present finding, read or not. (A past finding the reader knows, such
+        // as obstetric history, is a concept and counts on its own terms.)
+        covered.extend(prepared.context_spans());
         let unexplained = self.not_findings.unexplained(&t, covered);
         if m.question.is_none() && self.reader.has_question_cue(&t) {
             m.question = Some((path.clone(), "a question in the clinical text".into()));

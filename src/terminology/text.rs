@@ -12,14 +12,20 @@
 use regex::Regex;
 use serde::Deserialize;
 
-/// Lower-cases and folds runs of white space to one space.
+/// Lower-cases and folds runs of white space to one space. An en or em dash standing alone
+/// ("Lump – soft") becomes a hyphen, so it opens a heading as a spaced hyphen does
+/// ([`HEADING_DASH`]); a joined one ("2–3 cm") is kept.
 pub fn normalise(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for word in s.split_whitespace() {
         if !out.is_empty() {
             out.push(' ');
         }
-        out.extend(word.chars().flat_map(char::to_lowercase));
+        if matches!(word, "–" | "—") {
+            out.push('-');
+        } else {
+            out.extend(word.chars().flat_map(char::to_lowercase));
+        }
     }
     out
 }
@@ -66,6 +72,10 @@ pub struct ContextDef {
     /// "Haematuria: none", "Wt loss - no", "Previous cancer? No.". Only there do they negate
     /// ("pain no better" is no answer).
     pub negation_answers: Vec<String>,
+    /// Negation words that, written apart, negate only the next word, as a joined prefix does:
+    /// "non" in "non tender, 6 cm across". Each must also be a `negation_before` word. Any
+    /// negation word joined by a hyphen ("non-tender") is a prefix without being listed.
+    pub negation_prefixes: Vec<String>,
     /// Phrases that hold a negation word but do not negate: "not only", "cannot exclude",
     /// "not ruled out", "no improvement".
     pub pseudo_negation: Vec<String>,
@@ -80,16 +90,27 @@ pub struct ContextDef {
     pub historical_after: Vec<String>,
     /// Phrases that hold a historical word but speak of now: "3 month history of".
     pub pseudo_historical: Vec<String>,
-    /// Headings that make the rest of their sentence history: "PMH:", "background:".
+    /// Headings that make the rest of their sentence history: "PMH:", "past history:".
     pub historical_headings: Vec<String>,
+    /// Headings of context that is neither the presenting complaint nor only the past: "Background:",
+    /// "Meds:", "SH:". What follows them is read as it says (a pregnancy, a 2WW referral sent
+    /// this morning), but its other words add no finding to the complaint.
+    pub background_headings: Vec<String>,
     /// Before the term, in its comma-bounded piece: "if", "should she develop".
     pub hypothetical_before: Vec<String>,
+    /// Headings of what the patient thinks, fears or expects (an ICE section: "Ideas:",
+    /// "Concerns:", "C:"): what follows them in their sentence is not a finding.
+    pub hypothetical_headings: Vec<String>,
     /// Before the term, in its comma-bounded piece: "family history of", "mother had".
     pub family_before: Vec<String>,
     /// Headings that make the rest of their sentence family history: "FH:".
     pub family_headings: Vec<String>,
     /// Words that end a clause (a cue before them does not reach past them): "but", "now".
     pub clause_ends: Vec<String>,
+    /// Words that say a finding was looked for on examination: "O/E", "on examination",
+    /// "palpable". A question the examination answers no ("?effusion ... O/E no effusion") is
+    /// closed.
+    pub examination_cues: Vec<String>,
 }
 
 /// The compiled trigger lists.
@@ -98,6 +119,7 @@ pub struct Reader {
     negation_before: Option<Regex>,
     negation_after: Option<Regex>,
     negation_answer: Option<Regex>,
+    negation_prefix: Option<Regex>,
     pseudo_negation: Option<Regex>,
     question: Option<Regex>,
     pseudo_question: Option<Regex>,
@@ -105,9 +127,12 @@ pub struct Reader {
     historical_after: Option<Regex>,
     pseudo_historical: Option<Regex>,
     historical_headings: Option<Regex>,
+    background_headings: Option<Regex>,
     hypothetical_before: Option<Regex>,
+    hypothetical_headings: Option<Regex>,
     family_before: Option<Regex>,
     family_headings: Option<Regex>,
+    examination: Option<Regex>,
     clause_end: Regex,
 }
 
@@ -212,17 +237,23 @@ fn after(text: &str, start: usize) -> usize {
     to
 }
 
-/// Whether the negation cue at `cue` is a prefix of the next word: joined to it ("non-tender")
-/// or "non" written apart ("non tender, 6 cm across"). A prefix negates that word only.
-fn is_prefix(text: &str, cue: (usize, usize)) -> bool {
-    let rest = &text[cue.1..];
-    rest.starts_with('-')
-        || (text[cue.0..cue.1].eq_ignore_ascii_case("non") && rest.starts_with(' '))
-}
-
 /// A spaced dash opens a new heading ("soft and mobile - growth none"): no negation reaches
 /// across it, before or after.
 const HEADING_DASH: &str = " - ";
+
+/// The parenthesis still open at `at` that opened after `from`, if any. A cue inside one
+/// speaks of what the parenthesis is attached to, not of everything before it: in "new nodule
+/// in the scar of a melanoma excision (2022)" the year dates the excision, not the nodule.
+fn open_parenthesis(text: &str, from: usize, at: usize) -> Option<usize> {
+    let open = from + text[from..at].rfind('(')?;
+    (!text[open..at].contains(')')).then_some(open)
+}
+
+/// Whether a heading match is a word of its own: one that follows a slash is the end of an
+/// abbreviation ("O/E:" is an examination, not the "E:" of an ICE section).
+fn is_heading_word(text: &str, heading: (usize, usize)) -> bool {
+    !text[..heading.0].ends_with('/')
+}
 
 fn is_sentence_end(c: char) -> bool {
     matches!(c, '.' | ';' | '!' | '\n')
@@ -275,6 +306,7 @@ impl Reader {
             negation_before: optional("negation_before", &def.negation_before)?,
             negation_after: optional("negation_after", &def.negation_after)?,
             negation_answer: answers(&def.negation_answers)?,
+            negation_prefix: optional("negation_prefixes", &def.negation_prefixes)?,
             pseudo_negation: optional("pseudo_negation", &def.pseudo_negation)?,
             question: optional("question_before", &def.question_before)?,
             pseudo_question: optional("pseudo_question", &def.pseudo_question)?,
@@ -282,9 +314,12 @@ impl Reader {
             historical_after: optional("historical_after", &def.historical_after)?,
             pseudo_historical: optional("pseudo_historical", &def.pseudo_historical)?,
             historical_headings: optional("historical_headings", &def.historical_headings)?,
+            background_headings: optional("background_headings", &def.background_headings)?,
             hypothetical_before: optional("hypothetical_before", &def.hypothetical_before)?,
+            hypothetical_headings: optional("hypothetical_headings", &def.hypothetical_headings)?,
             family_before: optional("family_before", &def.family_before)?,
             family_headings: optional("family_headings", &def.family_headings)?,
+            examination: optional("examination_cues", &def.examination_cues)?,
             clause_end: Regex::new(&format!("(?i){}", ends.join("|")))
                 .map_err(|e| format!("[context] clause_ends: {e}"))?,
         })
@@ -321,6 +356,7 @@ impl Reader {
             negation_before: all(&self.negation_before),
             negation_after: all(&self.negation_after),
             negation_answer: Spans(answer_spans(&self.negation_answer, text)),
+            negation_prefix: all(&self.negation_prefix),
             pseudo_negation: all(&self.pseudo_negation),
             question: Spans(self.question_spans(text)),
             pseudo_question: all(&self.pseudo_question),
@@ -328,9 +364,12 @@ impl Reader {
             historical_after: all(&self.historical_after),
             pseudo_historical: all(&self.pseudo_historical),
             historical_headings: all(&self.historical_headings),
+            background_headings: all(&self.background_headings),
             hypothetical_before: all(&self.hypothetical_before),
+            hypothetical_headings: all(&self.hypothetical_headings),
             family_before: all(&self.family_before),
             family_headings: all(&self.family_headings),
+            examination: all(&self.examination),
             clause_end: Spans(
                 self.clause_end
                     .find_iter(text)
@@ -355,18 +394,16 @@ impl Reader {
 struct Spans(Vec<(usize, usize)>);
 
 impl Spans {
-    /// The matches that lie within `from..to`.
-    fn within(&self, from: usize, to: usize) -> Vec<(usize, usize)> {
+    /// The matches that lie within `from..to`. The matches of one list never overlap (they are
+    /// one regex's `find_iter`), so their ends are sorted too and the answer is one slice: no
+    /// allocation for each of the many mentions a text is read for.
+    fn within(&self, from: usize, to: usize) -> &[(usize, usize)] {
         if from >= to {
-            return Vec::new();
+            return &[];
         }
         let lo = self.0.partition_point(|s| s.0 < from);
-        let hi = self.0.partition_point(|s| s.0 < to);
-        self.0[lo..hi.max(lo)]
-            .iter()
-            .filter(|s| s.1 <= to)
-            .copied()
-            .collect()
+        let hi = self.0.partition_point(|s| s.0 < to && s.1 <= to);
+        &self.0[lo..hi.max(lo)]
     }
 }
 
@@ -377,6 +414,7 @@ pub struct Prepared<'a> {
     negation_before: Spans,
     negation_after: Spans,
     negation_answer: Spans,
+    negation_prefix: Spans,
     pseudo_negation: Spans,
     question: Spans,
     pseudo_question: Spans,
@@ -384,13 +422,25 @@ pub struct Prepared<'a> {
     historical_after: Spans,
     pseudo_historical: Spans,
     historical_headings: Spans,
+    background_headings: Spans,
     hypothetical_before: Spans,
+    hypothetical_headings: Spans,
     family_before: Spans,
     family_headings: Spans,
+    examination: Spans,
     clause_end: Spans,
 }
 
 impl Prepared<'_> {
+    /// Whether the negation cue at `cue` is a prefix of the next word: joined to it
+    /// ("non-tender") or a word of `negation_prefixes` written apart ("non tender, 6 cm
+    /// across"). A prefix negates that word only.
+    fn is_prefix(&self, cue: (usize, usize)) -> bool {
+        let rest = &self.text[cue.1..];
+        rest.starts_with('-')
+            || (rest.starts_with(' ') && self.negation_prefix.0.binary_search(&cue).is_ok())
+    }
+
     /// The spans of every trigger (negation, question, history, ...): words that say how
     /// something is meant, not what the patient has.
     pub fn trigger_spans(&self) -> Vec<(usize, usize)> {
@@ -405,7 +455,9 @@ impl Prepared<'_> {
             &self.historical_after,
             &self.pseudo_historical,
             &self.historical_headings,
+            &self.background_headings,
             &self.hypothetical_before,
+            &self.hypothetical_headings,
             &self.family_before,
             &self.family_headings,
         ]
@@ -429,7 +481,7 @@ impl Prepared<'_> {
                 continue;
             }
             let from = cue.1;
-            if is_prefix(text, cue) {
+            if self.is_prefix(cue) {
                 let word_end = text[from + 1..]
                     .find(|c: char| !c.is_alphanumeric())
                     .map_or(text.len(), |i| from + 1 + i);
@@ -477,6 +529,136 @@ impl Prepared<'_> {
             out.push((start, answer.0));
         }
         out
+    }
+
+    /// The stretches of text said of the past, of what may happen, or of someone else: what
+    /// the history, hypothesis and family-history cues and headings reach, as [`Self::read`]
+    /// gives them to a mention. Their words are no present finding of the patient's, read or
+    /// not: "PMH: IBS, anxiety" beside abdominal pain leaves the pain alone, and a safety-net
+    /// ("if jaundice or weight loss, re-refer") adds no symptom.
+    pub fn context_spans(&self) -> Vec<(usize, usize)> {
+        let text = self.text;
+        let pseudo = &self.pseudo_historical.0;
+        let mut out = Vec::new();
+        // A cue before reaches forward over its comma-bounded piece.
+        let historical = self
+            .historical_before
+            .0
+            .iter()
+            .filter(|&&s| !overlaps(s, pseudo));
+        for &cue in historical.chain(&self.family_before.0) {
+            out.push((cue.1, self.piece_end(cue.1)));
+        }
+        for &cue in &self.hypothetical_before.0 {
+            out.push((cue.1, self.list_reach(cue.1)));
+        }
+        // A cue after reaches back over its piece, a few words at most ("cyst removed 2010").
+        for &cue in self
+            .historical_after
+            .0
+            .iter()
+            .filter(|&&s| !overlaps(s, pseudo))
+        {
+            let from = before(text, cue.0);
+            let start = text[from..cue.0]
+                .rfind([',', '.', ';', ':', '!', '?', '\n'])
+                .map_or(from, |i| from + i + 1)
+                .max(cue.0.saturating_sub(AFTER_REACH));
+            // Inside a parenthesis, only the word it is attached to.
+            let start = match open_parenthesis(text, start, cue.0) {
+                Some(open) => text[start..open]
+                    .trim_end()
+                    .rfind(' ')
+                    .map_or(start, |i| start + i + 1),
+                None => start,
+            };
+            out.push((start, cue.0));
+            // A parenthesis right after the cue explains the dated term: it is past too.
+            let rest = &text[cue.1..];
+            if rest.trim_start().starts_with('(') {
+                let open = cue.1 + (rest.len() - rest.trim_start().len());
+                let to = after(text, open);
+                let close = text[open..to].find(')').map_or(to, |i| open + i);
+                out.push((open, close));
+            }
+        }
+        // A heading written as one ("PMH:", "FH -", "Background:") reaches to the end of its
+        // sentence or to the next heading ("PMH: HTN, T2DM Meds: ...").
+        for &heading in self
+            .historical_headings
+            .0
+            .iter()
+            .chain(&self.family_headings.0)
+            .chain(&self.background_headings.0)
+            .chain(&self.hypothetical_headings.0)
+        {
+            if !is_heading_word(text, heading) {
+                continue;
+            }
+            let rest = &text[heading.1..];
+            let written = rest.trim_start();
+            if !(written.starts_with(':') || written.starts_with('-')) {
+                continue;
+            }
+            let from = heading.1 + (rest.len() - written.len()) + 1;
+            let to = after(text, from);
+            let end = text[from..to]
+                .find(|c: char| is_sentence_end(c) || c == ':')
+                .map_or(to, |i| from + i);
+            out.push((from, end));
+        }
+        out
+    }
+
+    /// Whether the mention at `start` is inside a parenthesis written right after a dated
+    /// term, which it explains: "Total thyroidectomy 2015 (benign multinodular goitre)".
+    fn in_dated_parenthesis(&self, from: usize, start: usize) -> bool {
+        open_parenthesis(self.text, from, start).is_some_and(|open| self.dated_before(from, open))
+    }
+
+    /// Whether a `historical_after` cue ends right before `open` (a year, "removed").
+    fn dated_before(&self, from: usize, open: usize) -> bool {
+        self.historical_after
+            .within(from, open)
+            .last()
+            .is_some_and(|c| self.text[c.1..open].trim().is_empty())
+    }
+
+    /// How far a hypothesis starting at `from` reaches: its piece, then on over commas while
+    /// the pieces are short list items (six words at most), to the end of its clause.
+    fn list_reach(&self, from: usize) -> usize {
+        let mut end = self.piece_end(from);
+        while self.text[end..].starts_with(',') {
+            let next = self.piece_end(end + 1);
+            if next <= end + 1 || self.text[end + 1..next].split_whitespace().count() > 6 {
+                break;
+            }
+            end = next;
+        }
+        end
+    }
+
+    /// The end of the comma-bounded piece that starts at `from`: the next comma, clause mark
+    /// or clause-ending word, within reach.
+    fn piece_end(&self, from: usize) -> usize {
+        let to = after(self.text, from);
+        let mark = self.text[from..to]
+            .find([',', '.', ';', ':', '!', '\n'])
+            .map_or(to, |i| from + i);
+        let word = self.clause_end.within(from, to).first().map_or(to, |c| c.0);
+        mark.min(word)
+    }
+
+    /// Whether the negated mention `m` was found absent on examination: an examination cue
+    /// ("O/E", "palpable") earlier in its sentence or inside the mention ("no palpable neck
+    /// mass", "O/E: no effusion").
+    pub fn examined(&self, m: &Mention) -> bool {
+        let text = self.text;
+        let from = before(text, m.start);
+        let sentence_start = text[from..m.start]
+            .rfind(is_sentence_end)
+            .map_or(from, |i| from + i + 1);
+        !self.examination.within(sentence_start, m.end).is_empty()
     }
 
     /// Whether the heading ending at `end` is answered "no" after its separator, within a few
@@ -536,29 +718,39 @@ impl Prepared<'_> {
             .map_or(piece_end, |i| end + i);
         let pseudo_neg = self.pseudo_negation.within(sentence_start, to);
         let pseudo_hist = self.pseudo_historical.within(sentence_start, to);
-        let negated = self.negated_before(clause_start, start, end, to, &pseudo_neg)
+        let negated = self.negated_before(clause_start, start, end, to, pseudo_neg)
             || self
                 .negation_after
                 .within(end, heading_end)
-                .into_iter()
-                .any(|s| s.0 <= end + AFTER_REACH && !overlaps(s, &pseudo_neg))
+                .iter()
+                .any(|&s| s.0 <= end + AFTER_REACH && !overlaps(s, pseudo_neg))
             || self.answered_no(end);
         let questioned = self.questioned(clause_start, start, end, to);
         let historical = self
             .historical_before
             .within(piece_start, start)
-            .into_iter()
-            .any(|s| !overlaps(s, &pseudo_hist))
+            .iter()
+            .any(|&s| !overlaps(s, pseudo_hist))
             || self
                 .historical_after
                 .within(end, piece_end)
-                .into_iter()
-                .any(|s| s.0 <= end + AFTER_REACH && !overlaps(s, &pseudo_hist))
-            || self.under_heading(&self.historical_headings, sentence_start, start);
-        let hypothetical = !self
+                .iter()
+                .any(|&s| {
+                    s.0 <= end + AFTER_REACH
+                        && !overlaps(s, pseudo_hist)
+                        && open_parenthesis(text, end, s.0)
+                            .is_none_or(|open| text[end..open].trim().is_empty())
+                })
+            || self.under_heading(&self.historical_headings, sentence_start, start)
+            || self.in_dated_parenthesis(sentence_start, start);
+        // A hypothesis reaches over a list of short items: "return if breathless, fever or
+        // coughing up green phlegm" makes the fever hypothetical too.
+        let hypothetical = self
             .hypothetical_before
-            .within(piece_start, start)
-            .is_empty();
+            .within(clause_start, start)
+            .iter()
+            .any(|cue| self.list_reach(cue.1) >= start)
+            || self.under_heading(&self.hypothetical_headings, sentence_start, start);
         let family = !self.family_before.within(piece_start, start).is_empty()
             || self.under_heading(&self.family_headings, sentence_start, start);
         Mention {
@@ -608,7 +800,12 @@ impl Prepared<'_> {
     /// A heading ("PMH:", "FH:") earlier in the sentence, with no other heading after it.
     fn under_heading(&self, heading: &Spans, from: usize, start: usize) -> bool {
         let text = self.text;
-        let Some(last) = heading.within(from, start).last().copied() else {
+        let Some(last) = heading
+            .within(from, start)
+            .iter()
+            .rfind(|h| is_heading_word(text, **h))
+            .copied()
+        else {
             return false;
         };
         // Only a heading written as one: followed by a colon or a dash.
@@ -617,10 +814,15 @@ impl Prepared<'_> {
             return false;
         }
         // A later heading of the other kind ends this one.
-        let others = [&self.historical_headings, &self.family_headings]
-            .into_iter()
-            .flat_map(|h| h.within(last.1, start))
-            .any(|s| text[s.1..start].trim_start().starts_with(':'));
+        let others = [
+            &self.historical_headings,
+            &self.family_headings,
+            &self.background_headings,
+            &self.hypothetical_headings,
+        ]
+        .into_iter()
+        .flat_map(|h| h.within(last.1, start))
+        .any(|s| text[s.1..start].trim_start().starts_with(':'));
         !others
     }
 
@@ -638,7 +840,8 @@ impl Prepared<'_> {
         let Some(cue) = self
             .negation_before
             .within(clause_start, start)
-            .into_iter()
+            .iter()
+            .copied()
             // A cue that answers a heading ("Wt loss - no, night pain") negates back only.
             .rfind(|s| !overlaps(*s, pseudo) && !overlaps(*s, &self.negation_answer.0))
         else {
@@ -650,7 +853,7 @@ impl Prepared<'_> {
             return false;
         }
         // A negating prefix ("non-tender") negates the word it is joined to, nothing further.
-        if is_prefix(text, cue) {
+        if self.is_prefix(cue) {
             return cue.1 + 1 == start;
         }
         // A question after the negation opens a new thought: "no swelling ?DVT".
@@ -714,6 +917,40 @@ mod tests {
     }
 
     #[test]
+    fn context_spans_cover_history_hypotheses_and_family() {
+        let t = normalise(
+            "Abdo pain 3/12. PMH: IBS, anxiety, HTN. Safety net: if jaundice, re-refer. \
+             Mother had zzyzx. Ovarian cyst removed 2010. 6 week history of qqq. \
+             New hard nodule in scar of melanoma excision (2022). \
+             Total thyroidectomy 2015 (benign multinodular goitre)",
+        );
+        let prepared = READER.prepare(&t);
+        let spans = prepared.context_spans();
+        let covered = |w: &str| {
+            let i = t.find(w).unwrap_or_else(|| panic!("{w}"));
+            spans.iter().any(|s| s.0 <= i && i + w.len() <= s.1)
+        };
+        for w in [
+            "ibs",
+            "anxiety",
+            "htn",
+            "jaundice",
+            "zzyzx",
+            "ovarian",
+            "excision",
+            "multinodular",
+        ] {
+            assert!(covered(w), "{w}: {spans:?}");
+        }
+        // The presenting complaint and a duration before
+        // "history" (the present) are not covered.
+        // ... nor what comes before the word a dated parenthesis is attached to.
+        for w in ["abdo pain", "qqq", "nodule", "melanoma"] {
+            assert!(!covered(w), "{w}: {spans:?}");
+        }
+    }
+
+    #[test]
     fn negation_after_the_term() {
         for text in [
             "DVT excluded",
@@ -739,6 +976,12 @@ mod tests {
         let m = one(
             &["tender", "6 cm"],
             "soft mobile lump, non tender, 6 cm across",
+        );
+        assert!(m[0].negated && m[1].is_current(), "{m:?}");
+        // A spaced en dash is a heading break as a spaced hyphen is.
+        let m = one(
+            &["mobile", "lump"],
+            "Not soft, not mobile – 2cm hard fixed lump",
         );
         assert!(m[0].negated && m[1].is_current(), "{m:?}");
         // ... or answers a heading after a spaced dash.

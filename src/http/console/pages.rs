@@ -265,6 +265,7 @@ fn marked(text: &str, start: Option<usize>, end: Option<usize>, negated: bool) -
 pub(super) fn explanation(ps: &[Value]) -> Markup {
     let matches: Vec<&Value> = named(ps, "match").collect();
     let context: Vec<&Value> = named(ps, "context").collect();
+    let unplaced: Vec<&Value> = named(ps, "unplaced").collect();
     let rules: Vec<&Value> = named(ps, "rule").collect();
     let (fired, quiet): (Vec<&Value>, Vec<&Value>) =
         rules.iter().partition(|r| flag(parts(r), "fired"));
@@ -302,6 +303,19 @@ pub(super) fn explanation(ps: &[Value]) -> Markup {
                                 @if !trigger.is_empty() { " (by “" (trigger) "”)" }
                             }
                         }
+                    }
+                }
+            }
+        }
+        @if !unplaced.is_empty() {
+            h3 { "Words not placed" }
+            p { "Neither a concept nor an everyday word: read as possibly clinical, so they never reject, and they keep the clinical-question and pain-only rules from firing. A word here that is plainly not clinical belongs in the terminology's everyday words." }
+            ul {
+                @for u in &unplaced {
+                    @let p = parts(u);
+                    li {
+                        code { (text_of(p, "expression")) } ": "
+                        (named(p, "word").filter_map(|w| w.get("valueString").and_then(Value::as_str)).collect::<Vec<_>>().join(", "))
                     }
                 }
             }

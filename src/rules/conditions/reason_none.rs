@@ -1,5 +1,7 @@
 //! `reason_none`: none of these reasons (concept ids or `group:NAME`) is present. A negated
-//! mention ("no mass") does not count, and is said in the diagnostics.
+//! mention ("no mass") does not count, and is said in the diagnostics. Nor does the name of the
+//! examination asked for: "US soft tissue neck" or "US neck lump" says what is to be scanned,
+//! not that the patient has a soft tissue lump or a neck mass (blind sets 4, 12, 15, 17, 18).
 
 use super::{any_matches, holds, reason_selectors, Check, Condition, Cx, Facts, Kind, Needs};
 use super::{ReasonSel, Written};
@@ -29,7 +31,7 @@ impl Condition for ReasonNone {
     fn check(&self, f: &Facts<'_>) -> Check {
         if f.mapped
             .present_reasons()
-            .any(|m| any_matches(&self.0, f.terms, m))
+            .any(|m| !m.examination_words && any_matches(&self.0, f.terms, m))
         {
             return Check::Fails;
         }
@@ -64,6 +66,17 @@ mod tests {
             (none, request("US neck", "neck pain and a neck lump"), Fails),
             (none, request("US neck", "neck pain, dysphagia"), Fails),
             (none, request("US neck", "neck pain, no dysphagia"), Holds),
+            // The examination's own name is what is to be scanned, not a reason.
+            (
+                r#"reason_none = ["soft-tissue-lump"]"#,
+                request("US soft tissue neck", "neck pain"),
+                Holds,
+            ),
+            (
+                r#"reason_none = ["soft-tissue-lump"]"#,
+                request("US soft tissue neck", "2cm lump, neck pain"),
+                Fails,
+            ),
         ]);
     }
 
