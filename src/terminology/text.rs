@@ -610,10 +610,13 @@ impl Prepared<'_> {
         out
     }
 
-    /// Whether the mention at `start` is inside a parenthesis written right after a dated
+    /// Whether the mention `start..end` is inside a parenthesis written right after a dated
     /// term, which it explains: "Total thyroidectomy 2015 (benign multinodular goitre)".
-    fn in_dated_parenthesis(&self, from: usize, start: usize) -> bool {
-        open_parenthesis(self.text, from, start).is_some_and(|open| self.dated_before(from, open))
+    fn in_dated_parenthesis(&self, from: usize, start: usize, end: usize) -> bool {
+        // Only a mention that closes inside it: "(L leg), now new swelling ..." runs out of it.
+        !self.text[start..end].contains(')')
+            && open_parenthesis(self.text, from, start)
+                .is_some_and(|open| self.dated_before(from, open))
     }
 
     /// Whether a `historical_after` cue ends right before `open` (a year, "removed").
@@ -742,7 +745,7 @@ impl Prepared<'_> {
                             .is_none_or(|open| text[end..open].trim().is_empty())
                 })
             || self.under_heading(&self.historical_headings, sentence_start, start)
-            || self.in_dated_parenthesis(sentence_start, start);
+            || self.in_dated_parenthesis(sentence_start, start, end);
         // A hypothesis reaches over a list of short items: "return if breathless, fever or
         // coughing up green phlegm" makes the fever hypothetical too.
         let hypothetical = self

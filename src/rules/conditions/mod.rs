@@ -18,6 +18,7 @@ mod no_clinical_information;
 mod observation_absent;
 mod priority;
 mod procedure;
+mod procedure_none;
 mod reason_all;
 mod reason_any;
 mod reason_none;
@@ -47,6 +48,7 @@ use toml::Spanned;
 /// that no rule would have used (a test holds the registry to this).
 pub static REGISTRY: &[&Kind] = &[
     &procedure::KIND,
+    &procedure_none::KIND,
     &reason_any::KIND,
     &reason_all::KIND,
     &reason_none::KIND,

@@ -29,7 +29,7 @@ pub enum ProcedureSel {
 }
 
 impl ProcedureSel {
-    fn matches(&self, terms: &Terminology, m: &ConceptMatch) -> bool {
+    pub(super) fn matches(&self, terms: &Terminology, m: &ConceptMatch) -> bool {
         match self {
             ProcedureSel::Concept(i) => m.concept == *i,
             ProcedureSel::Modality(x) => {
@@ -44,6 +44,16 @@ impl ProcedureSel {
 struct Procedure(Vec<ProcedureSel>);
 
 fn compile(w: &Written<'_>, cx: &mut Cx<'_>) -> Vec<Arc<dyn Condition>> {
+    let sels = selectors(w, cx);
+    if sels.is_empty() {
+        return Vec::new();
+    }
+    vec![Arc::new(Procedure(sels))]
+}
+
+/// The procedure ids and modalities written, each checked against the terminology (shared with
+/// `procedure_none`).
+pub(super) fn selectors(w: &Written<'_>, cx: &mut Cx<'_>) -> Vec<ProcedureSel> {
     let mut sels = Vec::new();
     for name in w.strings(cx) {
         if name == "modality:*" {
@@ -73,10 +83,7 @@ fn compile(w: &Written<'_>, cx: &mut Cx<'_>) -> Vec<Arc<dyn Condition>> {
             );
         }
     }
-    if sels.is_empty() {
-        return Vec::new();
-    }
-    vec![Arc::new(Procedure(sels))]
+    sels
 }
 
 impl Condition for Procedure {
