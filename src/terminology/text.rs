@@ -255,6 +255,30 @@ fn is_heading_word(text: &str, heading: (usize, usize)) -> bool {
     !text[..heading.0].ends_with('/')
 }
 
+/// Where the piece that ends at `at` starts, for a cue after a term: after the last comma or
+/// clause mark, and at most `AFTER_REACH` bytes back ("haematemesis excluded").
+fn piece_before(text: &str, at: usize) -> usize {
+    let from = before(text, at);
+    text[from..at]
+        .rfind([',', '.', ';', ':', '!', '?', '\n'])
+        .map_or(from, |i| from + i + 1)
+        .max(at.saturating_sub(AFTER_REACH))
+}
+
+/// Where the sentence holding `at` starts, within reach.
+fn sentence_start(text: &str, at: usize) -> usize {
+    let from = before(text, at);
+    text[from..at]
+        .rfind(is_sentence_end)
+        .map_or(from, |i| from + i + 1)
+}
+
+/// Whether what follows a heading's word makes it a heading: a colon or a dash ("PMH:", "FH -").
+fn written_as_heading(rest: &str) -> bool {
+    let rest = rest.trim_start();
+    rest.starts_with(':') || rest.starts_with('-')
+}
+
 fn is_sentence_end(c: char) -> bool {
     matches!(c, '.' | ';' | '!' | '\n')
 }
@@ -508,25 +532,16 @@ impl Prepared<'_> {
                 continue;
             }
             let from = before(text, cue.0);
-            let start = text[from..cue.0]
-                .rfind([',', '.', ';', ':', '!', '?', '\n'])
-                .map_or(from, |i| from + i + 1)
-                .max(
-                    text[from..cue.0]
-                        .rfind(HEADING_DASH)
-                        .map_or(from, |i| from + i + HEADING_DASH.len()),
-                )
-                .max(cue.0.saturating_sub(AFTER_REACH));
+            let start = piece_before(text, cue.0).max(
+                text[from..cue.0]
+                    .rfind(HEADING_DASH)
+                    .map_or(from, |i| from + i + HEADING_DASH.len()),
+            );
             out.push((start, cue.0));
         }
         // An answer reaches back over its piece: "bladder/bowel sx - nil".
         for &answer in &self.negation_answer.0 {
-            let from = before(text, answer.0);
-            let start = text[from..answer.0]
-                .rfind([',', '.', ';', ':', '!', '?', '\n'])
-                .map_or(from, |i| from + i + 1)
-                .max(answer.0.saturating_sub(AFTER_REACH));
-            out.push((start, answer.0));
+            out.push((piece_before(text, answer.0), answer.0));
         }
         out
     }
@@ -559,11 +574,7 @@ impl Prepared<'_> {
             .iter()
             .filter(|&&s| !overlaps(s, pseudo))
         {
-            let from = before(text, cue.0);
-            let start = text[from..cue.0]
-                .rfind([',', '.', ';', ':', '!', '?', '\n'])
-                .map_or(from, |i| from + i + 1)
-                .max(cue.0.saturating_sub(AFTER_REACH));
+            let start = piece_before(text, cue.0);
             // Inside a parenthesis, only the word it is attached to.
             let start = match open_parenthesis(text, start, cue.0) {
                 Some(open) => text[start..open]
@@ -596,11 +607,10 @@ impl Prepared<'_> {
                 continue;
             }
             let rest = &text[heading.1..];
-            let written = rest.trim_start();
-            if !(written.starts_with(':') || written.starts_with('-')) {
+            if !written_as_heading(rest) {
                 continue;
             }
-            let from = heading.1 + (rest.len() - written.len()) + 1;
+            let from = heading.1 + (rest.len() - rest.trim_start().len()) + 1;
             let to = after(text, from);
             let end = text[from..to]
                 .find(|c: char| is_sentence_end(c) || c == ':')
@@ -656,12 +666,8 @@ impl Prepared<'_> {
     /// ("O/E", "palpable") earlier in its sentence or inside the mention ("no palpable neck
     /// mass", "O/E: no effusion").
     pub fn examined(&self, m: &Mention) -> bool {
-        let text = self.text;
-        let from = before(text, m.start);
-        let sentence_start = text[from..m.start]
-            .rfind(is_sentence_end)
-            .map_or(from, |i| from + i + 1);
-        !self.examination.within(sentence_start, m.end).is_empty()
+        let from = sentence_start(self.text, m.start);
+        !self.examination.within(from, m.end).is_empty()
     }
 
     /// Whether the heading ending at `end` is answered "no" after its separator, within a few
@@ -691,9 +697,7 @@ impl Prepared<'_> {
         let text = self.text;
         let from = before(text, start);
         let to = after(text, end);
-        let sentence_start = text[from..start]
-            .rfind(is_sentence_end)
-            .map_or(from, |i| from + i + 1);
+        let sentence_start = sentence_start(text, start);
         let clause_start = self
             .clause_end
             .within(from, start)
@@ -812,8 +816,7 @@ impl Prepared<'_> {
             return false;
         };
         // Only a heading written as one: followed by a colon or a dash.
-        let after_heading = text[last.1..start].trim_start();
-        if !(after_heading.starts_with(':') || after_heading.starts_with('-')) {
+        if !written_as_heading(&text[last.1..start]) {
             return false;
         }
         // A later heading of the other kind ends this one.
