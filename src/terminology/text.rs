@@ -96,6 +96,11 @@ pub struct ContextDef {
     /// "Meds:", "SH:". What follows them is read as it says (a pregnancy, a 2WW referral sent
     /// this morning), but its other words add no finding to the complaint.
     pub background_headings: Vec<String>,
+    /// Before a list of conditions the patient is known to have, not the complaint: "k/c/o",
+    /// "known", "background of". Like a background heading, it leaves its mentions present
+    /// ("known lipoma" is a lipoma), but the other words of its list add no finding ("k/c/o
+    /// HTN, hypothyroidism" is no symptom). It reaches over short list items.
+    pub background_before: Vec<String>,
     /// Before the term, in its comma-bounded piece: "if", "should she develop".
     pub hypothetical_before: Vec<String>,
     /// Headings of what the patient thinks, fears or expects (an ICE section: "Ideas:",
@@ -128,6 +133,7 @@ pub struct Reader {
     pseudo_historical: Option<Regex>,
     historical_headings: Option<Regex>,
     background_headings: Option<Regex>,
+    background_before: Option<Regex>,
     hypothetical_before: Option<Regex>,
     hypothetical_headings: Option<Regex>,
     family_before: Option<Regex>,
@@ -339,6 +345,7 @@ impl Reader {
             pseudo_historical: optional("pseudo_historical", &def.pseudo_historical)?,
             historical_headings: optional("historical_headings", &def.historical_headings)?,
             background_headings: optional("background_headings", &def.background_headings)?,
+            background_before: optional("background_before", &def.background_before)?,
             hypothetical_before: optional("hypothetical_before", &def.hypothetical_before)?,
             hypothetical_headings: optional("hypothetical_headings", &def.hypothetical_headings)?,
             family_before: optional("family_before", &def.family_before)?,
@@ -389,6 +396,7 @@ impl Reader {
             pseudo_historical: all(&self.pseudo_historical),
             historical_headings: all(&self.historical_headings),
             background_headings: all(&self.background_headings),
+            background_before: all(&self.background_before),
             hypothetical_before: all(&self.hypothetical_before),
             hypothetical_headings: all(&self.hypothetical_headings),
             family_before: all(&self.family_before),
@@ -447,6 +455,7 @@ pub struct Prepared<'a> {
     pseudo_historical: Spans,
     historical_headings: Spans,
     background_headings: Spans,
+    background_before: Spans,
     hypothetical_before: Spans,
     hypothetical_headings: Spans,
     family_before: Spans,
@@ -480,6 +489,7 @@ impl Prepared<'_> {
             &self.pseudo_historical,
             &self.historical_headings,
             &self.background_headings,
+            &self.background_before,
             &self.hypothetical_before,
             &self.hypothetical_headings,
             &self.family_before,
@@ -564,7 +574,13 @@ impl Prepared<'_> {
         for &cue in historical.chain(&self.family_before.0) {
             out.push((cue.1, self.piece_end(cue.1)));
         }
-        for &cue in &self.hypothetical_before.0 {
+        // A hypothesis, or a list of known conditions, reaches over short list items.
+        for &cue in self
+            .hypothetical_before
+            .0
+            .iter()
+            .chain(&self.background_before.0)
+        {
             out.push((cue.1, self.list_reach(cue.1)));
         }
         // A cue after reaches back over its piece, a few words at most ("cyst removed 2010").
@@ -954,6 +970,29 @@ mod tests {
         for w in ["abdo pain", "qqq", "nodule", "melanoma"] {
             assert!(!covered(w), "{w}: {spans:?}");
         }
+    }
+
+    #[test]
+    fn known_conditions_add_no_finding_and_stay_present() {
+        let t = normalise("k/c/o HTN, zzyzx, qqq on ramipril. Knee pain 3/12. Known lipoma back");
+        let prepared = READER.prepare(&t);
+        let spans = prepared.context_spans();
+        let covered = |w: &str| {
+            let i = t.find(w).unwrap_or_else(|| panic!("{w}"));
+            spans.iter().any(|s| s.0 <= i && i + w.len() <= s.1)
+        };
+        for w in ["htn", "zzyzx", "ramipril", "lipoma"] {
+            assert!(covered(w), "{w}: {spans:?}");
+        }
+        // The sentence after the list is the complaint.
+        assert!(!covered("knee pain"), "{spans:?}");
+        // A known condition is still the patient's: "known lipoma" is a lipoma now.
+        let m = one(&["lipoma"], "Knee pain. Known lipoma back");
+        assert_eq!(m.len(), 1);
+        assert!(
+            !m[0].historical && !m[0].negated && !m[0].hypothetical,
+            "{m:?}"
+        );
     }
 
     #[test]
