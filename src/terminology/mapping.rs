@@ -103,8 +103,55 @@ impl Terminology {
         let mut m = Mapped::default();
         self.map_procedure(sr, at, &mut m);
         self.map_reasons(sr, at, ctx, &mut m);
+        self.refine_procedures(sr, &mut m);
         self.find_two_week_wait(sr, at, &mut m);
         m
+    }
+
+    /// Adds the specific examination a generic one is (`Refinement`): by the words of
+    /// `code.text`, which a code otherwise wins over, or by a present reason of its kind.
+    fn refine_procedures(&self, sr: &Value, m: &mut Mapped) {
+        let text = sr.get("code").and_then(|c| str_at(c, "text")).map(|raw| {
+            let (t, corrections) = self.speller.correct(&text::normalise(raw));
+            (t, corrections)
+        });
+        for (i, concept) in self.procedures.iter().enumerate() {
+            let Some(refinement) = &concept.refines else {
+                continue;
+            };
+            if m.procedures.iter().any(|p| p.concept == i) {
+                continue;
+            }
+            let Some(generic) = m
+                .procedures
+                .iter()
+                .find(|p| p.concept == refinement.procedure)
+                .cloned()
+            else {
+                continue;
+            };
+            let named = match (&text, &concept.pattern) {
+                (Some((t, corrections)), Some(re)) => self
+                    .reader
+                    .mentions(re, t)
+                    .into_iter()
+                    .find(|x| !x.negated)
+                    .map(|found| format!("words {}", evidence(t, &found, corrections))),
+                _ => None,
+            };
+            let because = named.or_else(|| {
+                m.present_reasons()
+                    .find(|r| refinement.reasons.contains(&r.concept))
+                    .map(|r| format!("reason {}", r.evidence))
+            });
+            if let Some(because) = because {
+                m.procedures.push(ConceptMatch {
+                    concept: i,
+                    evidence: format!("{} made specific by {because}", generic.evidence),
+                    ..generic
+                });
+            }
+        }
     }
 
     fn map_procedure(&self, sr: &Value, at: &FhirPath, m: &mut Mapped) {

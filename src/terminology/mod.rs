@@ -73,6 +73,30 @@ struct ConceptDef {
     /// own ("loin to groin pain" is renal colic, not groin pain).
     #[serde(default)]
     hides: Vec<String>,
+    /// Procedures: the generic examination this one makes specific, and the reasons that make
+    /// it so (see `Refinement`).
+    #[serde(default)]
+    refines: Option<RefinesDef>,
+}
+
+/// `refines = { procedure = "us-obstetric", reasons = ["group:later-pregnancy"] }` as written.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RefinesDef {
+    procedure: String,
+    #[serde(default)]
+    reasons: Vec<String>,
+}
+
+/// A specific examination that a request for a generic one is, by the request's own words or
+/// reasons: an obstetric US "at 32 weeks" is a later-pregnancy scan; the text "Growth scan"
+/// beside the generic obstetric code names it although the code alone would not.
+#[derive(Debug, Clone)]
+pub struct Refinement {
+    /// The generic procedure (index into `procedures`).
+    pub procedure: usize,
+    /// Reason concepts (indexes into `reasons`) whose present mention makes the request this one.
+    pub reasons: Vec<usize>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -111,6 +135,9 @@ pub struct Concept {
     /// Reason concepts whose mentions inside this one's are hidden (indexes into `reasons`).
     pub hides: Vec<usize>,
     hides_ids: Vec<String>,
+    /// Procedures: the generic examination this one makes specific.
+    pub refines: Option<Refinement>,
+    refines_def: Option<RefinesDef>,
 }
 
 /// Which table a concept is in.
@@ -316,6 +343,35 @@ impl Terminology {
             }
             t.reasons[i].hides = hides;
         }
+        for i in 0..t.procedures.len() {
+            let Some(def) = t.procedures[i].refines_def.clone() else {
+                continue;
+            };
+            let here = |m: String| {
+                LoadError::new(
+                    "terminology/procedures.toml",
+                    format!("procedure '{}' refines: {m}", t.procedures[i].id),
+                )
+            };
+            let Some(procedure) = t.find(Table::Procedure, &def.procedure) else {
+                errors.push(here(format!("'{}' is not a procedure", def.procedure)));
+                continue;
+            };
+            let mut reasons = Vec::new();
+            for id in &def.reasons {
+                let found: Vec<usize> = match id.strip_prefix("group:") {
+                    Some(g) => (0..t.reasons.len())
+                        .filter(|&j| t.reasons[j].groups.iter().any(|x| x == g))
+                        .collect(),
+                    None => t.find(Table::Reason, id).into_iter().collect(),
+                };
+                if found.is_empty() {
+                    errors.push(here(format!("'{id}' names no reason")));
+                }
+                reasons.extend(found);
+            }
+            t.procedures[i].refines = Some(Refinement { procedure, reasons });
+        }
         if errors.is_empty() {
             match (
                 Prefilter::build(&t.procedures),
@@ -379,6 +435,8 @@ impl Terminology {
             has_tips: def.tips.unwrap_or(true),
             hides: Vec::new(),
             hides_ids: def.hides,
+            refines: None,
+            refines_def: def.refines,
         };
         self.table_mut(table).push(concept);
         Ok(())
