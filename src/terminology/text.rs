@@ -103,6 +103,10 @@ pub struct ContextDef {
     pub background_before: Vec<String>,
     /// Before the term, in its comma-bounded piece: "if", "should she develop".
     pub hypothetical_before: Vec<String>,
+    /// After the term, in its comma-bounded piece: a condition on a result that has not come
+    /// ("will 2WW if >4mm", "refer if abnormal"). Conditions of a symptom ("pain if kneeling")
+    /// are not listed: the pain is there.
+    pub hypothetical_after: Vec<String>,
     /// Headings of what the patient thinks, fears or expects (an ICE section: "Ideas:",
     /// "Concerns:", "C:"): what follows them in their sentence is not a finding.
     pub hypothetical_headings: Vec<String>,
@@ -135,6 +139,7 @@ pub struct Reader {
     background_headings: Option<Regex>,
     background_before: Option<Regex>,
     hypothetical_before: Option<Regex>,
+    hypothetical_after: Option<Regex>,
     hypothetical_headings: Option<Regex>,
     family_before: Option<Regex>,
     family_headings: Option<Regex>,
@@ -347,6 +352,7 @@ impl Reader {
             background_headings: optional("background_headings", &def.background_headings)?,
             background_before: optional("background_before", &def.background_before)?,
             hypothetical_before: optional("hypothetical_before", &def.hypothetical_before)?,
+            hypothetical_after: optional("hypothetical_after", &def.hypothetical_after)?,
             hypothetical_headings: optional("hypothetical_headings", &def.hypothetical_headings)?,
             family_before: optional("family_before", &def.family_before)?,
             family_headings: optional("family_headings", &def.family_headings)?,
@@ -398,6 +404,7 @@ impl Reader {
             background_headings: all(&self.background_headings),
             background_before: all(&self.background_before),
             hypothetical_before: all(&self.hypothetical_before),
+            hypothetical_after: all(&self.hypothetical_after),
             hypothetical_headings: all(&self.hypothetical_headings),
             family_before: all(&self.family_before),
             family_headings: all(&self.family_headings),
@@ -457,6 +464,7 @@ pub struct Prepared<'a> {
     background_headings: Spans,
     background_before: Spans,
     hypothetical_before: Spans,
+    hypothetical_after: Spans,
     hypothetical_headings: Spans,
     family_before: Spans,
     family_headings: Spans,
@@ -491,6 +499,7 @@ impl Prepared<'_> {
             &self.background_headings,
             &self.background_before,
             &self.hypothetical_before,
+            &self.hypothetical_after,
             &self.hypothetical_headings,
             &self.family_before,
             &self.family_headings,
@@ -742,11 +751,13 @@ impl Prepared<'_> {
         let pseudo_neg = self.pseudo_negation.within(sentence_start, to);
         let pseudo_hist = self.pseudo_historical.within(sentence_start, to);
         let negated = self.negated_before(clause_start, start, end, to, pseudo_neg)
+            // A cue starts in the mention's piece; it may run on past a comma ("2WW discussed,
+            // patient declined").
             || self
                 .negation_after
-                .within(end, heading_end)
+                .within(end, to)
                 .iter()
-                .any(|&s| s.0 <= end + AFTER_REACH && !overlaps(s, pseudo_neg))
+                .any(|&s| s.0 <= end + AFTER_REACH && s.0 < heading_end && !overlaps(s, pseudo_neg))
             || self.answered_no(end);
         let questioned = self.questioned(clause_start, start, end, to);
         let historical = self
@@ -773,6 +784,11 @@ impl Prepared<'_> {
             .within(clause_start, start)
             .iter()
             .any(|cue| self.list_reach(cue.1) >= start)
+            || self
+                .hypothetical_after
+                .within(end, heading_end)
+                .iter()
+                .any(|&s| s.0 <= end + AFTER_REACH)
             || self.under_heading(&self.hypothetical_headings, sentence_start, start);
         let family = !self.family_before.within(piece_start, start).is_empty()
             || self.under_heading(&self.family_headings, sentence_start, start);
