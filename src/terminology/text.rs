@@ -989,6 +989,19 @@ mod tests {
     }
 
     #[test]
+    fn a_plan_on_a_result_to_come_is_hypothetical_and_a_declined_referral_absent() {
+        let m = one(&["2ww"], "PMB once, will 2ww if >4mm");
+        assert!(m[0].hypothetical && !m[0].is_current(), "{m:?}");
+        let m = one(&["2ww"], "2WW discussed, patient declined referral");
+        assert!(m[0].negated, "{m:?}");
+        // A condition of the symptom itself leaves it present; a plain 2WW is made.
+        let m = one(&["knee pain"], "knee pain if kneeling");
+        assert!(m[0].is_current(), "{m:?}");
+        let m = one(&["2ww"], "2WW referral sent, patient agreed");
+        assert!(m[0].is_current(), "{m:?}");
+    }
+
+    #[test]
     fn known_conditions_add_no_finding_and_stay_present() {
         let t = normalise("k/c/o HTN, zzyzx, qqq on ramipril. Knee pain 3/12. Known lipoma back");
         let prepared = READER.prepare(&t);
