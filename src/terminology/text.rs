@@ -107,6 +107,9 @@ pub struct ContextDef {
     /// ("will 2WW if >4mm", "refer if abnormal"). Conditions of a symptom ("pain if kneeling")
     /// are not listed: the pain is there.
     pub hypothetical_after: Vec<String>,
+    /// Phrases that hold a hypothetical word and are no hypothesis: "as if", "as though"
+    /// ("feels as if being strangled, pressure in neck" states both).
+    pub pseudo_hypothetical: Vec<String>,
     /// Headings of what the patient thinks, fears or expects (an ICE section: "Ideas:",
     /// "Concerns:", "C:"): what follows them in their sentence is not a finding.
     pub hypothetical_headings: Vec<String>,
@@ -140,6 +143,7 @@ pub struct Reader {
     background_before: Option<Regex>,
     hypothetical_before: Option<Regex>,
     hypothetical_after: Option<Regex>,
+    pseudo_hypothetical: Option<Regex>,
     hypothetical_headings: Option<Regex>,
     family_before: Option<Regex>,
     family_headings: Option<Regex>,
@@ -353,6 +357,7 @@ impl Reader {
             background_before: optional("background_before", &def.background_before)?,
             hypothetical_before: optional("hypothetical_before", &def.hypothetical_before)?,
             hypothetical_after: optional("hypothetical_after", &def.hypothetical_after)?,
+            pseudo_hypothetical: optional("pseudo_hypothetical", &def.pseudo_hypothetical)?,
             hypothetical_headings: optional("hypothetical_headings", &def.hypothetical_headings)?,
             family_before: optional("family_before", &def.family_before)?,
             family_headings: optional("family_headings", &def.family_headings)?,
@@ -403,7 +408,15 @@ impl Reader {
             historical_headings: all(&self.historical_headings),
             background_headings: all(&self.background_headings),
             background_before: all(&self.background_before),
-            hypothetical_before: all(&self.hypothetical_before),
+            hypothetical_before: {
+                let pseudo = spans(&self.pseudo_hypothetical, text, 0, text.len());
+                Spans(
+                    spans(&self.hypothetical_before, text, 0, text.len())
+                        .into_iter()
+                        .filter(|s| !overlaps(*s, &pseudo))
+                        .collect(),
+                )
+            },
             hypothetical_after: all(&self.hypothetical_after),
             hypothetical_headings: all(&self.hypothetical_headings),
             family_before: all(&self.family_before),
@@ -999,6 +1012,20 @@ mod tests {
         assert!(m[0].is_current(), "{m:?}");
         let m = one(&["2ww"], "2WW referral sent, patient agreed");
         assert!(m[0].is_current(), "{m:?}");
+    }
+
+    #[test]
+    fn a_simile_is_no_hypothesis() {
+        let m = one(
+            &["pressure in neck"],
+            "feels as if being strangled, pressure in neck",
+        );
+        assert!(m[0].is_current(), "{m:?}");
+        let m = one(
+            &["pressure in neck"],
+            "return if strangled, pressure in neck",
+        );
+        assert!(m[0].hypothetical, "{m:?}");
     }
 
     #[test]
