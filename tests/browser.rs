@@ -69,7 +69,11 @@ fn the_console_in_headless_chromium() {
         std::env::temp_dir().join(format!("rg-screenshots-{}", std::process::id()))
     };
     // The gateway on a copy of rules/, with its own temp store.
-    let rules = std::env::temp_dir().join(format!("rg-browser-rules-{}", std::process::id()));
+    // In a folder of its own: the gateway checks the examples in the folder beside rules/, and
+    // a stray /tmp/examples must not be read as this copy's.
+    let rules = std::env::temp_dir()
+        .join(format!("rg-browser-{}", std::process::id()))
+        .join("rules");
     let _ = std::fs::remove_dir_all(&rules);
     common::copy_dir(&repo().join("rules"), &rules);
     let server = Server::start(&["--rules", rules.to_str().expect("path")]);

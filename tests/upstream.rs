@@ -280,13 +280,16 @@ fn rejected_and_returned_redirects_are_not_forwarded() {
 
 /// Rules whose DVT clinic pathway says `forward = "upstream"`.
 fn rules_forwarding_dvt() -> PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "rg-upstream-rules-{}-{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos())
-    ));
+    let dir = std::env::temp_dir()
+        .join(format!(
+            "rg-upstream-rules-{}-{}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos())
+        ))
+        // In a folder of its own: the gateway checks the examples in the folder beside rules/.
+        .join("rules");
     copy_dir(&repo().join("rules"), &dir);
     let site = dir.join("site.toml");
     let text = std::fs::read_to_string(&site).expect("site");
