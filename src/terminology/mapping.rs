@@ -111,23 +111,31 @@ impl Terminology {
     /// Adds the specific examination a generic one is (`Refinement`): by the words of
     /// `code.text`, which a code otherwise wins over, or by a present reason of its kind.
     fn refine_procedures(&self, sr: &Value, m: &mut Mapped) {
-        let text = sr.get("code").and_then(|c| str_at(c, "text")).map(|raw| {
-            let (t, corrections) = self.speller.correct(&text::normalise(raw));
-            (t, corrections)
-        });
-        for (i, concept) in self.procedures.iter().enumerate() {
+        // Most requests name no generic examination: nothing is read for them.
+        let candidates: Vec<(usize, ConceptMatch)> = self
+            .procedures
+            .iter()
+            .enumerate()
+            .filter(|&(i, _)| !m.procedures.iter().any(|p| p.concept == i))
+            .filter_map(|(i, concept)| {
+                let refinement = concept.refines.as_ref()?;
+                let generic = m
+                    .procedures
+                    .iter()
+                    .find(|p| p.concept == refinement.procedure)?;
+                Some((i, generic.clone()))
+            })
+            .collect();
+        if candidates.is_empty() {
+            return;
+        }
+        let text = sr
+            .get("code")
+            .and_then(|c| str_at(c, "text"))
+            .map(|raw| self.speller.correct(&text::normalise(raw)));
+        for (i, generic) in candidates {
+            let concept = &self.procedures[i];
             let Some(refinement) = &concept.refines else {
-                continue;
-            };
-            if m.procedures.iter().any(|p| p.concept == i) {
-                continue;
-            }
-            let Some(generic) = m
-                .procedures
-                .iter()
-                .find(|p| p.concept == refinement.procedure)
-                .cloned()
-            else {
                 continue;
             };
             let named = match (&text, &concept.pattern) {
