@@ -7,8 +7,8 @@
 //! and as a possible other symptom (so the "pain as the only symptom" rules do not fire). The
 //! lists are data: `[not_findings]` in `rules/terminology/not-findings.toml`.
 
-use super::text::compile_patterns;
-use regex::Regex;
+use super::text::{bounded, compile_patterns};
+use regex::{Regex, RegexSet};
 use serde::Deserialize;
 use std::collections::HashSet;
 
@@ -25,8 +25,52 @@ pub struct NotFindingsDef {
 /// The compiled lists.
 #[derive(Debug, Clone, Default)]
 pub struct NotFindings {
-    phrases: Option<Regex>,
+    phrases: Option<Phrases>,
     words: HashSet<String>,
+}
+
+/// The phrases, compiled so that each covers all it matches, whatever the others match.
+///
+/// One alternation alone is leftmost-first: where two phrases match at the same place the
+/// earlier one wins and the other's words are left unexplained ("pt" taking the start of "pt
+/// keen for scan"). So the set says which phrases match the text at all, and each of those then
+/// covers its own matches; the alternation's matches are kept too, so that nothing covers less
+/// than it did.
+#[derive(Debug, Clone)]
+struct Phrases {
+    all: Regex,
+    set: RegexSet,
+    each: Vec<Regex>,
+}
+
+impl Phrases {
+    fn compile(patterns: &[String]) -> Result<Self, String> {
+        let bounded: Vec<String> = patterns
+            .iter()
+            .map(|p| format!("(?i){}", bounded(p)))
+            .collect();
+        let each = bounded
+            .iter()
+            .map(|p| Regex::new(p).map_err(|e| e.to_string()))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Phrases {
+            all: compile_patterns(patterns)?,
+            set: RegexSet::new(&bounded).map_err(|e| e.to_string())?,
+            each,
+        })
+    }
+
+    fn spans<'t>(&'t self, text: &'t str) -> impl Iterator<Item = (usize, usize)> + 't {
+        let each = self
+            .set
+            .matches(text)
+            .into_iter()
+            .flat_map(move |i| self.each[i].find_iter(text));
+        self.all
+            .find_iter(text)
+            .chain(each)
+            .map(|m| (m.start(), m.end()))
+    }
 }
 
 /// Merges overlapping spans, sorted by start.
@@ -48,7 +92,7 @@ impl NotFindings {
             None
         } else {
             Some(
-                compile_patterns(&def.phrases)
+                Phrases::compile(&def.phrases)
                     .map_err(|e| format!("[not_findings] phrases: {e}"))?,
             )
         };
@@ -70,7 +114,7 @@ impl NotFindings {
     pub fn unexplained(&self, text: &str, covered: Vec<(usize, usize)>) -> Vec<String> {
         let mut covered = covered;
         if let Some(p) = &self.phrases {
-            covered.extend(p.find_iter(text).map(|m| (m.start(), m.end())));
+            covered.extend(p.spans(text));
         }
         let covered = merged(covered);
         let mut next = 0;
@@ -130,6 +174,21 @@ mod tests {
         assert_eq!(
             l.unexplained("neck pain and palpitations", vec![(0, 9)]),
             vec!["palpitations".to_string()]
+        );
+    }
+
+    #[test]
+    fn a_phrase_covers_its_words_though_an_earlier_one_matches_at_the_same_place() {
+        let def = NotFindingsDef {
+            phrases: vec!["pt".into(), "pt keen for scan".into(), "for".into()],
+            words: Vec::new(),
+        };
+        let l = NotFindings::compile(&def).expect("compiles");
+        assert!(l.unexplained("pt keen for scan", Vec::new()).is_empty());
+        // Each phrase still covers only what it matches.
+        assert_eq!(
+            l.unexplained("pt keen for a scan", Vec::new()),
+            vec!["keen".to_string(), "a".to_string(), "scan".to_string()]
         );
     }
 }

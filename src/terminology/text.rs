@@ -30,7 +30,7 @@ pub fn normalise(s: &str) -> String {
     out
 }
 
-fn bounded(p: &str) -> String {
+pub(super) fn bounded(p: &str) -> String {
     let starts_word = p
         .chars()
         .next()
