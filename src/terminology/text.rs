@@ -632,14 +632,17 @@ impl Prepared<'_> {
             }
         }
         // A heading written as one ("PMH:", "FH -", "Background:") reaches to the end of its
-        // sentence or to the next heading ("PMH: HTN, T2DM Meds: ...").
-        for &heading in self
+        // sentence or to the next heading ("PMH: HTN, T2DM Meds: ..."). A background heading's
+        // list runs on over semicolons ("Problem list: Asthma; Migraine").
+        let background = self.background_headings.0.iter().map(|&h| (h, true));
+        for (heading, over_semicolons) in self
             .historical_headings
             .0
             .iter()
             .chain(&self.family_headings.0)
-            .chain(&self.background_headings.0)
             .chain(&self.hypothetical_headings.0)
+            .map(|&h| (h, false))
+            .chain(background)
         {
             if !is_heading_word(text, heading) {
                 continue;
@@ -651,7 +654,7 @@ impl Prepared<'_> {
             let from = heading.1 + (rest.len() - rest.trim_start().len()) + 1;
             let to = after(text, from);
             let end = text[from..to]
-                .find(|c: char| is_sentence_end(c) || c == ':')
+                .find(|c: char| (is_sentence_end(c) && !(over_semicolons && c == ';')) || c == ':')
                 .map_or(to, |i| from + i);
             out.push((from, end));
         }
