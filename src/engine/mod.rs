@@ -18,7 +18,7 @@ use crate::context::{self, Missing, Resolver};
 use crate::fhirpath::FhirPath;
 use crate::finding::{Decision, Finding, FindingId, IssueType, RuleRef, Severity};
 use crate::parse::{self, Entry, Format, Input, Limits, Unusable};
-use crate::rules::eval::{evaluate, evaluate_traced, Facts, Verdict};
+use crate::rules::eval::{evaluate, evaluate_traced, ConditionStep, Facts, Verdict};
 use crate::rules::rule::{Action, Focus, Rule};
 use crate::rules::RuleSet;
 use crate::site::RuleMode;
@@ -466,7 +466,7 @@ fn run_rules<'r>(
     facts: &Facts<'_>,
     mut trace: Option<&mut trace::Trace>,
 ) -> Vec<RuleHit<'r>> {
-    rules
+    let hits = rules
         .rules
         .iter()
         .filter_map(|rule| {
@@ -489,7 +489,46 @@ fn run_rules<'r>(
                 Some(RuleHit::NeedsContext { rule, why, missing })
             }
         })
-        .collect()
+        .collect();
+    yield_to_specific_rules(rules, hits, trace)
+}
+
+/// Drops the hits of rules that yield to another hit (`yields_to`): the more specific tip
+/// speaks for the request alone. Only a rule that is not in shadow mode is yielded to.
+fn yield_to_specific_rules<'r>(
+    rules: &RuleSet,
+    hits: Vec<RuleHit<'r>>,
+    trace: Option<&mut trace::Trace>,
+) -> Vec<RuleHit<'r>> {
+    let speaking: Vec<&str> = hits
+        .iter()
+        .map(|h| h.rule().def.id.as_str())
+        .filter(|id| rules.site.rule_mode(id) != RuleMode::Shadow)
+        .collect();
+    let yielded_to = |h: &RuleHit<'_>| -> Option<String> {
+        h.rule()
+            .def
+            .yields_to
+            .iter()
+            .find(|id| speaking.contains(&id.as_str()))
+            .cloned()
+    };
+    let (kept, yielded): (Vec<_>, Vec<_>) = hits.into_iter().partition(|h| yielded_to(h).is_none());
+    if let Some(t) = trace {
+        for h in &yielded {
+            let by = yielded_to(h).unwrap_or_default();
+            if let Some(step) = t.rules.iter_mut().find(|s| s.id == h.rule().def.id) {
+                step.fired = false;
+                step.needs_context = false;
+                step.conditions.push(ConditionStep {
+                    name: "yields_to",
+                    held: Some(false),
+                    why: format!("not met: {by} fired, and this rule yields to it"),
+                });
+            }
+        }
+    }
+    kept
 }
 
 /// The findings of one rule hit: the rule's guidance, or what context it lacks.

@@ -176,6 +176,20 @@ impl RuleSet {
                 Err(es) => errors.extend(es),
             }
         }
+        for rule in &rules {
+            for id in &rule.def.yields_to {
+                if id == &rule.def.id || !rules.iter().any(|r| &r.def.id == id) {
+                    let text = files_text(files, &rule.file);
+                    errors.push(
+                        LoadError::new(
+                            rule.file.clone(),
+                            format!("yields_to: there is no other rule '{id}'"),
+                        )
+                        .at_line(line_of_quoted(&text, &format!("\"{id}\""))),
+                    );
+                }
+            }
+        }
         if let Some(site) = &site {
             for id in site.rule_modes.keys() {
                 if !rules.iter().any(|r| &r.def.id == id) {

@@ -70,6 +70,11 @@ pub struct RuleDef {
     /// a rule into a warning by its action alone.
     #[serde(default)]
     pub not_justified: bool,
+    /// Rules that speak for this one when both fire: the more specific tip for the same
+    /// request (US01, a benign lump, yields to US04, a benign lesion under follow-up). A rule
+    /// yields only to a rule that is not in shadow mode, so a shadow rule changes no answer.
+    #[serde(default)]
+    pub yields_to: Vec<String>,
     /// The `[when]` table as written: compiled by [`super::conditions`].
     #[serde(default)]
     pub when: WhenDef,
