@@ -15,19 +15,53 @@ use serde::Deserialize;
 /// Lower-cases and folds runs of white space to one space. An en or em dash standing alone
 /// ("Lump – soft") becomes a hyphen, so it opens a heading as a spaced hyphen does
 /// ([`HEADING_DASH`]); a joined one ("2–3 cm") is kept.
+///
+/// A line break before a form's field ("Fast-track: No⏎Clinical question: ?node") is kept as
+/// one line break, which ends the sentence before it: the field's answer ends there and no
+/// negation reaches the next field. Any other line break is a space: dictated letters wrap
+/// their lines in the middle of sentences.
 pub fn normalise(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
-    for word in s.split_whitespace() {
-        if !out.is_empty() {
-            out.push(' ');
+    for (i, line) in s.split('\n').enumerate() {
+        let mut words = line.split_whitespace().peekable();
+        if words.peek().is_none() {
+            continue;
         }
-        if matches!(word, "–" | "—") {
-            out.push('-');
-        } else {
-            out.extend(word.chars().flat_map(char::to_lowercase));
+        if !out.is_empty() {
+            out.push(if i > 0 && starts_field(line) {
+                '\n'
+            } else {
+                ' '
+            });
+        }
+        for (j, word) in words.enumerate() {
+            if j > 0 {
+                out.push(' ');
+            }
+            if matches!(word, "–" | "—") {
+                out.push('-');
+            } else {
+                out.extend(word.chars().flat_map(char::to_lowercase));
+            }
         }
     }
     out
+}
+
+/// Whether a line opens with a form's field label: a few words, then a colon ("Red flags:",
+/// "O/E:", "Pregnancy status:"), or a label and a question mark ("Pregnant? N").
+fn starts_field(line: &str) -> bool {
+    let line = line.trim_start();
+    let Some(end) = line.find([':', '?']) else {
+        return false;
+    };
+    let label = &line[..end];
+    !label.is_empty()
+        && label.chars().next().is_some_and(char::is_alphabetic)
+        && label.split_whitespace().count() <= 4
+        && label.chars().all(|c| {
+            c.is_alphanumeric() || matches!(c, ' ' | '/' | '&' | '(' | ')' | '-' | '\'' | '.')
+        })
 }
 
 pub(super) fn bounded(p: &str) -> String {
@@ -46,6 +80,12 @@ pub(super) fn bounded(p: &str) -> String {
                 || c == '+'
                 || c == '}'
         });
+    // A pattern that ends in a space (so that no boundary is added after its punctuation) ends
+    // at a form's line break as well ([`normalise`]): "Differential: ?" then the next field.
+    let p = match p.strip_suffix(' ') {
+        Some(rest) if !rest.ends_with('\\') => format!("{rest}[ \n]"),
+        _ => p.to_string(),
+    };
     format!(
         "{}(?:{p}){}",
         if starts_word { r"\b" } else { "" },
@@ -486,6 +526,16 @@ pub struct Prepared<'a> {
 }
 
 impl Prepared<'_> {
+    /// Whether the negation cue at `cue` is the last word of a heading's answer ("Wt loss - no"):
+    /// such a cue negates back only. A cue that opens a longer answer ("Examination: no lump
+    /// felt") still negates what follows it.
+    fn is_answer(&self, cue: (usize, usize)) -> bool {
+        self.negation_answer
+            .0
+            .iter()
+            .any(|a| a.0 <= cue.0 && a.1 == cue.1)
+    }
+
     /// Whether the negation cue at `cue` is a prefix of the next word: joined to it
     /// ("non-tender") or a word of `negation_prefixes` written apart ("non tender, 6 cm
     /// across"). A prefix negates that word only.
@@ -533,7 +583,7 @@ impl Prepared<'_> {
         let pseudo = &self.pseudo_negation.0;
         let mut out = Vec::new();
         for &cue in &self.negation_before.0 {
-            if overlaps(cue, pseudo) || overlaps(cue, &self.negation_answer.0) {
+            if overlaps(cue, pseudo) || self.is_answer(cue) {
                 continue;
             }
             let from = cue.1;
@@ -897,7 +947,7 @@ impl Prepared<'_> {
             .iter()
             .copied()
             // A cue that answers a heading ("Wt loss - no, night pain") negates back only.
-            .rfind(|s| !overlaps(*s, pseudo) && !overlaps(*s, &self.negation_answer.0))
+            .rfind(|s| !overlaps(*s, pseudo) && !self.is_answer(*s))
         else {
             return false;
         };
@@ -949,6 +999,29 @@ mod tests {
         let re = compile_patterns(&patterns.iter().map(|s| s.to_string()).collect::<Vec<_>>())
             .expect("compiles");
         READER.mentions(&re, &normalise(text))
+    }
+
+    #[test]
+    fn a_line_break_before_a_field_ends_its_sentence() {
+        assert_eq!(
+            normalise("Fast-track: No\nClinical question: ?node"),
+            "fast-track: no\nclinical question: ?node"
+        );
+        assert_eq!(
+            normalise("Pregnant? N\r\n  Allergies: NKDA"),
+            "pregnant? n\nallergies: nkda"
+        );
+        // A dictated letter wraps its lines mid-sentence: those breaks are spaces.
+        assert_eq!(
+            normalise("discomfort on and off\nfor some months now.\n\nMany thanks,\nDr A"),
+            "discomfort on and off for some months now. many thanks, dr a"
+        );
+        // A field answered "no" ends at its line: the answer negates the field, not the next.
+        let text = "Fast-track: No\nClinical question: ?reactive node";
+        let m = one(&["fast-track"], text);
+        assert!(!m.is_empty() && m.iter().all(|x| x.negated), "{m:?}");
+        let m = one(&["node"], text);
+        assert!(!m.is_empty() && m.iter().all(|x| !x.negated), "{m:?}");
     }
 
     #[test]
