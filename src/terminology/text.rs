@@ -11,6 +11,7 @@
 
 use regex::Regex;
 use serde::Deserialize;
+use std::sync::LazyLock;
 
 /// Lower-cases and folds runs of white space to one space. An en or em dash standing alone
 /// ("Lump – soft") becomes a hyphen, so it opens a heading as a spaced hyphen does
@@ -45,7 +46,82 @@ pub fn normalise(s: &str) -> String {
             }
         }
     }
-    out
+    spoken_to_written(&out)
+}
+
+/// Dictation sent uncorrected says its punctuation and years in words ("no breast lumps full
+/// stop real issue is RUQ pain question mark gallstones", "miscarriage in twenty twenty one"):
+/// written back as marks and digits, so that a negation ends at its sentence and a year dates
+/// what it follows. Only words with no clinical sense are read so ("colon" and "period" are not).
+fn spoken_to_written(text: &str) -> String {
+    static SPOKEN: LazyLock<[(Regex, &str); 4]> = LazyLock::new(|| {
+        let re = |p: &str| Regex::new(p).unwrap_or_else(|e| panic!("spoken punctuation: {e}"));
+        [
+            (re(r" ?\bcomma\b"), ","),
+            (re(r" ?\bfull stop\b"), "."),
+            (re(r" ?\b(?:new line|new paragraph|next line)\b ?"), "\n"),
+            (re(r"\bquestion mark\b ?"), "?"),
+        ]
+    });
+    static YEAR: LazyLock<Regex> = LazyLock::new(|| {
+        Regex::new(r"\b(twenty|nineteen) (ten|eleven|twelve|thirteen|fourteen|fifteen|sixteen|seventeen|eighteen|nineteen|twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety)(?: (one|two|three|four|five|six|seven|eight|nine))?\b")
+            .unwrap_or_else(|e| panic!("spoken years: {e}"))
+    });
+    if !text.contains("comma")
+        && !text.contains("full stop")
+        && !text.contains("new ")
+        && !text.contains("next line")
+        && !text.contains("question mark")
+        && !text.contains("twenty")
+        && !text.contains("nineteen")
+    {
+        return text.to_string();
+    }
+    let mut out = text.to_string();
+    for (re, mark) in SPOKEN.iter() {
+        out = re.replace_all(&out, *mark).into_owned();
+    }
+    YEAR.replace_all(&out, |c: &regex::Captures<'_>| {
+        let century = if &c[1] == "twenty" { 20 } else { 19 };
+        let decade = [
+            "ten",
+            "eleven",
+            "twelve",
+            "thirteen",
+            "fourteen",
+            "fifteen",
+            "sixteen",
+            "seventeen",
+            "eighteen",
+            "nineteen",
+            "twenty",
+            "thirty",
+            "forty",
+            "fifty",
+            "sixty",
+            "seventy",
+            "eighty",
+            "ninety",
+        ]
+        .iter()
+        .position(|w| *w == &c[2])
+        .map_or(0, |i| if i < 10 { 10 + i } else { (i - 8) * 10 });
+        let unit = c.get(3).map_or(0, |u| {
+            [
+                "one", "two", "three", "four", "five", "six", "seven", "eight", "nine",
+            ]
+            .iter()
+            .position(|w| *w == u.as_str())
+            .map_or(0, |i| i + 1)
+        });
+        // "twenty twenty" + "one" is 2021; "nineteen ninety" + "eight" is 1998; a unit after a
+        // teen ("twenty eighteen one") is not a year's.
+        if decade < 20 && unit > 0 {
+            return c[0].to_string();
+        }
+        format!("{}", century * 100 + decade + unit)
+    })
+    .into_owned()
 }
 
 /// Whether a line opens with a form's field label: a few words, then a colon ("Red flags:",
@@ -999,6 +1075,35 @@ mod tests {
         let re = compile_patterns(&patterns.iter().map(|s| s.to_string()).collect::<Vec<_>>())
             .expect("compiles");
         READER.mentions(&re, &normalise(text))
+    }
+
+    #[test]
+    fn dictated_punctuation_and_years_are_written_back() {
+        assert_eq!(
+            normalise("no breast lumps full stop real issue is RUQ pain question mark gallstones"),
+            "no breast lumps. real issue is ruq pain ?gallstones"
+        );
+        assert_eq!(
+            normalise("DVT twenty eighteen treated comma now varicose veins new line ?reflux"),
+            "dvt 2018 treated, now varicose veins\n?reflux"
+        );
+        assert_eq!(
+            normalise("miscarriage in twenty twenty one"),
+            "miscarriage in 2021"
+        );
+        assert_eq!(normalise("born nineteen ninety eight"), "born 1998");
+        // Not a year, and no spoken mark: left as written.
+        assert_eq!(
+            normalise("twenty eight weeks pregnant"),
+            "twenty eight weeks pregnant"
+        );
+        assert_eq!(
+            normalise("colon cancer, period pain"),
+            "colon cancer, period pain"
+        );
+        // A negation ends at the spoken full stop.
+        let m = one(&["pain"], "no lumps full stop pain in RUQ");
+        assert!(!m.is_empty() && m.iter().all(|x| !x.negated), "{m:?}");
     }
 
     #[test]
