@@ -68,6 +68,8 @@ pub struct Mapped {
     pub texts: Vec<(FhirPath, String)>,
     /// What the request says its procedure is (codes and words), for messages.
     pub procedure_seen: Vec<String>,
+    /// The date the request was made, which dates what its texts quote.
+    pub as_of: Option<time::Date>,
 }
 
 impl Mapped {
@@ -100,7 +102,10 @@ fn str_at<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
 impl Terminology {
     /// Maps the ServiceRequest `sr` found at `at`.
     pub fn map(&self, sr: &Value, at: &FhirPath, ctx: &Context<'_>) -> Mapped {
-        let mut m = Mapped::default();
+        let mut m = Mapped {
+            as_of: Some(ctx.authored),
+            ..Mapped::default()
+        };
         self.map_procedure(sr, at, &mut m);
         self.map_reasons(sr, at, ctx, &mut m);
         self.refine_procedures(sr, &mut m);
@@ -141,7 +146,7 @@ impl Terminology {
             let named = match (&text, &concept.pattern) {
                 (Some((t, corrections)), Some(re)) => self
                     .reader
-                    .mentions(re, t)
+                    .mentions(re, t, m.as_of)
                     .into_iter()
                     .find(|x| !x.negated)
                     .map(|found| format!("words {}", evidence(t, &found, corrections))),
@@ -210,7 +215,7 @@ impl Terminology {
             let Some(re) = &concept.pattern else { continue };
             if let Some(found) = self
                 .reader
-                .mentions(re, &t)
+                .mentions(re, &t, m.as_of)
                 .into_iter()
                 .find(|x| !x.negated)
             {
@@ -231,7 +236,7 @@ impl Terminology {
     fn text_reasons(&self, raw: &str, path: &FhirPath, m: &mut Mapped) -> (bool, Vec<String>) {
         let (t, corrections) = self.speller.correct(&text::normalise(raw));
         let mut any = false;
-        let prepared = self.reader.prepare(&t);
+        let prepared = self.reader.prepare(&t, m.as_of);
         let mut covered: Vec<(usize, usize)> = prepared.trigger_spans();
         // What a negation reaches is said to be absent: no finding, read or not.
         covered.extend(prepared.negated_spans());
@@ -331,7 +336,7 @@ impl Terminology {
         // as obstetric history, is a concept and counts on its own terms.)
         covered.extend(prepared.context_spans());
         let unexplained = self.not_findings.unexplained(&t, covered);
-        if m.question.is_none() && self.reader.has_question_cue(&t) {
+        if m.question.is_none() && prepared.has_question_cue() {
             m.question = Some((path.clone(), "a question in the clinical text".into()));
         }
         m.texts.push((path.clone(), t));
@@ -517,7 +522,7 @@ impl Terminology {
                 if let (Some(t), Some(re)) = (str_at(cc, "text"), &concept.pattern) {
                     if self
                         .reader
-                        .mentions(re, &self.speller.correct(&text::normalise(t)).0)
+                        .mentions(re, &self.speller.correct(&text::normalise(t)).0, m.as_of)
                         .iter()
                         .any(Mention::is_current)
                     {
@@ -549,7 +554,7 @@ impl Terminology {
             for (path, t) in &m.texts {
                 if let Some(x) = self
                     .reader
-                    .mentions(re, t)
+                    .mentions(re, t, m.as_of)
                     .into_iter()
                     .find(Mention::is_current)
                 {

@@ -12,6 +12,7 @@
 use regex::Regex;
 use serde::Deserialize;
 use std::sync::LazyLock;
+use time::Date;
 
 /// Lower-cases and folds runs of white space to one space. An en or em dash standing alone
 /// ("Lump – soft") becomes a hyphen, so it opens a heading as a spaced hyphen does
@@ -46,14 +47,20 @@ pub fn normalise(s: &str) -> String {
             }
         }
     }
-    spoken_to_written(&out)
+    spoken_to_written(out)
 }
 
 /// Dictation sent uncorrected says its punctuation and years in words ("no breast lumps full
 /// stop real issue is RUQ pain question mark gallstones", "miscarriage in twenty twenty one"):
 /// written back as marks and digits, so that a negation ends at its sentence and a year dates
 /// what it follows. Only words with no clinical sense are read so ("colon" and "period" are not).
-fn spoken_to_written(text: &str) -> String {
+fn spoken_to_written(text: String) -> String {
+    // One pass says whether any spoken mark or year word is there at all: most notes have none,
+    // and a plain `contains("new ")` would send every "new lump" through every pass below.
+    static ANY: LazyLock<Regex> = LazyLock::new(|| {
+        Regex::new(r"\b(?:comma|full stop|new line|new paragraph|next line|question mark|twenty|nineteen)\b")
+            .unwrap_or_else(|e| panic!("spoken words: {e}"))
+    });
     static SPOKEN: LazyLock<[(Regex, &str); 4]> = LazyLock::new(|| {
         let re = |p: &str| Regex::new(p).unwrap_or_else(|e| panic!("spoken punctuation: {e}"));
         [
@@ -67,53 +74,56 @@ fn spoken_to_written(text: &str) -> String {
         Regex::new(r"\b(twenty|nineteen) (ten|eleven|twelve|thirteen|fourteen|fifteen|sixteen|seventeen|eighteen|nineteen|twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety)(?: (one|two|three|four|five|six|seven|eight|nine))?\b")
             .unwrap_or_else(|e| panic!("spoken years: {e}"))
     });
-    if !text.contains("comma")
-        && !text.contains("full stop")
-        && !text.contains("new ")
-        && !text.contains("next line")
-        && !text.contains("question mark")
-        && !text.contains("twenty")
-        && !text.contains("nineteen")
-    {
-        return text.to_string();
+    const DECADES: [(&str, u32); 18] = [
+        ("ten", 10),
+        ("eleven", 11),
+        ("twelve", 12),
+        ("thirteen", 13),
+        ("fourteen", 14),
+        ("fifteen", 15),
+        ("sixteen", 16),
+        ("seventeen", 17),
+        ("eighteen", 18),
+        ("nineteen", 19),
+        ("twenty", 20),
+        ("thirty", 30),
+        ("forty", 40),
+        ("fifty", 50),
+        ("sixty", 60),
+        ("seventy", 70),
+        ("eighty", 80),
+        ("ninety", 90),
+    ];
+    const UNITS: [(&str, u32); 9] = [
+        ("one", 1),
+        ("two", 2),
+        ("three", 3),
+        ("four", 4),
+        ("five", 5),
+        ("six", 6),
+        ("seven", 7),
+        ("eight", 8),
+        ("nine", 9),
+    ];
+    if !ANY.is_match(&text) {
+        return text;
     }
-    let mut out = text.to_string();
+    let mut out = text;
     for (re, mark) in SPOKEN.iter() {
-        out = re.replace_all(&out, *mark).into_owned();
+        if let std::borrow::Cow::Owned(changed) = re.replace_all(&out, *mark) {
+            out = changed;
+        }
     }
+    let number = |table: &[(&str, u32)], word: &str| {
+        table
+            .iter()
+            .find(|(w, _)| *w == word)
+            .map_or(0, |(_, n)| *n)
+    };
     YEAR.replace_all(&out, |c: &regex::Captures<'_>| {
         let century = if &c[1] == "twenty" { 20 } else { 19 };
-        let decade = [
-            "ten",
-            "eleven",
-            "twelve",
-            "thirteen",
-            "fourteen",
-            "fifteen",
-            "sixteen",
-            "seventeen",
-            "eighteen",
-            "nineteen",
-            "twenty",
-            "thirty",
-            "forty",
-            "fifty",
-            "sixty",
-            "seventy",
-            "eighty",
-            "ninety",
-        ]
-        .iter()
-        .position(|w| *w == &c[2])
-        .map_or(0, |i| if i < 10 { 10 + i } else { (i - 8) * 10 });
-        let unit = c.get(3).map_or(0, |u| {
-            [
-                "one", "two", "three", "four", "five", "six", "seven", "eight", "nine",
-            ]
-            .iter()
-            .position(|w| *w == u.as_str())
-            .map_or(0, |i| i + 1)
-        });
+        let decade = number(&DECADES, &c[2]);
+        let unit = c.get(3).map_or(0, |u| number(&UNITS, u.as_str()));
         // "twenty twenty" + "one" is 2021; "nineteen ninety" + "eight" is 1998; a unit after a
         // teen ("twenty eighteen one") is not a year's.
         if decade < 20 && unit > 0 {
@@ -208,6 +218,16 @@ pub struct ContextDef {
     pub pseudo_historical: Vec<String>,
     /// Headings that make the rest of their sentence history: "PMH:", "past history:".
     pub historical_headings: Vec<String>,
+    /// Headings of an earlier document quoted in the request, dated or called earlier: "EPU
+    /// letter 2024:", "US neck 02/2026 report:", "Previous referral (returned):". What the
+    /// document said is of its time: a quotation ('...') is past to its closing mark, an
+    /// unquoted one to the end of its sentence. A heading opens its sentence or line, and its
+    /// pattern ends with its colon.
+    pub document_headings: Vec<String>,
+    /// Headings of a dated entry of a record pasted into the request: "[2024]", "--- entry
+    /// 14/02/2024 ---". An entry dated months before the request is past, to the next entry's
+    /// heading (or, for the last, to the end of its sentence).
+    pub entry_headings: Vec<String>,
     /// Headings of context that is neither the presenting complaint nor only the past: "Background:",
     /// "Meds:", "SH:". What follows them is read as it says (a pregnancy, a 2WW referral sent
     /// this morning), but its other words add no finding to the complaint.
@@ -255,6 +275,8 @@ pub struct Reader {
     historical_after: Option<Regex>,
     pseudo_historical: Option<Regex>,
     historical_headings: Option<Regex>,
+    document_headings: Option<Regex>,
+    entry_headings: Option<Regex>,
     background_headings: Option<Regex>,
     background_before: Option<Regex>,
     hypothetical_before: Option<Regex>,
@@ -414,6 +436,166 @@ fn is_sentence_end(c: char) -> bool {
     matches!(c, '.' | ';' | '!' | '\n')
 }
 
+/// A quoted earlier document or a pasted record entry: its heading ("EPU letter 2024:",
+/// "[2024]"), whose words name a paper and are no finding, and for one of the past the stretch
+/// it reaches, heading and all ("Breast clinic letter 2023 (2WW):" is a past 2WW too).
+#[derive(Debug, Clone, Copy)]
+struct Document {
+    heading: (usize, usize),
+    past: Option<(usize, usize)>,
+}
+
+/// The quoted documents of `text`: each heading (its pattern ends with its colon) that opens
+/// its sentence or line, and what follows it. A quotation mark right
+/// after the heading quotes the document to its closing mark (a mark between two letters is an
+/// apostrophe: "Baker's cyst"), whatever sentences it holds; otherwise it reaches to the end of
+/// its sentence.
+fn documents(re: &Option<Regex>, text: &str, as_of: Option<Date>) -> Vec<Document> {
+    let Some(re) = re else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for m in re.find_iter(text) {
+        if !opens_sentence(text, m.start()) {
+            continue;
+        }
+        let heading = (m.start(), m.end());
+        if is_recent(&text[m.start()..m.end()], as_of) {
+            out.push(Document {
+                heading,
+                past: None,
+            });
+            continue;
+        }
+        // The pattern holds the heading's colon; past it, and the space or line break after it.
+        let from = m.end() + (text[m.end()..].len() - text[m.end()..].trim_start().len());
+        let said = text[from..].chars().next().and_then(|q| {
+            let close = match q {
+                '\'' => '\'',
+                '"' => '"',
+                '‘' => '’',
+                '“' => '”',
+                _ => return None,
+            };
+            let inner = from + q.len_utf8();
+            let mut chars = text[inner..].char_indices().peekable();
+            let mut prev_letter = false;
+            while let Some((i, c)) = chars.next() {
+                let next_letter = chars.peek().is_some_and(|(_, n)| n.is_alphabetic());
+                if c == close && !(prev_letter && next_letter) {
+                    return Some((from, inner + i + c.len_utf8()));
+                }
+                prev_letter = c.is_alphabetic();
+            }
+            None
+        });
+        let said = said.unwrap_or_else(|| {
+            let end = text[from..]
+                .find(is_sentence_end)
+                .map_or(text.len(), |i| from + i);
+            (from, end)
+        });
+        out.push(Document {
+            heading,
+            past: Some((m.start(), said.1)),
+        });
+    }
+    out
+}
+
+/// Whether `at` opens its text, sentence or line (or a parenthesis).
+fn opens_sentence(text: &str, at: usize) -> bool {
+    text[..at]
+        .trim_end_matches(' ')
+        .chars()
+        .next_back()
+        .is_none_or(|c| is_sentence_end(c) || c == '(')
+}
+
+/// The pasted record entries of `text` dated months before `as_of`: each heading that opens its
+/// sentence, and what follows it up to the next entry's heading, or for the last entry to the
+/// end of its sentence ("[2019] renal stone - pasted in error. Mum says ..." leaves the rest).
+fn entries(re: &Option<Regex>, text: &str, as_of: Option<Date>) -> Vec<Document> {
+    let Some(re) = re else {
+        return Vec::new();
+    };
+    let headings: Vec<(usize, usize)> = re
+        .find_iter(text)
+        .filter(|m| opens_sentence(text, m.start()))
+        .map(|m| (m.start(), m.end()))
+        .collect();
+    let mut out = Vec::new();
+    for (i, &(start, end)) in headings.iter().enumerate() {
+        if is_recent(&text[start..end], as_of) {
+            out.push(Document {
+                heading: (start, end),
+                past: None,
+            });
+            continue;
+        }
+        let to = headings.get(i + 1).map_or_else(
+            || {
+                text[end..]
+                    .find(is_sentence_end)
+                    .map_or(text.len(), |j| end + j)
+            },
+            |next| next.0,
+        );
+        out.push(Document {
+            heading: (start, end),
+            past: Some((start, to)),
+        });
+    }
+    out
+}
+
+/// How long a quoted document stays the present episode: a letter of last month is what the
+/// request acts on ("A&E discharge 13/06: GP to arrange Doppler"); one of last year is history.
+const RECENT_DAYS: i64 = 92;
+
+/// Whether the document heading `heading` carries a date within [`RECENT_DAYS`] before
+/// `as_of` (or after it). A month counts from its last day, a year from its last day; a heading
+/// without a date ("previous referral:") is not recent.
+fn is_recent(heading: &str, as_of: Option<Date>) -> bool {
+    static DATE: LazyLock<Regex> = LazyLock::new(|| {
+        Regex::new(r"(?:\b(\d{1,2})[/.])?\b(\d{1,2})[/.]((?:19|20)?\d\d)\b|\b(jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.? ((?:19|20)\d\d)\b|\b((?:19|20)\d\d)\b")
+            .unwrap_or_else(|e| panic!("document dates: {e}"))
+    });
+    const MONTHS: [&str; 12] = [
+        "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
+    ];
+    let Some(as_of) = as_of else {
+        return false;
+    };
+    let Some(c) = DATE.captures_iter(heading).last() else {
+        return false;
+    };
+    let number = |i: usize| c.get(i).and_then(|m| m.as_str().parse::<i32>().ok());
+    let full_year = |y: i32| if y < 100 { 2000 + y } else { y };
+    let (year, month, day) = if let Some(year) = number(3) {
+        (full_year(year), number(2), number(1))
+    } else if let Some(year) = number(5) {
+        let month = c
+            .get(4)
+            .and_then(|m| MONTHS.iter().position(|n| *n == m.as_str()))
+            .and_then(|i| i32::try_from(i + 1).ok());
+        (year, month, None)
+    } else {
+        (number(6).unwrap_or(0), None, None)
+    };
+    // The last day the date could mean.
+    let last_day = match (month.and_then(|m| u8::try_from(m).ok()), day) {
+        (Some(m), Some(d)) => time::Month::try_from(m)
+            .ok()
+            .and_then(|m| Date::from_calendar_date(year, m, u8::try_from(d).ok()?).ok()),
+        (Some(m), None) => time::Month::try_from(m)
+            .ok()
+            .and_then(|m| Date::from_calendar_date(year, m, m.length(year)).ok()),
+        _ => Date::from_calendar_date(year, time::Month::December, 31).ok(),
+    };
+    last_day.is_some_and(|d| (as_of - d).whole_days() <= RECENT_DAYS)
+}
+
 /// The answers of `negation_answers`, each after its separator: a colon, a dash (or an en
 /// dash) or a question mark ("Previous cancer? No."), with a space either side or not.
 fn answers(patterns: &[String]) -> Result<Option<Regex>, String> {
@@ -469,6 +651,8 @@ impl Reader {
             historical_after: optional("historical_after", &def.historical_after)?,
             pseudo_historical: optional("pseudo_historical", &def.pseudo_historical)?,
             historical_headings: optional("historical_headings", &def.historical_headings)?,
+            document_headings: optional("document_headings", &def.document_headings)?,
+            entry_headings: optional("entry_headings", &def.entry_headings)?,
             background_headings: optional("background_headings", &def.background_headings)?,
             background_before: optional("background_before", &def.background_before)?,
             hypothetical_before: optional("hypothetical_before", &def.hypothetical_before)?,
@@ -507,7 +691,11 @@ impl Reader {
     /// Finds every trigger of `text` once, for reading many mentions of it: each mention then
     /// looks its triggers up near it (scanning the text around every mention with every trigger
     /// list was too slow on long texts).
-    pub fn prepare<'a>(&'a self, text: &'a str) -> Prepared<'a> {
+    ///
+    /// `as_of` is the date the request was made: a quoted document dated within a few months
+    /// of it is the present episode, an older one is the past (without a date, every dated
+    /// document is past).
+    pub fn prepare<'a>(&'a self, text: &'a str, as_of: Option<Date>) -> Prepared<'a> {
         let all = |re: &Option<Regex>| Spans(spans(re, text, 0, text.len()));
         Prepared {
             text,
@@ -522,6 +710,11 @@ impl Reader {
             historical_after: all(&self.historical_after),
             pseudo_historical: all(&self.pseudo_historical),
             historical_headings: all(&self.historical_headings),
+            documents: {
+                let mut d = documents(&self.document_headings, text, as_of);
+                d.extend(entries(&self.entry_headings, text, as_of));
+                d
+            },
             background_headings: all(&self.background_headings),
             background_before: all(&self.background_before),
             hypothetical_before: {
@@ -548,12 +741,12 @@ impl Reader {
     }
 
     /// Finds the mentions of `pattern` in the normalised `text`.
-    pub fn mentions(&self, pattern: &Regex, text: &str) -> Vec<Mention> {
+    pub fn mentions(&self, pattern: &Regex, text: &str, as_of: Option<Date>) -> Vec<Mention> {
         // The triggers are only looked for when there is something to read.
         if !pattern.is_match(text) {
             return Vec::new();
         }
-        self.prepare(text).mentions(pattern)
+        self.prepare(text, as_of).mentions(pattern)
     }
 }
 
@@ -590,6 +783,9 @@ pub struct Prepared<'a> {
     historical_after: Spans,
     pseudo_historical: Spans,
     historical_headings: Spans,
+    /// Quoted earlier documents and pasted record entries of the past: each heading, and the
+    /// stretch it reaches.
+    documents: Vec<Document>,
     background_headings: Spans,
     background_before: Spans,
     hypothetical_before: Spans,
@@ -645,6 +841,7 @@ impl Prepared<'_> {
         ]
         .into_iter()
         .flat_map(|s| s.0.iter().copied())
+        .chain(self.documents.iter().map(|d| d.heading))
         .collect()
     }
 
@@ -784,7 +981,27 @@ impl Prepared<'_> {
                 .map_or(to, |i| from + i);
             out.push((from, end));
         }
+        out.extend(self.documents.iter().filter_map(|d| d.past));
         out
+    }
+
+    /// Whether the text asks a clinical question on its own terms ("?gallstones", "rule out"),
+    /// outside what a quoted document of the past asked ("Gastro letter 2024: 'IBS likely'").
+    pub fn has_question_cue(&self) -> bool {
+        self.question
+            .0
+            .iter()
+            .any(|&(_, end)| !self.in_document(end))
+    }
+
+    /// Whether the mention ending at `end` is in a quoted document or record entry of the past.
+    /// Its end decides: a mention may take in the mark before it ("] visible haematuria" inside
+    /// an entry, ".' pain" after a quotation's end).
+    fn in_document(&self, end: usize) -> bool {
+        self.documents
+            .iter()
+            .filter_map(|d| d.past)
+            .any(|past| past.0 < end && end <= past.1)
     }
 
     /// Whether the mention `start..end` is inside a parenthesis written right after a dated
@@ -918,7 +1135,8 @@ impl Prepared<'_> {
                             .is_none_or(|open| text[end..open].trim().is_empty())
                 })
             || self.under_heading(&self.historical_headings, sentence_start, start)
-            || self.in_dated_parenthesis(sentence_start, start, end);
+            || self.in_dated_parenthesis(sentence_start, start, end)
+            || self.in_document(end);
         // A hypothesis reaches over a list of short items: "return if breathless, fever or
         // coughing up green phlegm" makes the fever hypothetical too.
         let hypothetical = self
@@ -1074,7 +1292,89 @@ mod tests {
     fn one(patterns: &[&str], text: &str) -> Vec<Mention> {
         let re = compile_patterns(&patterns.iter().map(|s| s.to_string()).collect::<Vec<_>>())
             .expect("compiles");
-        READER.mentions(&re, &normalise(text))
+        READER.mentions(&re, &normalise(text), None)
+    }
+
+    /// A mention of `pattern` in `text` read on the date `as_of` (year, month, day).
+    fn on(pattern: &str, text: &str, as_of: (i32, u8, u8)) -> Mention {
+        let re = compile_patterns(&[pattern.to_string()]).expect("compiles");
+        let date = time::Month::try_from(as_of.1)
+            .ok()
+            .and_then(|m| Date::from_calendar_date(as_of.0, m, as_of.2).ok());
+        *READER
+            .mentions(&re, &normalise(text), date)
+            .first()
+            .unwrap_or_else(|| panic!("'{pattern}' not found in '{text}'"))
+    }
+
+    #[test]
+    fn a_quoted_document_of_the_past_is_past_to_its_closing_mark() {
+        let june = (2026, 6, 15);
+        // (text, pattern, past)
+        let table: &[(&str, &str, bool)] = &[
+            // dated long before the request: past, every sentence of the quotation
+            ("EPU letter 2024: 'Missed miscarriage at 9 weeks. Discharged.' Now: heavy periods.", "miscarriage", true),
+            ("Gynae-oncology letter 09/2024: '2WW clinic - CA125 normal, cancer excluded.'\nNow: ?fibroids", "2ww", true),
+            ("Breast clinic letter 03/2025 (2WW): 'Benign fibroadenoma. Discharged.'", "2ww", true),
+            ("Previous letter (colorectal, 2023): perianal haematoma, resolved, discharged.", "perianal haematoma", true),
+            ("US 02/2026 report: 'No Baker's cyst. Reactive nodes.' Still aching neck.", "reactive nodes", true),
+            ("Previous referral (returned): 'bloating ?cause'. Still bloated.", "bloating", true),
+            // after the closing mark, or after an unquoted document's sentence: the present
+            ("EPU letter 2024: 'Missed miscarriage, discharged.' Now bleeding at 7 weeks, miscarriage?", "bleeding", false),
+            ("A&E note 2024: nasal fracture, discharged. Punched on the cheek, ?zygoma", "zygoma", false),
+            // dated within three months of the request: the present episode, read as written
+            ("A&E discharge 13/06/2026: 'Swollen right calf. GP to arrange Doppler to exclude DVT.'", "swollen right calf", false),
+            ("ENT clinic letter 05/2026: 'Likely left submandibular sialolithiasis.'", "sialolithiasis", false),
+            // a heading inside a sentence is no document's: "lump in neck, US 2024: normal"
+            ("Lump in neck, US 2024: reactive node", "reactive node", false),
+            // a dated term with no heading is as before
+            ("Knee pain, no injury", "knee pain", false),
+        ];
+        for (text, pattern, past) in table {
+            assert_eq!(
+                on(pattern, text, june).historical,
+                *past,
+                "{pattern} in {text}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_pasted_record_entry_of_the_past_is_past_to_the_next_entry() {
+        let june = (2026, 6, 15);
+        let table: &[(&str, &str, bool)] = &[
+            ("[2024] Miscarriage at 8 weeks, resolved. [2026] Heavy periods for 6 months.", "miscarriage", true),
+            ("[2024] Miscarriage at 8 weeks, resolved. [2026] Heavy periods for 6 months.", "heavy periods", false),
+            ("[03/09/2021] Bartholin's abscess L, resolved. [11/06/2026] R iliac fossa pain.", "bartholin", true),
+            ("--- entry 14/02/2024 --- 2WW colorectal - normal. --- entry 12/06/2026 --- LIF pain", "2ww", true),
+            ("--- old entry 2009 (pasted in error) --- 8/40 pregnant. --- 10/06/2026 --- PMB", "pregnant", true),
+            ("--- old entry 2009 (pasted in error) --- 8/40 pregnant. --- 10/06/2026 --- PMB", "pmb", false),
+            // the last entry of the past reaches to the end of its sentence only
+            ("[2019] renal stone - pasted in error. Swallowed a coin, ?passed", "coin", false),
+            ("[2019] renal stone - pasted in error. Swallowed a coin, ?passed", "renal stone", true),
+        ];
+        for (text, pattern, past) in table {
+            assert_eq!(
+                on(pattern, text, june).historical,
+                *past,
+                "{pattern} in {text}"
+            );
+        }
+        // Without the request's date no dated entry can be the present one: each is past.
+        let re = compile_patterns(&["heavy periods".to_string()]).expect("compiles");
+        let undated = READER.mentions(&re, &normalise("[2024] x. [2026] Heavy periods."), None);
+        assert!(undated.iter().all(|m| m.historical));
+    }
+
+    #[test]
+    fn a_question_quoted_from_a_past_document_asks_nothing_now() {
+        let t = normalise(
+            "Gastro clinic letter 2024: 'FIT negative. IBS likely ?coeliac.' Still bloated.",
+        );
+        let date = Date::from_calendar_date(2026, time::Month::June, 15).ok();
+        assert!(!READER.prepare(&t, date).has_question_cue());
+        let t = normalise("Gastro clinic letter 2024: 'FIT negative.' Still bloated ?coeliac.");
+        assert!(READER.prepare(&t, date).has_question_cue());
     }
 
     #[test]
@@ -1156,7 +1456,7 @@ mod tests {
              New hard nodule in scar of melanoma excision (2022). \
              Total thyroidectomy 2015 (benign multinodular goitre)",
         );
-        let prepared = READER.prepare(&t);
+        let prepared = READER.prepare(&t, None);
         let spans = prepared.context_spans();
         let covered = |w: &str| {
             let i = t.find(w).unwrap_or_else(|| panic!("{w}"));
@@ -1212,7 +1512,7 @@ mod tests {
     #[test]
     fn known_conditions_add_no_finding_and_stay_present() {
         let t = normalise("k/c/o HTN, zzyzx, qqq on ramipril. Knee pain 3/12. Known lipoma back");
-        let prepared = READER.prepare(&t);
+        let prepared = READER.prepare(&t, None);
         let spans = prepared.context_spans();
         let covered = |w: &str| {
             let i = t.find(w).unwrap_or_else(|| panic!("{w}"));
@@ -1326,7 +1626,7 @@ mod tests {
     /// The words a negation reaches, read or not ("no haematemesis or melaena").
     fn negated_words(text: &str) -> Vec<String> {
         let t = normalise(text);
-        let p = READER.prepare(&t);
+        let p = READER.prepare(&t, None);
         let spans = p.negated_spans();
         let mut out = Vec::new();
         let mut at = 0;

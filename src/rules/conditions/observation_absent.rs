@@ -110,9 +110,13 @@ impl Condition for ObservationAbsent {
             );
             coded
                 || concept.pattern.as_ref().is_some_and(|re| {
-                    texts
-                        .map(text::normalise)
-                        .any(|t| f.terms.reader.mentions(re, &t).iter().any(|x| !x.negated))
+                    texts.map(text::normalise).any(|t| {
+                        f.terms
+                            .reader
+                            .mentions(re, &t, f.mapped.as_of)
+                            .iter()
+                            .any(|x| !x.negated)
+                    })
                 })
         });
         let mut undated = None;

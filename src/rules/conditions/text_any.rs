@@ -31,7 +31,7 @@ impl Condition for TextAny {
             if let Some(x) = f
                 .terms
                 .reader
-                .mentions(&self.0, t)
+                .mentions(&self.0, t, f.mapped.as_of)
                 .into_iter()
                 .find(|x| x.is_current())
             {

@@ -30,7 +30,7 @@ impl Condition for TextNone {
         if f.mapped.texts.iter().any(|(_, t)| {
             f.terms
                 .reader
-                .mentions(&self.0, t)
+                .mentions(&self.0, t, f.mapped.as_of)
                 .iter()
                 .any(|x| x.is_current())
         }) {
