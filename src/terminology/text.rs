@@ -467,7 +467,7 @@ fn documents(re: &Option<Regex>, text: &str, as_of: Option<Date>) -> Vec<Documen
             });
             continue;
         }
-        // The pattern holds the heading's colon; past it, and the space or line break after it.
+        // The pattern holds the heading's colon or dash; past it, and the space or line break after it.
         let from = m.end() + (text[m.end()..].len() - text[m.end()..].trim_start().len());
         let said = text[from..].chars().next().and_then(|q| {
             let close = match q {
@@ -1117,7 +1117,8 @@ impl Prepared<'_> {
                 .within(end, to)
                 .iter()
                 .any(|&s| s.0 <= end + AFTER_REACH && s.0 < heading_end && !overlaps(s, pseudo_neg))
-            || self.answered_no(end);
+            || self.answered_no(end)
+            || self.last_piece_negated(start, end, pseudo_neg);
         let questioned = self.questioned(clause_start, start, end, to);
         let historical = self
             .historical_before
@@ -1161,6 +1162,40 @@ impl Prepared<'_> {
             hypothetical,
             family,
         }
+    }
+
+    /// Whether a mention that spans a comma ends in a piece opened by a negation: a pattern
+    /// that joins a cause to its sign ("fall ... tender ribs") says nothing of "fall last month,
+    /// no rib tenderness", where the sign is absent.
+    fn last_piece_negated(&self, start: usize, end: usize, pseudo: &[(usize, usize)]) -> bool {
+        let Some(comma) = self.text[start..end].rfind(',') else {
+            return false;
+        };
+        let piece = start + comma + 1;
+        let opens =
+            piece + (self.text[piece..end].len() - self.text[piece..end].trim_start().len());
+        // Only a short last piece that the negation reaches to the mention's end: "..., not
+        // obviously deformed. ?fracture" still asks after the fracture.
+        let last = &self.text[opens..end];
+        if last.contains(['.', ';', ':', '?', '!', '\n'])
+            || last.split_whitespace().count() > 5
+            || !self.clause_end.within(opens, end).is_empty()
+        {
+            return false;
+        }
+        self.negation_before
+            .within(opens, end)
+            .first()
+            .is_some_and(|&cue| {
+                // A sign said absent ("no rib tenderness"), not a sign qualified ("not obviously
+                // deformed" still describes the injured nose)
+                cue.0 == opens
+                    && !overlaps(cue, pseudo)
+                    && !self.is_prefix(cue)
+                    && ["no ", "nil ", "without ", "denies ", "denied "]
+                        .iter()
+                        .any(|w| last.starts_with(w))
+            })
     }
 
     /// A question cue among the few words before the mention (after any comma), or a `?`
@@ -1337,6 +1372,17 @@ mod tests {
                 "{pattern} in {text}"
             );
         }
+    }
+
+    #[test]
+    fn a_mention_ending_in_a_piece_said_absent_is_negated() {
+        let sign = &[r"fall[^.;]{0,40}rib tenderness"];
+        assert!(one(sign, "Fall last month, no rib tenderness. Cough 3 weeks")[0].negated);
+        assert!(!one(sign, "Fall last month, rib tenderness")[0].negated);
+        // a sign qualified is still the sign; a longer piece is not the negation's alone
+        let deformed = &[r"nose sore[^.;]{0,40}deformed"];
+        assert!(!one(deformed, "nose sore and bruised, not obviously deformed")[0].negated);
+        assert!(!one(sign, "Fall last month, no bruise but rib tenderness")[0].negated);
     }
 
     #[test]
