@@ -253,6 +253,9 @@ pub struct ContextDef {
     pub family_before: Vec<String>,
     /// Headings that make the rest of their sentence family history: "FH:".
     pub family_headings: Vec<String>,
+    /// Phrases that hold a family cue and speak of the patient: a relative quoted about the
+    /// patient ("Daughter: 'Dad has been more confused since ...'").
+    pub pseudo_family: Vec<String>,
     /// Words that end a clause (a cue before them does not reach past them): "but", "now".
     pub clause_ends: Vec<String>,
     /// Words that say a finding was looked for on examination: "O/E", "on examination",
@@ -285,6 +288,7 @@ pub struct Reader {
     hypothetical_headings: Option<Regex>,
     family_before: Option<Regex>,
     family_headings: Option<Regex>,
+    pseudo_family: Option<Regex>,
     examination: Option<Regex>,
     clause_end: Regex,
 }
@@ -661,6 +665,7 @@ impl Reader {
             hypothetical_headings: optional("hypothetical_headings", &def.hypothetical_headings)?,
             family_before: optional("family_before", &def.family_before)?,
             family_headings: optional("family_headings", &def.family_headings)?,
+            pseudo_family: optional("pseudo_family", &def.pseudo_family)?,
             examination: optional("examination_cues", &def.examination_cues)?,
             clause_end: Regex::new(&format!("(?i){}", ends.join("|")))
                 .map_err(|e| format!("[context] clause_ends: {e}"))?,
@@ -728,7 +733,15 @@ impl Reader {
             },
             hypothetical_after: all(&self.hypothetical_after),
             hypothetical_headings: all(&self.hypothetical_headings),
-            family_before: all(&self.family_before),
+            family_before: {
+                let pseudo = spans(&self.pseudo_family, text, 0, text.len());
+                Spans(
+                    spans(&self.family_before, text, 0, text.len())
+                        .into_iter()
+                        .filter(|s| !overlaps(*s, &pseudo))
+                        .collect(),
+                )
+            },
             family_headings: all(&self.family_headings),
             examination: all(&self.examination),
             clause_end: Spans(
@@ -1383,6 +1396,14 @@ mod tests {
         let deformed = &[r"nose sore[^.;]{0,40}deformed"];
         assert!(!one(deformed, "nose sore and bruised, not obviously deformed")[0].negated);
         assert!(!one(sign, "Fall last month, no bruise but rib tenderness")[0].negated);
+    }
+
+    #[test]
+    fn a_relative_quoted_about_the_patient_speaks_of_the_patient() {
+        let head = &["banged his head"];
+        let quoted = "Daughter: 'Dad has been more confused since he banged his head last week.'";
+        assert!(!one(head, quoted)[0].family);
+        assert!(one(head, "Dad had a stroke after he banged his head")[0].family);
     }
 
     #[test]
