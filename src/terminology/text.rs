@@ -1355,9 +1355,19 @@ mod tests {
             .unwrap_or_else(|| panic!("'{pattern}' not found in '{text}'"))
     }
 
+    /// Each (text, pattern, past) row: whether the mention is read as past on 2026-06-15.
+    fn assert_past_on_june_15(table: &[(&str, &str, bool)]) {
+        for (text, pattern, past) in table {
+            assert_eq!(
+                on(pattern, text, (2026, 6, 15)).historical,
+                *past,
+                "{pattern} in {text}"
+            );
+        }
+    }
+
     #[test]
     fn a_quoted_document_of_the_past_is_past_to_its_closing_mark() {
-        let june = (2026, 6, 15);
         // (text, pattern, past)
         let table: &[(&str, &str, bool)] = &[
             // dated long before the request: past, every sentence of the quotation
@@ -1378,13 +1388,7 @@ mod tests {
             // a dated term with no heading is as before
             ("Knee pain, no injury", "knee pain", false),
         ];
-        for (text, pattern, past) in table {
-            assert_eq!(
-                on(pattern, text, june).historical,
-                *past,
-                "{pattern} in {text}"
-            );
-        }
+        assert_past_on_june_15(table);
     }
 
     #[test]
@@ -1408,7 +1412,6 @@ mod tests {
 
     #[test]
     fn a_pasted_record_entry_of_the_past_is_past_to_the_next_entry() {
-        let june = (2026, 6, 15);
         let table: &[(&str, &str, bool)] = &[
             ("[2024] Miscarriage at 8 weeks, resolved. [2026] Heavy periods for 6 months.", "miscarriage", true),
             ("[2024] Miscarriage at 8 weeks, resolved. [2026] Heavy periods for 6 months.", "heavy periods", false),
@@ -1420,13 +1423,7 @@ mod tests {
             ("[2019] renal stone - pasted in error. Swallowed a coin, ?passed", "coin", false),
             ("[2019] renal stone - pasted in error. Swallowed a coin, ?passed", "renal stone", true),
         ];
-        for (text, pattern, past) in table {
-            assert_eq!(
-                on(pattern, text, june).historical,
-                *past,
-                "{pattern} in {text}"
-            );
-        }
+        assert_past_on_june_15(table);
         // Without the request's date no dated entry can be the present one: each is past.
         let re = compile_patterns(&["heavy periods".to_string()]).expect("compiles");
         let undated = READER.mentions(&re, &normalise("[2024] x. [2026] Heavy periods."), None);
