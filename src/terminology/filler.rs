@@ -8,7 +8,7 @@
 //! lists are data: `[not_findings]` in `rules/terminology/not-findings.toml`.
 
 use super::text::{bounded, compile_patterns};
-use regex::{Regex, RegexSet};
+use regex::Regex;
 use serde::Deserialize;
 use std::collections::HashSet;
 
@@ -33,15 +33,26 @@ pub struct NotFindings {
 ///
 /// One alternation alone is leftmost-first: where two phrases match at the same place the
 /// earlier one wins and the other's words are left unexplained ("pt" taking the start of "pt
-/// keen for scan"). So the set says which phrases match the text at all, and each of those then
-/// covers its own matches; the alternation's matches are kept too, so that nothing covers less
-/// than it did.
+/// keen for scan"). So each phrase also covers its own matches; the alternation's matches are
+/// kept too, so that nothing covers less than it did.
+///
+/// Each phrase is searched on its own. An overlapping `RegexSet` of the ~340 phrases said which
+/// to search, but its lazy DFA tracks every phrase at once: its states blew the cache and it fell
+/// back to the PikeVM, 61% of a corpus report (BENCHMARKS.md, session 32). One phrase's search is
+/// a literal prefilter or a small DFA, and the spans are the same.
+///
+/// The alternation is compiled twice. Its Unicode form (case folding, word boundaries) makes a
+/// lazy DFA too large for its cache, which then falls back to the PikeVM; on an ASCII text
+/// (nearly every referral) an ASCII-only form, with a larger cache, finds the same matches.
 #[derive(Debug, Clone)]
 struct Phrases {
     all: Regex,
-    set: RegexSet,
+    all_ascii: Option<regex::bytes::Regex>,
     each: Vec<Regex>,
 }
+
+/// The ASCII alternation's lazy DFA cache, as for the concepts' prefilter.
+const ASCII_DFA_CACHE: usize = 32 << 20;
 
 impl Phrases {
     fn compile(patterns: &[String]) -> Result<Self, String> {
@@ -53,23 +64,38 @@ impl Phrases {
             .iter()
             .map(|p| Regex::new(p).map_err(|e| e.to_string()))
             .collect::<Result<Vec<_>, _>>()?;
+        let all = compile_patterns(patterns)?;
+        // A pattern that needs Unicode (`\p{L}`) leaves the ASCII form out.
+        let all_ascii = regex::bytes::RegexBuilder::new(all.as_str())
+            .unicode(false)
+            .dfa_size_limit(ASCII_DFA_CACHE)
+            .build()
+            .ok();
         Ok(Phrases {
-            all: compile_patterns(patterns)?,
-            set: RegexSet::new(&bounded).map_err(|e| e.to_string())?,
+            all,
+            all_ascii,
             each,
         })
     }
 
     fn spans<'t>(&'t self, text: &'t str) -> impl Iterator<Item = (usize, usize)> + 't {
+        let all: Vec<(usize, usize)> = match &self.all_ascii {
+            Some(ascii) if text.is_ascii() => ascii
+                .find_iter(text.as_bytes())
+                .map(|m| (m.start(), m.end()))
+                .collect(),
+            _ => self
+                .all
+                .find_iter(text)
+                .map(|m| (m.start(), m.end()))
+                .collect(),
+        };
         let each = self
-            .set
-            .matches(text)
-            .into_iter()
-            .flat_map(move |i| self.each[i].find_iter(text));
-        self.all
-            .find_iter(text)
-            .chain(each)
-            .map(|m| (m.start(), m.end()))
+            .each
+            .iter()
+            .flat_map(move |re| re.find_iter(text))
+            .map(|m| (m.start(), m.end()));
+        all.into_iter().chain(each)
     }
 }
 
