@@ -27,7 +27,12 @@ pub struct NotFindingsDef {
 pub struct NotFindings {
     phrases: Option<Phrases>,
     words: HashSet<String>,
+    /// The same words, sorted: the words a cut-off word may begin.
+    sorted_words: Vec<String>,
 }
+
+/// The shortest cut-off word read as the word it begins ("sca" for "scan").
+const CUT_OFF_MIN: usize = 3;
 
 /// The phrases, compiled so that each covers all it matches, whatever the others match.
 ///
@@ -132,7 +137,25 @@ impl NotFindings {
             }
             words.insert(w);
         }
-        Ok(NotFindings { phrases, words })
+        let mut sorted_words: Vec<String> = words.iter().cloned().collect();
+        sorted_words.sort_unstable();
+        Ok(NotFindings {
+            phrases,
+            words,
+            sorted_words,
+        })
+    }
+
+    /// Whether `token` (of [`CUT_OFF_MIN`] letters or more) is the start of a longer word of the
+    /// list.
+    fn begins_a_word(&self, token: &str) -> bool {
+        if token.len() < CUT_OFF_MIN {
+            return false;
+        }
+        let at = self.sorted_words.partition_point(|w| w.as_str() <= token);
+        self.sorted_words
+            .get(at)
+            .is_some_and(|w| w.starts_with(token))
     }
 
     /// The words of the normalised `text` that nothing in `covered` explains and that may carry
@@ -159,6 +182,13 @@ impl NotFindings {
                 continue;
             }
             if token.chars().any(|c| c.is_ascii_digit()) || self.words.contains(token) {
+                continue;
+            }
+            // An order-comms interface cuts a field at its length: the last word of a text or
+            // line that begins a word carrying no finding is that word ("PT REQUESTS SCA",
+            // "AS PER LETT").
+            let last = text[end..].chars().next().is_none_or(|c| c == '\n');
+            if last && self.begins_a_word(token) {
                 continue;
             }
             out.push(token.to_string());

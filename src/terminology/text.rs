@@ -22,32 +22,52 @@ use time::Date;
 /// one line break, which ends the sentence before it: the field's answer ends there and no
 /// negation reaches the next field. Any other line break is a space: dictated letters wrap
 /// their lines in the middle of sentences.
+///
+/// Text that came through an HL7 v2 interface keeps its separators ("NTE|1||PAIN ONLY",
+/// "XR^SKULL", "REASON: | SYMPTOMS:"): a segment's header is dropped, a component separator
+/// (`^`) is a space and a field separator (`|`) is a line break that ends the field's sentence.
 pub fn normalise(s: &str) -> String {
+    static SEGMENT: LazyLock<Regex> = LazyLock::new(|| {
+        Regex::new(r"\b(?:NTE|OBR|OBX|ORC|DG1|PID|PV1|MSH)\|\d*\|[A-Z]{0,2}\|?")
+            .unwrap_or_else(|e| panic!("HL7 segment headers: {e}"))
+    });
+    let s: std::borrow::Cow<str> = if s.contains(['|', '^']) {
+        SEGMENT.replace_all(s, "\n").replace('^', " ").into()
+    } else {
+        s.into()
+    };
     let mut out = String::with_capacity(s.len());
     for (i, line) in s.split('\n').enumerate() {
-        let mut words = line.split_whitespace().peekable();
-        if words.peek().is_none() {
-            continue;
-        }
-        if !out.is_empty() {
-            out.push(if i > 0 && starts_field(line) {
-                '\n'
-            } else {
-                ' '
-            });
-        }
-        for (j, word) in words.enumerate() {
-            if j > 0 {
-                out.push(' ');
+        for (k, field) in line.split('|').enumerate() {
+            let mut words = field.split_whitespace().peekable();
+            if words.peek().is_none() {
+                continue;
             }
-            if matches!(word, "–" | "—") {
-                out.push('-');
-            } else {
-                out.extend(word.chars().flat_map(char::to_lowercase));
+            if !out.is_empty() {
+                out.push(if k > 0 || (i > 0 && starts_field(line)) {
+                    '\n'
+                } else {
+                    ' '
+                });
             }
+            push_words(&mut out, words);
         }
     }
     spoken_to_written(out)
+}
+
+/// Appends `words` to `out`, lower-cased and one space apart.
+fn push_words<'w>(out: &mut String, words: impl Iterator<Item = &'w str>) {
+    for (j, word) in words.enumerate() {
+        if j > 0 {
+            out.push(' ');
+        }
+        if matches!(word, "–" | "—") {
+            out.push('-');
+        } else {
+            out.extend(word.chars().flat_map(char::to_lowercase));
+        }
+    }
 }
 
 /// Dictation sent uncorrected says its punctuation and years in words ("no breast lumps full
@@ -237,6 +257,11 @@ pub struct ContextDef {
     /// ("known lipoma" is a lipoma), but the other words of its list add no finding ("k/c/o
     /// HTN, hypothyroidism" is no symptom). It reaches over short list items.
     pub background_before: Vec<String>,
+    /// Long-term conditions that, opening an item of a numbered problem list pasted into the
+    /// request ("1. HTN - ramipril 5mg 2. T2DM - metformin 3. OA knees"), are the patient's
+    /// background, not the question: the condition is read as known (no present finding), and
+    /// the item's other words (its treatment, a result) add none. See [`problem_items`].
+    pub long_term_conditions: Vec<String>,
     /// Before the term, in its comma-bounded piece: "if", "should she develop".
     pub hypothetical_before: Vec<String>,
     /// After the term, in its comma-bounded piece: a condition on a result that has not come
@@ -282,6 +307,7 @@ pub struct Reader {
     entry_headings: Option<Regex>,
     background_headings: Option<Regex>,
     background_before: Option<Regex>,
+    long_term_conditions: Option<Regex>,
     hypothetical_before: Option<Regex>,
     hypothetical_after: Option<Regex>,
     pseudo_hypothetical: Option<Regex>,
@@ -507,6 +533,90 @@ fn documents(re: &Option<Regex>, text: &str, as_of: Option<Date>) -> Vec<Documen
     out
 }
 
+/// An item of a numbered problem list that opens with a long-term condition: the condition's
+/// span, and the item's, marker and all.
+#[derive(Debug, Clone, Copy)]
+struct ProblemItem {
+    condition: (usize, usize),
+    item: (usize, usize),
+}
+
+/// The most words an item may say after its condition and still be background: a treatment
+/// and a result ("Asthma - Clenil 100 2 puffs bd, salbutamol prn"). A longer item says more
+/// than the condition, and is read as written.
+const PROBLEM_ITEM_MAX_WORDS: usize = 10;
+
+/// The items of the numbered problem lists in `text` that open with a long-term condition of
+/// `conditions`. A list is a run of markers numbered on from "1." or "1)" ("1. HTN - ramipril
+/// 2. T2DM - metformin 3. OA knees."), written on one line or on several; a number out of turn
+/// is no marker ("2. CKD 2. Hypertension review"). An item runs to the next marker or to the end
+/// of its sentence, whichever comes first, so that the GP's next sentence is never part of it.
+fn problem_items(conditions: &Option<Regex>, text: &str) -> Vec<ProblemItem> {
+    static MARKER: LazyLock<Regex> = LazyLock::new(|| {
+        Regex::new(r"(?:^|[\s:;,(])(\d{1,2})[.)] ")
+            .unwrap_or_else(|e| panic!("problem-list markers: {e}"))
+    });
+    let Some(conditions) = conditions else {
+        return Vec::new();
+    };
+    // Each marker: (number's start, marker's end, number).
+    let mut lists: Vec<Vec<(usize, usize, u32)>> = Vec::new();
+    for c in MARKER.captures_iter(text) {
+        let (Some(all), Some(number)) = (c.get(0), c.get(1)) else {
+            continue;
+        };
+        let Ok(n) = number.as_str().parse::<u32>() else {
+            continue;
+        };
+        let marker = (number.start(), all.end(), n);
+        match lists.last_mut() {
+            _ if n == 1 => lists.push(vec![marker]),
+            Some(list) if list.last().is_some_and(|m| m.2 + 1 == n) => list.push(marker),
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    for list in lists.iter().filter(|l| l.len() >= 2) {
+        for (i, &(start, from, _)) in list.iter().enumerate() {
+            let next = list.get(i + 1).map_or(text.len(), |m| m.0);
+            let sentence = text[from..next]
+                .char_indices()
+                .find(|&(j, c)| {
+                    matches!(c, ';' | '!' | '\n')
+                        || (c == '.'
+                            && text[from + j + 1..]
+                                .chars()
+                                .next()
+                                .is_none_or(|n| n == ' ' || n == '\n'))
+                })
+                .map_or(next, |(j, _)| from + j);
+            let Some(m) = conditions.find_at(text, from) else {
+                continue;
+            };
+            if m.start() != from
+                || text[m.end()..sentence].split_whitespace().count() > PROBLEM_ITEM_MAX_WORDS
+            {
+                continue;
+            }
+            out.push(ProblemItem {
+                condition: (m.start(), m.end()),
+                item: (start, sentence),
+            });
+        }
+    }
+    out
+}
+
+/// Whether a cue ending at `end` is a form's label left blank: a colon, then nothing on its
+/// line ("Q: ⏎", "DDX:" at the end). A blank "Differential:" asks nothing.
+fn is_empty_label(text: &str, end: usize) -> bool {
+    let rest = text[end..].trim_start_matches(' ');
+    rest.strip_prefix(':').is_some_and(|r| {
+        let r = r.trim_start_matches(' ');
+        r.is_empty() || r.starts_with('\n')
+    })
+}
+
 /// Whether `at` opens its text, sentence or line (or a parenthesis).
 fn opens_sentence(text: &str, at: usize) -> bool {
     text[..at]
@@ -659,6 +769,7 @@ impl Reader {
             entry_headings: optional("entry_headings", &def.entry_headings)?,
             background_headings: optional("background_headings", &def.background_headings)?,
             background_before: optional("background_before", &def.background_before)?,
+            long_term_conditions: optional("long_term_conditions", &def.long_term_conditions)?,
             hypothetical_before: optional("hypothetical_before", &def.hypothetical_before)?,
             hypothetical_after: optional("hypothetical_after", &def.hypothetical_after)?,
             pseudo_hypothetical: optional("pseudo_hypothetical", &def.pseudo_hypothetical)?,
@@ -689,7 +800,7 @@ impl Reader {
         }
         let pseudo = spans(&self.pseudo_question, text, 0, text.len());
         cues.into_iter()
-            .filter(|c| !overlaps(*c, &pseudo))
+            .filter(|c| !overlaps(*c, &pseudo) && !is_empty_label(text, c.1))
             .collect()
     }
 
@@ -722,6 +833,7 @@ impl Reader {
             },
             background_headings: all(&self.background_headings),
             background_before: all(&self.background_before),
+            problem_items: problem_items(&self.long_term_conditions, text),
             hypothetical_before: {
                 let pseudo = spans(&self.pseudo_hypothetical, text, 0, text.len());
                 Spans(
@@ -801,6 +913,8 @@ pub struct Prepared<'a> {
     documents: Vec<Document>,
     background_headings: Spans,
     background_before: Spans,
+    /// Items of a numbered problem list that name a long-term condition.
+    problem_items: Vec<ProblemItem>,
     hypothetical_before: Spans,
     hypothetical_after: Spans,
     hypothetical_headings: Spans,
@@ -995,6 +1109,7 @@ impl Prepared<'_> {
             out.push((from, end));
         }
         out.extend(self.documents.iter().filter_map(|d| d.past));
+        out.extend(self.problem_items.iter().map(|p| p.item));
         out
     }
 
@@ -1150,7 +1265,11 @@ impl Prepared<'_> {
                 })
             || self.under_heading(&self.historical_headings, sentence_start, start)
             || self.in_dated_parenthesis(sentence_start, start, end)
-            || self.in_document(end);
+            || self.in_document(end)
+            || self
+                .problem_items
+                .iter()
+                .any(|p| p.condition.0 <= start && start < p.condition.1);
         // A hypothesis reaches over a list of short items: "return if breathless, fever or
         // coughing up green phlegm" makes the fever hypothetical too.
         let hypothetical = self
