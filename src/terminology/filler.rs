@@ -247,4 +247,43 @@ mod tests {
             vec!["keen".to_string(), "a".to_string(), "scan".to_string()]
         );
     }
+
+    #[test]
+    fn a_word_cut_off_at_the_end_of_a_field_is_the_word_it_begins() {
+        let def = NotFindingsDef {
+            phrases: Vec::new(),
+            words: vec!["patient".into(), "requests".into(), "scan".into()],
+        };
+        let l = NotFindings::compile(&def).expect("compiles");
+        // (text, unexplained)
+        let table: &[(&str, &[&str])] = &[
+            ("patient requests sca", &[]),
+            ("requests sca\npatient", &[]),
+            // only at the end of a text or line: "sca" inside is no cut
+            ("sca requests", &["sca"]),
+            // too short to say which word it was, or the start of no listed word
+            ("patient requests sc", &["sc"]),
+            ("patient requests tiredn", &["tiredn"]),
+        ];
+        for (text, unexplained) in table {
+            assert_eq!(l.unexplained(text, Vec::new()), *unexplained, "{text}");
+        }
+    }
+
+    #[test]
+    fn the_ascii_alternation_covers_what_the_unicode_one_does() {
+        let def = NotFindingsDef {
+            phrases: vec!["dr\\.? [^\\W\\d_]+".into(), "as discussed".into()],
+            words: Vec::new(),
+        };
+        let l = NotFindings::compile(&def).expect("compiles");
+        assert!(l.phrases.as_ref().is_some_and(|p| p.all_ascii.is_some()));
+        assert!(l
+            .unexplained("as discussed dr smith", Vec::new())
+            .is_empty());
+        // a text that is not ASCII is read by the Unicode form
+        assert!(l
+            .unexplained("as discussed dr wójcik", Vec::new())
+            .is_empty());
+    }
 }

@@ -295,7 +295,8 @@ impl Terminology {
                         && x.historical
                         && !x.negated
                         && !x.hypothetical
-                        && !x.family)
+                        && !x.family
+                        && !x.elsewhere)
             };
             // A question the examination answers no is closed: "?effusion ... O/E no
             // effusion", "no palpable neck mass ... ?goitre". Only an examination answers it

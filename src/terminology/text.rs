@@ -262,6 +262,13 @@ pub struct ContextDef {
     /// background, not the question: the condition is read as known (no present finding), and
     /// the item's other words (its treatment, a result) add none. See [`problem_items`].
     pub long_term_conditions: Vec<String>,
+    /// Cues that a problem is not what this request asks about: "(not for scan)", "not for
+    /// this scan", "referred to the breast unit". A cue reaches back to the start of its
+    /// sentence or list item ("1) Knee swelling ?Baker's. 2) Low back pain (not for scan)"), or,
+    /// when it opens its sentence ("... breast lump. Not for this scan."), over the sentence
+    /// before. What it reaches is not the request's: its mentions do not count and its words
+    /// add no finding.
+    pub not_this_request: Vec<String>,
     /// Before the term, in its comma-bounded piece: "if", "should she develop".
     pub hypothetical_before: Vec<String>,
     /// After the term, in its comma-bounded piece: a condition on a result that has not come
@@ -308,6 +315,7 @@ pub struct Reader {
     background_headings: Option<Regex>,
     background_before: Option<Regex>,
     long_term_conditions: Option<Regex>,
+    not_this_request: Option<Regex>,
     hypothetical_before: Option<Regex>,
     hypothetical_after: Option<Regex>,
     pseudo_hypothetical: Option<Regex>,
@@ -362,12 +370,15 @@ pub struct Mention {
     pub hypothetical: bool,
     /// Said of someone else: "family history of", "mother had".
     pub family: bool,
+    /// Said of a problem this request does not ask about: "2) Low back pain (not for scan)",
+    /// "breast lump: referred to the breast unit".
+    pub elsewhere: bool,
 }
 
 impl Mention {
     /// Whether the mention says the patient has this now.
     pub fn is_current(&self) -> bool {
-        !self.negated && !self.historical && !self.hypothetical && !self.family
+        !self.negated && !self.historical && !self.hypothetical && !self.family && !self.elsewhere
     }
 
     /// The context that keeps the mention from counting, for diagnostics.
@@ -380,6 +391,8 @@ impl Mention {
             Some("hypothetical")
         } else if self.historical {
             Some("past")
+        } else if self.elsewhere {
+            Some("not for this request")
         } else {
             None
         }
@@ -607,14 +620,46 @@ fn problem_items(conditions: &Option<Regex>, text: &str) -> Vec<ProblemItem> {
     out
 }
 
+/// What the cues of `not_this_request` reach in `text`: each back to the start of its sentence
+/// or list item ("2) "), or, when nothing of its sentence comes before it, over the sentence
+/// before as well.
+fn elsewhere(re: &Option<Regex>, text: &str) -> Vec<(usize, usize)> {
+    static ITEM: LazyLock<Regex> = LazyLock::new(|| {
+        Regex::new(r"(?:^|[\s(])\d{1,2}[.)] ").unwrap_or_else(|e| panic!("list items: {e}"))
+    });
+    let Some(re) = re else {
+        return Vec::new();
+    };
+    let opening = |at: usize| {
+        let sentence = text[..at].rfind(is_sentence_end).map_or(0, |i| i + 1);
+        let item = ITEM
+            .find_iter(&text[sentence..at])
+            .last()
+            .map_or(sentence, |m| sentence + m.end());
+        sentence.max(item)
+    };
+    re.find_iter(text)
+        .map(|cue| {
+            let mut from = opening(cue.start());
+            if text[from..cue.start()].trim().is_empty() && from > 0 {
+                from = opening(from - 1);
+            }
+            (from, cue.end())
+        })
+        .collect()
+}
+
 /// Whether a cue ending at `end` is a form's label left blank: a colon, then nothing on its
 /// line ("Q: ⏎", "DDX:" at the end). A blank "Differential:" asks nothing.
 fn is_empty_label(text: &str, end: usize) -> bool {
     let rest = text[end..].trim_start_matches(' ');
-    rest.strip_prefix(':').is_some_and(|r| {
-        let r = r.trim_start_matches(' ');
-        r.is_empty() || r.starts_with('\n')
-    })
+    // The cue's pattern may hold the colon ("ddx:") or not ("ddx").
+    let rest = if text[..end].ends_with(':') {
+        Some(rest)
+    } else {
+        rest.strip_prefix(':').map(|r| r.trim_start_matches(' '))
+    };
+    rest.is_some_and(|r| r.is_empty() || r.starts_with('\n'))
 }
 
 /// Whether `at` opens its text, sentence or line (or a parenthesis).
@@ -770,6 +815,7 @@ impl Reader {
             background_headings: optional("background_headings", &def.background_headings)?,
             background_before: optional("background_before", &def.background_before)?,
             long_term_conditions: optional("long_term_conditions", &def.long_term_conditions)?,
+            not_this_request: optional("not_this_request", &def.not_this_request)?,
             hypothetical_before: optional("hypothetical_before", &def.hypothetical_before)?,
             hypothetical_after: optional("hypothetical_after", &def.hypothetical_after)?,
             pseudo_hypothetical: optional("pseudo_hypothetical", &def.pseudo_hypothetical)?,
@@ -834,6 +880,7 @@ impl Reader {
             background_headings: all(&self.background_headings),
             background_before: all(&self.background_before),
             problem_items: problem_items(&self.long_term_conditions, text),
+            elsewhere: elsewhere(&self.not_this_request, text),
             hypothetical_before: {
                 let pseudo = spans(&self.pseudo_hypothetical, text, 0, text.len());
                 Spans(
@@ -915,6 +962,8 @@ pub struct Prepared<'a> {
     background_before: Spans,
     /// Items of a numbered problem list that name a long-term condition.
     problem_items: Vec<ProblemItem>,
+    /// What the `not_this_request` cues reach, cue and all.
+    elsewhere: Vec<(usize, usize)>,
     hypothetical_before: Spans,
     hypothetical_after: Spans,
     hypothetical_headings: Spans,
@@ -1110,6 +1159,7 @@ impl Prepared<'_> {
         }
         out.extend(self.documents.iter().filter_map(|d| d.past));
         out.extend(self.problem_items.iter().map(|p| p.item));
+        out.extend(self.elsewhere.iter().copied());
         out
     }
 
@@ -1293,6 +1343,7 @@ impl Prepared<'_> {
             historical,
             hypothetical,
             family,
+            elsewhere: self.elsewhere.iter().any(|&(a, b)| a <= start && end <= b),
         }
     }
 
@@ -1482,6 +1533,98 @@ mod tests {
                 *past,
                 "{pattern} in {text}"
             );
+        }
+    }
+
+    #[test]
+    fn a_long_term_condition_opening_a_numbered_problem_list_item_is_background() {
+        // (text, pattern, past): the condition of such an item is known, not the question
+        let table: &[(&str, &str, bool)] = &[
+            ("1. HTN - ramipril 5mg 2. T2DM - metformin 3. OA knees. Right knee pain 2 months.", "oa knees", true),
+            ("1. HTN - ramipril 5mg 2. T2DM - metformin 3. OA knees. Right knee pain 2 months.", "knee pain", false),
+            ("1. IBS - mebeverine 2. Anxiety - sertraline. Bloating for 6 months.", "ibs", true),
+            // one per line, the complaint first
+            ("1. L hip pain 2 months.\n2. CKD 3a.\nObs stable.", "ckd", true),
+            ("1. L hip pain 2 months.\n2. CKD 3a.\nObs stable.", "hip pain", false),
+            // not a list: a lone "1." numbers nothing, and a condition written in a sentence stands
+            ("1. IBS, now bloating", "ibs", false),
+            ("CKD 3b with eGFR falling, ?obstruction", "ckd", false),
+            // a number out of turn is no marker: "CKD 2." is a stage
+            ("1. HTN - amlodipine 2. CKD 2. Hypertension review: blood on dipstick.", "blood on dipstick", false),
+            // an item that says more than its treatment is read as written
+            ("1. T2DM - new painful swelling of the right foot since the weekend with redness spreading 2. HTN", "t2dm", false),
+        ];
+        assert_past_on_june_15(table);
+    }
+
+    #[test]
+    fn a_problem_the_request_says_it_does_not_ask_about_does_not_count() {
+        // (text, pattern, counts)
+        let table: &[(&str, &str, bool)] = &[
+            (
+                "1) Abdominal bloating. 2) L knee pain, seeing physio (not for scan).",
+                "knee pain",
+                false,
+            ),
+            (
+                "1) Abdominal bloating. 2) L knee pain, seeing physio (not for scan).",
+                "bloating",
+                true,
+            ),
+            // the cue opens its sentence: the sentence before is what it says is not for the scan
+            (
+                "Popliteal swelling ?Baker's. Mentioned a L breast lump. Not for this scan.",
+                "breast lump",
+                false,
+            ),
+            (
+                "Popliteal swelling ?Baker's. Mentioned a L breast lump. Not for this scan.",
+                "popliteal swelling",
+                true,
+            ),
+            (
+                "Ankle pain. Lump L breast today, referred to the breast unit via choose and book.",
+                "lump l breast",
+                false,
+            ),
+            ("Lump L breast today, for US please.", "lump l breast", true),
+        ];
+        for (text, pattern, counts) in table {
+            assert_eq!(
+                on(pattern, text, (2026, 6, 15)).is_current(),
+                *counts,
+                "{pattern} in {text}"
+            );
+        }
+    }
+
+    #[test]
+    fn hl7_separators_are_read_as_fields() {
+        assert_eq!(
+            normalise("NTE|1||PAIN ONLY. FULL ROM"),
+            "pain only. full rom"
+        );
+        assert_eq!(normalise("OBR|1||US^PELVIS^L"), "us pelvis l");
+        assert_eq!(
+            normalise("REASON FOR REQUEST: | SYMPTOMS: | DURATION:"),
+            "reason for request:\nsymptoms:\nduration:"
+        );
+        // no separator: the text as before
+        assert_eq!(
+            normalise("Knee pain\nworse on stairs"),
+            "knee pain worse on stairs"
+        );
+    }
+
+    #[test]
+    fn a_blank_question_label_asks_nothing() {
+        for (text, asks) in [
+            ("lower abdo pain\nq:\nddx:", false),
+            ("lower abdo pain. ddx:", false),
+            ("lower abdo pain. ddx: ovarian cyst", true),
+            ("lower abdo pain ?ovarian cyst", true),
+        ] {
+            assert_eq!(READER.has_question_cue(text), asks, "{text}");
         }
     }
 
