@@ -10,7 +10,6 @@
 use super::text::{bounded, compile_patterns};
 use regex::Regex;
 use serde::Deserialize;
-use std::collections::HashSet;
 
 /// The `[not_findings]` table as written.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -26,9 +25,9 @@ pub struct NotFindingsDef {
 #[derive(Debug, Clone, Default)]
 pub struct NotFindings {
     phrases: Option<Phrases>,
-    words: HashSet<String>,
-    /// The same words, sorted: the words a cut-off word may begin.
-    sorted_words: Vec<String>,
+    /// Sorted and without repeats: looked up by binary search, and a cut-off word's candidates
+    /// ("sca" for "scan") are the words right after it.
+    words: Vec<String>,
 }
 
 /// The shortest cut-off word read as the word it begins ("sca" for "scan").
@@ -127,7 +126,7 @@ impl NotFindings {
                     .map_err(|e| format!("[not_findings] phrases: {e}"))?,
             )
         };
-        let mut words = HashSet::new();
+        let mut words = Vec::with_capacity(def.words.len());
         for w in &def.words {
             let w = w.to_lowercase();
             if w.is_empty() || !w.chars().all(char::is_alphanumeric) {
@@ -135,15 +134,18 @@ impl NotFindings {
                     "[not_findings] words: '{w}' is not one word (write phrases in `phrases`)"
                 ));
             }
-            words.insert(w);
+            words.push(w);
         }
-        let mut sorted_words: Vec<String> = words.iter().cloned().collect();
-        sorted_words.sort_unstable();
-        Ok(NotFindings {
-            phrases,
-            words,
-            sorted_words,
-        })
+        words.sort_unstable();
+        words.dedup();
+        Ok(NotFindings { phrases, words })
+    }
+
+    /// Whether `token` is a word of the list.
+    fn is_listed(&self, token: &str) -> bool {
+        self.words
+            .binary_search_by(|w| w.as_str().cmp(token))
+            .is_ok()
     }
 
     /// Whether `token` (of [`CUT_OFF_MIN`] letters or more) is the start of a longer word of the
@@ -152,10 +154,8 @@ impl NotFindings {
         if token.len() < CUT_OFF_MIN {
             return false;
         }
-        let at = self.sorted_words.partition_point(|w| w.as_str() <= token);
-        self.sorted_words
-            .get(at)
-            .is_some_and(|w| w.starts_with(token))
+        let at = self.words.partition_point(|w| w.as_str() <= token);
+        self.words.get(at).is_some_and(|w| w.starts_with(token))
     }
 
     /// The words of the normalised `text` that nothing in `covered` explains and that may carry
@@ -181,7 +181,7 @@ impl NotFindings {
             if next < covered.len() && covered[next].0 < end {
                 continue;
             }
-            if token.chars().any(|c| c.is_ascii_digit()) || self.words.contains(token) {
+            if token.chars().any(|c| c.is_ascii_digit()) || self.is_listed(token) {
                 continue;
             }
             // An order-comms interface cuts a field at its length: the last word of a text or
