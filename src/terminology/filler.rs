@@ -53,6 +53,9 @@ struct Phrases {
     all: Regex,
     all_ascii: Option<regex::bytes::Regex>,
     each: Vec<Regex>,
+    /// Each phrase compiled ASCII-only, for ASCII texts (`None` when one needs Unicode): a
+    /// third of the size, and the same matches on such a text (session 34).
+    each_ascii: Option<Vec<regex::bytes::Regex>>,
 }
 
 /// The ASCII alternation's lazy DFA cache, as for the concepts' prefilter.
@@ -68,6 +71,11 @@ impl Phrases {
             .iter()
             .map(|p| Regex::new(p).map_err(|e| e.to_string()))
             .collect::<Result<Vec<_>, _>>()?;
+        let each_ascii = bounded
+            .iter()
+            .map(|p| regex::bytes::RegexBuilder::new(p).unicode(false).build())
+            .collect::<Result<Vec<_>, _>>()
+            .ok();
         let all = compile_patterns(patterns)?;
         // A pattern that needs Unicode (`\p{L}`) leaves the ASCII form out.
         let all_ascii = regex::bytes::RegexBuilder::new(all.as_str())
@@ -79,12 +87,14 @@ impl Phrases {
             all,
             all_ascii,
             each,
+            each_ascii,
         })
     }
 
-    fn spans<'t>(&'t self, text: &'t str) -> impl Iterator<Item = (usize, usize)> + 't {
-        let all: Vec<(usize, usize)> = match &self.all_ascii {
-            Some(ascii) if text.is_ascii() => ascii
+    fn spans(&self, text: &str) -> Vec<(usize, usize)> {
+        let ascii = text.is_ascii();
+        let mut spans: Vec<(usize, usize)> = match &self.all_ascii {
+            Some(all) if ascii => all
                 .find_iter(text.as_bytes())
                 .map(|m| (m.start(), m.end()))
                 .collect(),
@@ -94,12 +104,20 @@ impl Phrases {
                 .map(|m| (m.start(), m.end()))
                 .collect(),
         };
-        let each = self
-            .each
-            .iter()
-            .flat_map(move |re| re.find_iter(text))
-            .map(|m| (m.start(), m.end()));
-        all.into_iter().chain(each)
+        match &self.each_ascii {
+            Some(each) if ascii => spans.extend(
+                each.iter()
+                    .flat_map(|re| re.find_iter(text.as_bytes()))
+                    .map(|m| (m.start(), m.end())),
+            ),
+            _ => spans.extend(
+                self.each
+                    .iter()
+                    .flat_map(|re| re.find_iter(text))
+                    .map(|m| (m.start(), m.end())),
+            ),
+        }
+        spans
     }
 }
 

@@ -169,91 +169,73 @@ pub struct Terminology {
     pub reason_filter: Prefilter,
 }
 
-/// The lazy DFA cache of the prefilter's set, in bytes (BENCHMARKS.md, "Text reading after
-/// session 27").
-const PREFILTER_DFA_CACHE: usize = 32 << 20;
-
-/// One pass over a text that says which concepts of a table it can mention, so that only those
-/// are read mention by mention. A text names a handful of the ~200 reason concepts; reading
-/// each concept's pattern over it was a third of a single decision (BENCHMARKS.md).
+/// One pass per concept over a text, with the concept's own pattern compiled for ASCII only,
+/// that says which concepts of a table the text can mention, so that only those are read
+/// mention by mention (with the reader's context, which costs far more than a match). A text
+/// names a handful of the ~120 reason concepts.
 ///
-/// The set is the concepts' own patterns compiled for ASCII only: on an ASCII text, word
-/// boundaries, classes and case folding mean the same as in the Unicode patterns, and the set is
-/// a fraction of their size (Unicode word boundaries and case folding make the union of 200
-/// patterns tens of megabytes). A text that is not ASCII is read concept by concept, as is a
-/// concept whose pattern is not ASCII. A concept left out therefore has no match in the text, and
-/// the answers are those of reading every concept.
+/// On an ASCII text, word boundaries, classes and case folding mean the same in the ASCII and
+/// the Unicode patterns, and the ASCII ones are a fraction of their size. A text that is not
+/// ASCII is read concept by concept, as is a concept whose pattern needs Unicode. A concept left
+/// out therefore has no match in the text, and the answers are those of reading every concept.
+///
+/// Each concept is its own regex rather than one `RegexSet` of them all: a set's lazy DFA must
+/// build states of every pattern at once, and on short texts that are each new to it the
+/// building was most of the time of a decision (perf, session 34: two thirds of `candidates`
+/// was `determinize`). A concept's own DFA has few states and keeps them from text to text, and
+/// its literal prefilter skips most texts outright (BENCHMARKS.md, "Text reading after session
+/// 34").
 #[derive(Debug, Default)]
 pub struct Prefilter {
-    set: Option<regex::bytes::RegexSet>,
-    /// The concept index of each pattern of the set.
-    in_set: Vec<usize>,
-    /// Concepts read on every text (a pattern that is not ASCII).
+    /// The concept index and ASCII pattern of each concept read through the prefilter.
+    ascii: Vec<(usize, regex::bytes::Regex)>,
+    /// Concepts read on every text (a pattern that needs Unicode).
     always: Vec<usize>,
 }
 
 impl Prefilter {
-    fn build(concepts: &[Concept]) -> Result<Self, String> {
-        let mut in_set = Vec::new();
-        let mut patterns = Vec::new();
+    fn build(concepts: &[Concept]) -> Self {
+        let mut ascii = Vec::new();
         let mut always = Vec::new();
         for (i, c) in concepts.iter().enumerate() {
             let Some(re) = &c.pattern else { continue };
-            if re.as_str().is_ascii() {
-                in_set.push(i);
-                patterns.push(re.as_str());
-            } else {
-                always.push(i);
+            let compiled = re
+                .as_str()
+                .is_ascii()
+                .then(|| {
+                    regex::bytes::RegexBuilder::new(re.as_str())
+                        .unicode(false)
+                        .build()
+                        .ok()
+                })
+                .flatten();
+            match compiled {
+                Some(re) => ascii.push((i, re)),
+                // A pattern that needs Unicode (`\p{L}`) is read on every text instead.
+                None => always.push(i),
             }
         }
-        // The lazy DFA's cache must hold the states of the whole set: with the default (2 MiB)
-        // the ~2,000 patterns of the terminology thrash it, and the set falls back to the
-        // PikeVM, which was two thirds of the time of reading a clinical text (perf, session 27).
-        let ascii = |patterns: &[&str]| {
-            regex::bytes::RegexSetBuilder::new(patterns)
-                .unicode(false)
-                .dfa_size_limit(PREFILTER_DFA_CACHE)
-                .build()
-        };
-        let set = match ascii(&patterns) {
-            Ok(set) => set,
-            // A pattern that needs Unicode (`\p{L}`) is read on every text instead.
-            Err(_) => {
-                let (ok, unicode): (Vec<_>, Vec<_>) = in_set
-                    .into_iter()
-                    .zip(patterns)
-                    .partition(|(_, p)| ascii(&[p]).is_ok());
-                always.extend(unicode.into_iter().map(|(i, _)| i));
-                always.sort_unstable();
-                in_set = ok.iter().map(|(i, _)| *i).collect();
-                let patterns: Vec<&str> = ok.iter().map(|(_, p)| *p).collect();
-                ascii(&patterns).map_err(|e| e.to_string())?
-            }
-        };
-        Ok(Prefilter {
-            set: Some(set),
-            in_set,
-            always,
-        })
+        Prefilter { ascii, always }
     }
 
     /// The indexes, in table order, of the concepts that may match in `text`: those whose
-    /// pattern matches somewhere, or every one of the `all` when the text is not ASCII (or no set
-    /// was built).
+    /// pattern matches somewhere, or every one of the `all` when the text is not ASCII.
     pub fn candidates(&self, text: &str, all: usize) -> Vec<usize> {
-        match &self.set {
-            Some(set) if text.is_ascii() => {
-                let mut found: Vec<usize> = set
-                    .matches(text.as_bytes())
-                    .into_iter()
-                    .map(|k| self.in_set[k])
-                    .chain(self.always.iter().copied())
-                    .collect();
-                found.sort_unstable();
-                found
-            }
-            _ => (0..all).collect(),
+        if !text.is_ascii() {
+            return (0..all).collect();
         }
+        let bytes = text.as_bytes();
+        let mut found: Vec<usize> = self
+            .ascii
+            .iter()
+            .filter(|(_, re)| re.is_match(bytes))
+            .map(|(i, _)| *i)
+            .collect();
+        if !self.always.is_empty() {
+            found.extend(self.always.iter().copied());
+            found.sort_unstable();
+        }
+        found
     }
 }
 
@@ -373,19 +355,8 @@ impl Terminology {
             t.procedures[i].refines = Some(Refinement { procedure, reasons });
         }
         if errors.is_empty() {
-            match (
-                Prefilter::build(&t.procedures),
-                Prefilter::build(&t.reasons),
-            ) {
-                (Ok(p), Ok(r)) => {
-                    t.procedure_filter = p;
-                    t.reason_filter = r;
-                }
-                (Err(e), _) | (_, Err(e)) => errors.push(LoadError::new(
-                    "terminology/",
-                    format!("the concept patterns do not compile together: {e}"),
-                )),
-            }
+            t.procedure_filter = Prefilter::build(&t.procedures);
+            t.reason_filter = Prefilter::build(&t.reasons);
         }
         if errors.is_empty() {
             Ok(t)
