@@ -6,6 +6,7 @@
 //! expression per concept.
 
 pub mod filler;
+pub mod forms;
 pub mod mapping;
 pub mod spelling;
 pub mod text;

@@ -23,6 +23,9 @@ use time::Date;
 /// negation reaches the next field. Any other line break is a space: dictated letters wrap
 /// their lines in the middle of sentences.
 ///
+/// A questionnaire pasted in (an online consultation's "Q: ... A: ...", boxes ticked) is
+/// written as a form's fields answered first ([`super::forms`]).
+///
 /// Text that came through an HL7 v2 interface keeps its separators ("NTE|1||PAIN ONLY",
 /// "XR^SKULL", "REASON: | SYMPTOMS:"): a segment's header is dropped, a component separator
 /// (`^`) is a space and a field separator (`|`) is a line break that ends the field's sentence.
@@ -36,6 +39,7 @@ pub fn normalise(s: &str) -> String {
     } else {
         s.into()
     };
+    let s = super::forms::answered(&s);
     let mut out = String::with_capacity(s.len());
     for (i, line) in s.split('\n').enumerate() {
         for (k, field) in line.split('|').enumerate() {
@@ -53,32 +57,7 @@ pub fn normalise(s: &str) -> String {
             push_words(&mut out, words);
         }
     }
-    questions_answered(spoken_to_written(out))
-}
-
-/// An online consultation's form pasted as questions and answers ("Q: Any blood in your urine?
-/// A: No"): written as a form's field answered after its colon ("any blood in your urine: no"),
-/// as "Haematuria: none" is, so that a "No" negates what the question asked about and the
-/// labels are no words of their own. A question ending in a full stop keeps it ("Describe the
-/// problem. A: ..."): its answer is a sentence of its own.
-fn questions_answered(text: String) -> String {
-    static QA: LazyLock<Regex> = LazyLock::new(|| {
-        Regex::new(r"(?m)(^|[.!] )(?:q|question) ?\d{0,2}: ?([^\n]*?) ?([?.:])? ?\b(?:a|answer) ?\d{0,2}:(?: |$)")
-            .unwrap_or_else(|e| panic!("questions and answers: {e}"))
-    });
-    if !text.contains(':') {
-        return text;
-    }
-    QA.replace_all(&text, |c: &regex::Captures| {
-        let answered = c.get(0).is_some_and(|m| {
-            !text[m.end()..].is_empty() && !text[m.end()..].starts_with('\n')
-        });
-        // Answered after a colon, not a question mark: "? my shoulder hurts" would read as a
-        // query of the answer.
-        let mark = c.get(3).map_or(":", |m| if m.as_str() == "?" { ":" } else { m.as_str() });
-        format!("{}{}{mark}{}", &c[1], &c[2], if answered { " " } else { "" })
-    })
-    .into_owned()
+    spoken_to_written(out)
 }
 
 /// Appends `words` to `out`, lower-cased and one space apart.
@@ -804,7 +783,8 @@ fn answer_spans(re: &Option<Regex>, text: &str) -> Vec<(usize, usize)> {
                 .trim_start_matches(' ')
                 .chars()
                 .next()
-                .is_none_or(|c| matches!(c, ',' | '.' | ';' | '!' | '\n' | '/' | ')'))
+                // or a parenthesis that explains the answer ("criteria not met (no hoarseness)")
+                .is_none_or(|c| matches!(c, ',' | '.' | ';' | '!' | '\n' | '/' | ')' | '('))
         })
         .map(|m| (m.start(), m.end()))
         .collect()
@@ -1642,40 +1622,20 @@ mod tests {
     }
 
     #[test]
-    fn an_online_consultation_form_is_read_as_fields_answered() {
-        // (as pasted, as read)
-        for (text, read) in [
-            ("Q: Any blood in your urine? A: No", "any blood in your urine: no"),
-            ("Q: How long? A: about 3 weeks", "how long: about 3 weeks"),
-            // a question with no mark of its own, numbered labels
-            ("Q1: Fevers A1: no", "fevers: no"),
-            // a question ending in a full stop keeps it: its answer is a sentence of its own
-            (
-                "Q: Describe the problem. A: my knee hurts",
-                "describe the problem. my knee hurts",
-            ),
-            // several on a line, and an unanswered one
-            (
-                "Q: Pain? A: yes. Q: Weight loss? A: no",
-                "pain: yes. weight loss: no",
-            ),
-            ("Q: What can we help with? A:\nGP: knee", "what can we help with:\ngp: knee"),
-            // no form: as before ("a" is no label without its colon)
-            ("Lump? A small one, 2cm", "lump? a small one, 2cm"),
-        ] {
-            assert_eq!(normalise(text), read, "{text}");
-        }
-        // What the patient denies is negated; what is affirmed or described is not.
+    fn what_a_form_denies_is_negated_and_what_it_affirms_is_not() {
+        // (the forms are written as fields by `forms::answered`)
         let m = one(
-            &["blood in your urine", "weight loss", "lump"],
-            "Q: Any blood in your urine? A: No\nQ: Lost weight? A: Yes\nQ: Is the lump growing? A: No, same size",
+            &["blood in your urine", "weight loss", "shoulder hurts"],
+            "Q: Any blood in your urine? A: No\nWeight loss? [ ] No [x] Yes\nQ: What is the problem? A: my shoulder hurts",
         );
         assert!(m[0].negated, "{m:?}");
+        assert!(m[1].is_current() && m[2].is_current(), "{m:?}");
         let m = one(
-            &["weight loss", "shoulder hurts"],
-            "Q: Any weight loss? A: Yes, a stone\nQ: What is the problem? A: my shoulder hurts",
+            &["weight loss", "fever"],
+            "1. Lost weight?\nNo\n2. Fever?\nDon't know\n3. Any weight loss at all?\nNo",
         );
-        assert!(m.iter().all(Mention::is_current), "{m:?}");
+        // the fever question was not answered: it is left out
+        assert!(m.iter().all(|x| x.negated), "{m:?}");
     }
 
     #[test]

@@ -1,0 +1,273 @@
+//! Questionnaires pasted into a request: online consultations and triage forms ("Q: Any blood
+//! in your urine? A: No", "Has it changed? [x] No [ ] Yes", a numbered question with its answer
+//! on the next line, "Weight loss: Don't know").
+//!
+//! Such a form is written back as a form's fields answered, one to a line and each ending its
+//! sentence ("any blood in your urine: no."), so that the reader takes a "No" as it takes
+//! "Haematuria: none": it negates what the question named. What the form did not ask the patient
+//! to confirm says nothing: an unticked box's label, and a question left blank or answered
+//! "don't know", are left out. The patient's own answers are read as written.
+//!
+//! The reading is structural, not clinical, so it is code, not data; the form's own words ("What
+//! is the problem?") are in `rules/terminology/not-findings.toml`.
+
+use regex::Regex;
+use std::borrow::Cow;
+use std::sync::LazyLock;
+
+fn re(pattern: &str) -> Regex {
+    Regex::new(pattern).unwrap_or_else(|e| panic!("forms: {e}"))
+}
+
+/// A box left unticked and its label, up to the next box, field or line's end: the patient did
+/// not choose it. A box with no label ("Differential: [ ]") is a blank field, and stays.
+static UNTICKED: LazyLock<Regex> =
+    LazyLock::new(|| re(r"(?:\[ ?\]|☐) ?[^\[\]☐☑☒|\n\s][^\[\]☐☑☒|\n]*"));
+
+/// A box, ticked or not ("[ ]", "[x]"); a bracketed placeholder ("[free text]") is none.
+static BOX: LazyLock<Regex> = LazyLock::new(|| re(r"(?i)\[ ?[x✓✔v*]? ?\]|[☐☑☒]"));
+
+/// A ticked box: its label is the answer.
+static TICKED: LazyLock<Regex> = LazyLock::new(|| re(r"(?i)(?:\[ ?[x✓✔v*] ?\]|☑|☒) ?"));
+
+/// A question as forms ask it: opening with a number or an asking word. A GP's "RUQ pain?
+/// gallstones" opens with neither, so its question mark stays a query.
+static ASKS: LazyLock<Regex> = LazyLock::new(|| {
+    re(r"(?i)^(?:(?:q ?)?\d{1,2}[.):] ?)?(?:what|what's|where|when|which|who|how|why|have|has|had|do|does|did|is|are|was|were|any|anything|anywhere|ever|can|could|would|will|should|please)\b")
+});
+
+/// A yes or a no after a question mark ("Blood in your poo? No"): an answer, not a query.
+static SHORT_ANSWER: LazyLock<Regex> =
+    LazyLock::new(|| re(r"(?i)^(?:no|yes|none|nil|never|nope|not really|n|y)\b"));
+
+/// A field answered yes, no or nothing ("Pain: Yes", "Weight loss: Don't know"): a form's field.
+static YES_NO_FIELD: LazyLock<Regex> = LazyLock::new(|| {
+    re(r"(?i)^[^:]{1,40}: ?(?:yes|no|y|n|don'?t know|not sure|\(?(?:left )?blank\)?|\(?not answered\)?|\(?no answer\)?)\.?$")
+});
+
+/// A question's number ("2.", "Q3:").
+static NUMBER: LazyLock<Regex> = LazyLock::new(|| re(r"(?i)^(?:q ?)?\d{1,2}[.):] ?"));
+
+/// An answer that answers nothing.
+static NO_ANSWER: LazyLock<Regex> = LazyLock::new(|| {
+    re(r"(?i)^[(\[]?\s*(?:left blank|blank|no answer|not answered|unanswered|don'?t know|dont know|do not know|not sure)?\s*[)\]]?[.!]?$")
+});
+
+/// A form's question and answer labels ("Q: ... A: ...", "Question 2: ... Answer 2: ..."): the
+/// question, its own mark, and where the answer starts.
+static LABELLED: LazyLock<Regex> = LazyLock::new(|| {
+    re(r"(?im)(^|[.!] )(?:q|question) ?\d{0,2}: ?([^\n]*?) ?([?.:])? ?\b(?:a|answer) ?\d{0,2}:(?: |$)")
+});
+
+/// Writes a pasted questionnaire as fields answered; any other text is returned as it is. A
+/// text is a form when it holds at least two questions (a line ending in a question mark or
+/// asking one, a box, a "Q:" label, or a field answered yes, no or nothing): a GP's single "Is
+/// this a DVT?" stays a question.
+pub fn answered(text: &str) -> Cow<'_, str> {
+    if !text.contains(['?', '[', '☐', '☑', '☒']) && !text.contains(':') {
+        return Cow::Borrowed(text);
+    }
+    let labelled = LABELLED.find_iter(text).count();
+    let text = labels_answered(text);
+    let lines: Vec<&str> = text.split('\n').collect();
+    let questions = labelled
+        + lines
+            .iter()
+            .filter(|l| is_question(l) || BOX.is_match(l))
+            .count()
+        + lines
+            .iter()
+            .flat_map(|l| l.split('|'))
+            .filter(|f| YES_NO_FIELD.is_match(f.trim()))
+            .count();
+    if questions < 2 {
+        return text;
+    }
+    let mut out: Vec<String> = Vec::with_capacity(lines.len());
+    let mut i = 0;
+    while i < lines.len() {
+        let boxed = BOX.is_match(lines[i]);
+        let line = ticked(lines[i]);
+        let line = line.trim();
+        i += 1;
+        if let Some(field) = question_answered(line, boxed, lines.get(i).map(|l| ticked(l))) {
+            if field.answer_on_next_line {
+                i += 1;
+            }
+            out.extend(field.text);
+            continue;
+        }
+        // A field on its own ("Weight loss: Don't know | Blood in stools: (blank)").
+        let fields: Vec<&str> = line
+            .split('|')
+            .map(str::trim)
+            .filter(|f| !f.is_empty() && !unanswered_field(f))
+            .collect();
+        if !fields.is_empty() {
+            // Each field ends its sentence, so that the next line's words are not its answer.
+            let mut line = fields.join(" | ");
+            if !line.ends_with(['.', '!', '?', ';', ':']) {
+                line.push('.');
+            }
+            out.push(line);
+        } else if NO_ANSWER.is_match(line) && !line.is_empty() {
+            // "(left blank)" under a numbered item: the item asked, and nothing was said.
+            if out.last().is_some_and(|l| is_item(l)) {
+                out.pop();
+            }
+        } else if line.is_empty() {
+            out.push(String::new());
+        }
+    }
+    Cow::Owned(out.join("\n"))
+}
+
+/// A question with its answer, written as one field, or nothing when it was not answered.
+struct Field {
+    text: Option<String>,
+    answer_on_next_line: bool,
+}
+
+/// Reads `line` as a form's question: answered on the line ("Has it changed? no"), on the next
+/// line ("2. Any trouble breathing?⏎No"), or not at all. `boxed`: the line had boxes, so what
+/// follows its question mark is the box chosen.
+fn question_answered(line: &str, boxed: bool, next: Option<Cow<'_, str>>) -> Option<Field> {
+    let (question, rest) = split_question(line, boxed)?;
+    let (answer, answer_on_next_line) = if !rest.is_empty() {
+        (rest.to_string(), false)
+    } else {
+        match next {
+            Some(n) if !is_question(n.trim()) && !is_item(n.trim()) && !is_heading(n.trim()) => {
+                (n.trim().to_string(), true)
+            }
+            _ => (String::new(), false),
+        }
+    };
+    let text = (!NO_ANSWER.is_match(&answer)).then(|| {
+        let end = if answer.ends_with(['.', '!', '?']) { "" } else { "." };
+        format!("{question}: {answer}{end}")
+    });
+    Some(Field {
+        text,
+        answer_on_next_line,
+    })
+}
+
+/// The question of a line that asks one, without its number and mark, and what follows the
+/// mark. A question answered on its own line must be asked as forms ask ([`ASKS`]), by a box or
+/// with a yes or a no.
+fn split_question(line: &str, boxed: bool) -> Option<(&str, &str)> {
+    let mark = line.find('?')?;
+    let rest = line[mark + 1..].trim();
+    if !rest.is_empty() && !boxed && !ASKS.is_match(line) && !SHORT_ANSWER.is_match(rest) {
+        return None;
+    }
+    let question = line[..mark].trim();
+    let question = NUMBER.find(question).map_or(question, |m| &question[m.end()..]);
+    Some((question.trim(), rest))
+}
+
+fn is_question(line: &str) -> bool {
+    line.ends_with('?') || split_question(line, false).is_some()
+}
+
+/// A numbered item ("1. Please describe your problem").
+fn is_item(line: &str) -> bool {
+    let line = line.trim_start();
+    let digits = line.chars().take_while(char::is_ascii_digit).count();
+    (1..=2).contains(&digits) && line[digits..].starts_with(['.', ')'])
+}
+
+/// A heading that opens the GP's own line ("GP: ...", "GP line: see form").
+fn is_heading(line: &str) -> bool {
+    line.split_once(':').is_some_and(|(label, _)| {
+        label.split_whitespace().count() <= 3 && label.to_lowercase().starts_with("gp")
+    })
+}
+
+/// A field answered with nothing ("Blood in stools: (blank)", "Weight loss: Don't know", "What
+/// would you like help with today:" and no more).
+fn unanswered_field(field: &str) -> bool {
+    field
+        .split_once(':')
+        .is_some_and(|(label, answer)| !label.trim().is_empty() && NO_ANSWER.is_match(answer.trim()))
+}
+
+/// The line with each unticked box and its label left out, and each ticked box's label kept.
+fn ticked(line: &str) -> Cow<'_, str> {
+    if !BOX.is_match(line) {
+        return Cow::Borrowed(line);
+    }
+    let line = UNTICKED.replace_all(line, "");
+    let line = TICKED.replace_all(&line, "").into_owned();
+    Cow::Owned(line.split_whitespace().collect::<Vec<_>>().join(" "))
+}
+
+/// "Q: Any blood in your urine? A: No" as "Any blood in your urine: No": the labels are no
+/// words of their own. A question ending in a full stop keeps it ("Describe the problem. A:
+/// ..."): its answer is a sentence of its own.
+fn labels_answered(text: &str) -> Cow<'_, str> {
+    LABELLED.replace_all(text, |c: &regex::Captures| {
+        // Answered after a colon, as a field is: "? my shoulder hurts" would read as a query.
+        let mark = c.get(3).map_or(":", |m| if m.as_str() == "?" { ":" } else { m.as_str() });
+        format!("{}{}{mark} ", &c[1], &c[2])
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::answered;
+
+    #[test]
+    fn a_form_is_written_as_fields_answered() {
+        // (as pasted, as read)
+        for (text, read) in [
+            // answered on the line, by a label, by a box, on the next line
+            (
+                "Q: Any blood in your urine? A: No\nQ: How long? A: about 3 weeks",
+                "Any blood in your urine: No.\nHow long: about 3 weeks.",
+            ),
+            (
+                "Has it changed? [x] No [ ] Yes\nDoes it hurt? [ ] No [x] Yes",
+                "Has it changed: No.\nDoes it hurt: Yes.",
+            ),
+            (
+                "1. What happened?\nFell off a ladder\n2. Any trouble breathing?\nNo",
+                "What happened: Fell off a ladder.\nAny trouble breathing: No.",
+            ),
+            // not answered: the question says nothing
+            (
+                "Weakness? [ ] No [ ] Yes (not answered)\nInjury? [x] No [ ] Yes",
+                "Injury: No.",
+            ),
+            (
+                "1. Please describe your problem\n(left blank)\n2. When did it start?\nDon't know\nGP: see form",
+                "GP: see form.",
+            ),
+            (
+                "What is your main symptom?\n[ ] Pain [ ] Lump [ ] Other\nAnything else?\n(no answer)",
+                "",
+            ),
+            // fields: a box chosen among several, and one not answered
+            (
+                "Size: [x] under 5cm [ ] 5cm or more\nPain: Yes | Weight loss: Don't know | Fever: (blank)\nAny lumps? No",
+                "Size: under 5cm.\nPain: Yes.\nAny lumps: No.",
+            ),
+        ] {
+            assert_eq!(answered(text), read, "{text}");
+        }
+        // Fields answered yes or no make a form too.
+        assert_eq!(
+            answered("Pain: Yes | Vomiting: No | Weight loss: Don't know\nGP: LIF pain"),
+            "Pain: Yes | Vomiting: No.\nGP: LIF pain."
+        );
+        // Not a form: a GP's own question marks stay queries.
+        for text in [
+            "RUQ pain? gallstones",
+            "Is this a DVT?\nCalf swollen since Tuesday",
+            "Lump L forearm. Has it grown? Pt unsure.",
+        ] {
+            assert_eq!(answered(text), text, "{text}");
+        }
+    }
+}
