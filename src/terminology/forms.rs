@@ -33,7 +33,9 @@ static TICKED: LazyLock<Regex> = LazyLock::new(|| re(r"(?i)(?:\[ ?[x✓✔v*] ?\
 /// A question as forms ask it: opening with a number or an asking word. A GP's "RUQ pain?
 /// gallstones" opens with neither, so its question mark stays a query.
 static ASKS: LazyLock<Regex> = LazyLock::new(|| {
-    re(r"(?i)^(?:(?:q ?)?\d{1,2}[.):] ?)?(?:what|what's|where|when|which|who|how|why|have|has|had|do|does|did|is|are|was|were|any|anything|anywhere|ever|can|could|would|will|should|please)\b")
+    re(
+        r"(?i)^(?:(?:q ?)?\d{1,2}[.):] ?)?(?:what|what's|where|when|which|who|how|why|have|has|had|do|does|did|is|are|was|were|any|anything|anywhere|ever|can|could|would|will|should|please)\b",
+    )
 });
 
 /// A yes or a no after a question mark ("Blood in your poo? No"): an answer, not a query.
@@ -42,7 +44,9 @@ static SHORT_ANSWER: LazyLock<Regex> =
 
 /// A field answered yes, no or nothing ("Pain: Yes", "Weight loss: Don't know"): a form's field.
 static YES_NO_FIELD: LazyLock<Regex> = LazyLock::new(|| {
-    re(r"(?i)^[^:]{1,40}: ?(?:yes|no|y|n|don'?t know|not sure|\(?(?:left )?blank\)?|\(?not answered\)?|\(?no answer\)?)\.?$")
+    re(
+        r"(?i)^[^:]{1,40}: ?(?:yes|no|y|n|don'?t know|not sure|\(?(?:left )?blank\)?|\(?not answered\)?|\(?no answer\)?)\.?$",
+    )
 });
 
 /// A question's number ("2.", "Q3:").
@@ -50,13 +54,17 @@ static NUMBER: LazyLock<Regex> = LazyLock::new(|| re(r"(?i)^(?:q ?)?\d{1,2}[.):]
 
 /// An answer that answers nothing.
 static NO_ANSWER: LazyLock<Regex> = LazyLock::new(|| {
-    re(r"(?i)^[(\[]?\s*(?:left blank|blank|no answer|not answered|unanswered|don'?t know|dont know|do not know|not sure)?\s*[)\]]?[.!]?$")
+    re(
+        r"(?i)^[(\[]?\s*(?:left blank|blank|no answer|not answered|unanswered|don'?t know|dont know|do not know|not sure)?\s*[)\]]?[.!]?$",
+    )
 });
 
 /// A form's question and answer labels ("Q: ... A: ...", "Question 2: ... Answer 2: ..."): the
 /// question, its own mark, and where the answer starts.
 static LABELLED: LazyLock<Regex> = LazyLock::new(|| {
-    re(r"(?im)(^|[.!] )(?:q|question) ?\d{0,2}: ?([^\n]*?) ?([?.:])? ?\b(?:a|answer) ?\d{0,2}:(?: |$)")
+    re(
+        r"(?im)(^|[.!] )(?:q|question) ?\d{0,2}: ?([^\n]*?) ?([?.:])? ?\b(?:a|answer) ?\d{0,2}:(?: |$)",
+    )
 });
 
 /// Writes a pasted questionnaire as fields answered; any other text is returned as it is. A
@@ -144,7 +152,11 @@ fn question_answered(line: &str, boxed: bool, next: Option<Cow<'_, str>>) -> Opt
         }
     };
     let text = (!NO_ANSWER.is_match(&answer)).then(|| {
-        let end = if answer.ends_with(['.', '!', '?']) { "" } else { "." };
+        let end = if answer.ends_with(['.', '!', '?']) {
+            ""
+        } else {
+            "."
+        };
         format!("{question}: {answer}{end}")
     });
     Some(Field {
@@ -163,7 +175,9 @@ fn split_question(line: &str, boxed: bool) -> Option<(&str, &str)> {
         return None;
     }
     let question = line[..mark].trim();
-    let question = NUMBER.find(question).map_or(question, |m| &question[m.end()..]);
+    let question = NUMBER
+        .find(question)
+        .map_or(question, |m| &question[m.end()..]);
     Some((question.trim(), rest))
 }
 
@@ -188,9 +202,9 @@ fn is_heading(line: &str) -> bool {
 /// A field answered with nothing ("Blood in stools: (blank)", "Weight loss: Don't know", "What
 /// would you like help with today:" and no more).
 fn unanswered_field(field: &str) -> bool {
-    field
-        .split_once(':')
-        .is_some_and(|(label, answer)| !label.trim().is_empty() && NO_ANSWER.is_match(answer.trim()))
+    field.split_once(':').is_some_and(|(label, answer)| {
+        !label.trim().is_empty() && NO_ANSWER.is_match(answer.trim())
+    })
 }
 
 /// The line with each unticked box and its label left out, and each ticked box's label kept.
@@ -209,7 +223,9 @@ fn ticked(line: &str) -> Cow<'_, str> {
 fn labels_answered(text: &str) -> Cow<'_, str> {
     LABELLED.replace_all(text, |c: &regex::Captures| {
         // Answered after a colon, as a field is: "? my shoulder hurts" would read as a query.
-        let mark = c.get(3).map_or(":", |m| if m.as_str() == "?" { ":" } else { m.as_str() });
+        let mark = c
+            .get(3)
+            .map_or(":", |m| if m.as_str() == "?" { ":" } else { m.as_str() });
         format!("{}{}{mark} ", &c[1], &c[2])
     })
 }
