@@ -98,11 +98,26 @@ pub fn answered(text: &str) -> Cow<'_, str> {
         let line = ticked(lines[i]);
         let line = line.trim();
         i += 1;
-        if let Some(field) = question_answered(line, boxed, lines.get(i).map(|l| ticked(l))) {
+        if let Some(field) = question_answered(
+            line,
+            boxed,
+            lines.get(i).map(|l| (ticked(l), BOX.is_match(l))),
+        ) {
             if field.answer_on_next_line {
                 i += 1;
             }
             out.extend(field.text);
+            continue;
+        }
+        if line.is_empty() {
+            out.push(String::new());
+            continue;
+        }
+        if NO_ANSWER.is_match(line) {
+            // "(left blank)" under a numbered item: the item asked, and nothing was said.
+            if out.last().is_some_and(|l| is_item(l)) {
+                out.pop();
+            }
             continue;
         }
         // A field on its own ("Weight loss: Don't know | Blood in stools: (blank)").
@@ -118,13 +133,6 @@ pub fn answered(text: &str) -> Cow<'_, str> {
                 line.push('.');
             }
             out.push(line);
-        } else if NO_ANSWER.is_match(line) && !line.is_empty() {
-            // "(left blank)" under a numbered item: the item asked, and nothing was said.
-            if out.last().is_some_and(|l| is_item(l)) {
-                out.pop();
-            }
-        } else if line.is_empty() {
-            out.push(String::new());
         }
     }
     Cow::Owned(out.join("\n"))
@@ -139,26 +147,35 @@ struct Field {
 /// Reads `line` as a form's question: answered on the line ("Has it changed? no"), on the next
 /// line ("2. Any trouble breathing?⏎No"), or not at all. `boxed`: the line had boxes, so what
 /// follows its question mark is the box chosen.
-fn question_answered(line: &str, boxed: bool, next: Option<Cow<'_, str>>) -> Option<Field> {
+fn question_answered(line: &str, boxed: bool, next: Option<(Cow<'_, str>, bool)>) -> Option<Field> {
     let (question, rest) = split_question(line, boxed)?;
-    let (answer, answer_on_next_line) = if !rest.is_empty() {
-        (rest.to_string(), false)
+    let (answer, answer_on_next_line, answer_boxed) = if !rest.is_empty() || boxed {
+        (rest.to_string(), false, boxed)
     } else {
         match next {
-            Some(n) if !is_question(n.trim()) && !is_item(n.trim()) && !is_heading(n.trim()) => {
-                (n.trim().to_string(), true)
+            Some((n, next_boxed))
+                if !is_question(n.trim()) && !is_item(n.trim()) && !is_heading(n.trim()) =>
+            {
+                (n.trim().to_string(), true, next_boxed)
             }
-            _ => (String::new(), false),
+            _ => (String::new(), false, false),
         }
     };
-    let text = (!NO_ANSWER.is_match(&answer)).then(|| {
+    // Nothing after the question at all: it may be the GP's own query ("Q: lipoma?"), so it
+    // stays as written. A blank or "don't know" answer, or boxes none of them ticked, say
+    // nothing.
+    let text = if answer.is_empty() && !answer_boxed {
+        Some(line.to_string())
+    } else if answer.is_empty() || NO_ANSWER.is_match(&answer) {
+        None
+    } else {
         let end = if answer.ends_with(['.', '!', '?']) {
             ""
         } else {
             "."
         };
-        format!("{question}: {answer}{end}")
-    });
+        Some(format!("{question}: {answer}{end}"))
+    };
     Some(Field {
         text,
         answer_on_next_line,
@@ -169,6 +186,10 @@ fn question_answered(line: &str, boxed: bool, next: Option<Cow<'_, str>>) -> Opt
 /// mark. A question answered on its own line must be asked as forms ask ([`ASKS`]), by a box or
 /// with a yes or a no.
 fn split_question(line: &str, boxed: bool) -> Option<(&str, &str)> {
+    // A line of fields ("Size: 25mm | Q: lipoma?") is read field by field.
+    if line.contains('|') {
+        return None;
+    }
     let mark = line.find('?')?;
     let rest = line[mark + 1..].trim();
     if !rest.is_empty() && !boxed && !ASKS.is_match(line) && !SHORT_ANSWER.is_match(rest) {
@@ -257,12 +278,17 @@ mod tests {
                 "Injury: No.",
             ),
             (
-                "1. Please describe your problem\n(left blank)\n2. When did it start?\nDon't know\nGP: see form",
-                "GP: see form.",
+                "1. Please describe your problem\n(left blank)\n2. When did it start?\nDon't know\n3. Any pain?\nNo\nGP: see form",
+                "Any pain: No.\nGP: see form.",
             ),
             (
                 "What is your main symptom?\n[ ] Pain [ ] Lump [ ] Other\nAnything else?\n(no answer)",
                 "",
+            ),
+            // nothing after a question at all: the GP's own query, kept
+            (
+                "Mobile: yes\nTender: no\nQ: lipoma?",
+                "Mobile: yes.\nTender: no.\nQ: lipoma?",
             ),
             // fields: a box chosen among several, and one not answered
             (
