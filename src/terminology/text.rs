@@ -654,7 +654,8 @@ fn elsewhere(re: &Option<Regex>, text: &str) -> Vec<(usize, usize)> {
 }
 
 /// Whether a cue ending at `end` is a form's label left blank: a colon, then nothing on its
-/// line ("Q: ⏎", "DDX:" at the end). A blank "Differential:" asks nothing.
+/// line ("Q: ⏎", "DDX:" at the end), or a template's placeholder ("[free text]"). A blank
+/// "Differential:" asks nothing.
 fn is_empty_label(text: &str, end: usize) -> bool {
     let rest = text[end..].trim_start_matches(' ');
     // The cue's pattern may hold the colon ("ddx:") or not ("ddx").
@@ -663,7 +664,11 @@ fn is_empty_label(text: &str, end: usize) -> bool {
     } else {
         rest.strip_prefix(':').map(|r| r.trim_start_matches(' '))
     };
-    rest.is_some_and(|r| r.is_empty() || r.starts_with('\n'))
+    // A template's placeholder left in is blank too ("Question to be answered: [free text]").
+    const PLACEHOLDERS: [&str; 5] = ["[free text]", "[text]", "[ ]", "[]", "__"];
+    rest.is_some_and(|r| {
+        r.is_empty() || r.starts_with('\n') || PLACEHOLDERS.iter().any(|p| r.starts_with(p))
+    })
 }
 
 /// Whether `at` opens its text, sentence or line (or a parenthesis).
@@ -1644,6 +1649,10 @@ mod tests {
             ("lower abdo pain\nq:\nddx:", false),
             ("lower abdo pain. ddx:", false),
             ("lower abdo pain. ddx: ovarian cyst", true),
+            (
+                "lower abdo pain. question to be answered: [free text]",
+                false,
+            ),
             ("lower abdo pain ?ovarian cyst", true),
         ] {
             assert_eq!(READER.has_question_cue(text), asks, "{text}");
