@@ -10,8 +10,10 @@ use crate::parse::Input;
 use crate::rules::eval::{ConditionStep, Verdict};
 use crate::rules::rule::Rule;
 use crate::rules::RuleSet;
+use crate::terminology::forms::Forms;
 use crate::terminology::mapping::{ConceptMatch, Mapped};
 use crate::terminology::text::normalise;
+use crate::terminology::Concept;
 use serde_json::Value;
 
 /// Everything the engine did on one ServiceRequest, in order.
@@ -144,9 +146,9 @@ impl Trace {
                 mapped,
                 m,
                 table,
-                &concept.id,
-                &concept.title,
+                concept,
                 concept_system,
+                &terms.forms,
             ));
         }
         self.unplaced = mapped
@@ -285,17 +287,17 @@ fn match_step(
     mapped: &Mapped,
     m: &ConceptMatch,
     table: &'static str,
-    id: &str,
-    title: &str,
+    concept: &Concept,
     concept_system: Option<String>,
+    forms: &Forms,
 ) -> MatchStep {
     let element = value_at(input, &m.path);
     let coding = element.filter(|v| v.is_object() && v.get("code").is_some());
     let base = MatchStep {
         kind: MatchKind::Code,
         table,
-        concept: id.to_string(),
-        concept_title: title.to_string(),
+        concept: concept.id.clone(),
+        concept_title: concept.title.clone(),
         concept_system,
         system: None,
         code: None,
@@ -323,7 +325,7 @@ fn match_step(
         .iter()
         .find(|(p, _)| *p == m.path)
         .map(|(_, t)| t.clone())
-        .or_else(|| element.and_then(Value::as_str).map(normalise));
+        .or_else(|| element.and_then(Value::as_str).map(|t| normalise(t, forms)));
     let words = m
         .evidence
         .split('\'')

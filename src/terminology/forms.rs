@@ -8,10 +8,13 @@
 //! to confirm says nothing: an unticked box's label, and a question left blank or answered
 //! "don't know", are left out. The patient's own answers are read as written.
 //!
-//! The reading is structural, not clinical, so it is code, not data; the form's own words ("What
+//! The form's shape (boxes, "Q:" and "A:" labels, numbers) is code; its words (how a question
+//! opens, which answers make a field, which say nothing) are data: `[forms]` in
+//! `rules/terminology/context.toml`, compiled once into [`Forms`]. The form's own headings ("What
 //! is the problem?") are in `rules/terminology/not-findings.toml`.
 
 use regex::Regex;
+use serde::Deserialize;
 use std::borrow::Cow;
 use std::sync::LazyLock;
 
@@ -30,34 +33,12 @@ static BOX: LazyLock<Regex> = LazyLock::new(|| re(r"(?i)\[ ?[x✓✔v*]? ?\]|[�
 /// A ticked box: its label is the answer.
 static TICKED: LazyLock<Regex> = LazyLock::new(|| re(r"(?i)(?:\[ ?[x✓✔v*] ?\]|☑|☒) ?"));
 
-/// A question as forms ask it: opening with a number or an asking word. A GP's "RUQ pain?
-/// gallstones" opens with neither, so its question mark stays a query.
-static ASKS: LazyLock<Regex> = LazyLock::new(|| {
-    re(
-        r"(?i)^(?:(?:q ?)?\d{1,2}[.):] ?)?(?:what|what's|where|when|which|who|how|why|have|has|had|do|does|did|is|are|was|were|any|anything|anywhere|ever|can|could|would|will|should|please)\b",
-    )
-});
-
-/// A yes or a no after a question mark ("Blood in your poo? No"): an answer, not a query.
-static SHORT_ANSWER: LazyLock<Regex> =
-    LazyLock::new(|| re(r"(?i)^(?:no|yes|none|nil|never|nope|not really|n|y)\b"));
-
-/// A field answered yes, no or nothing ("Pain: Yes", "Weight loss: Don't know"): a form's field.
-static YES_NO_FIELD: LazyLock<Regex> = LazyLock::new(|| {
-    re(
-        r"(?i)^[^:]{1,40}: ?(?:yes|no|y|n|don'?t know|not sure|\(?(?:left )?blank\)?|\(?not answered\)?|\(?no answer\)?)\.?$",
-    )
-});
-
 /// A question's number ("2.", "Q3:").
 static NUMBER: LazyLock<Regex> = LazyLock::new(|| re(r"(?i)^(?:q ?)?\d{1,2}[.):] ?"));
 
-/// An answer that answers nothing.
-static NO_ANSWER: LazyLock<Regex> = LazyLock::new(|| {
-    re(
-        r"(?i)^[(\[]?\s*(?:left blank|blank|no answer|not answered|unanswered|don'?t know|dont know|do not know|not sure)?\s*[)\]]?[.!]?$",
-    )
-});
+/// An answer with nothing in it ("", "()", "[ ]", "."): what answers nothing when no words are
+/// listed.
+static BLANK: LazyLock<Regex> = LazyLock::new(|| re(r"^[(\[]?\s*[)\]]?[.!]?$"));
 
 /// A form's question and answer labels ("Q: ... A: ...", "Question 2: ... Answer 2: ..."): the
 /// question, its own mark, and where the answer starts.
@@ -67,143 +48,239 @@ static LABELLED: LazyLock<Regex> = LazyLock::new(|| {
     )
 });
 
-/// Writes a pasted questionnaire as fields answered; any other text is returned as it is. A
-/// text is a form when it holds at least two questions (a line ending in a question mark or
-/// asking one, a box, a "Q:" label, or a field answered yes, no or nothing): a GP's single "Is
-/// this a DVT?" stays a question.
-pub fn answered(text: &str) -> Cow<'_, str> {
-    if !text.contains(['?', '[', '☐', '☑', '☒']) && !text.contains(':') {
-        return Cow::Borrowed(text);
+/// The `[forms]` table as written: lists of regular expressions.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FormsDef {
+    /// Words a form's question opens with, after any number ("any", "have", "what").
+    pub asking_words: Vec<String>,
+    /// Answers after a question mark that make it a form's question ("No", "nope").
+    pub short_answers: Vec<String>,
+    /// Answers that make a "Label: answer" line a form's field ("Yes", "N").
+    pub field_answers: Vec<String>,
+    /// Answers that answer nothing ("left blank", "don't know").
+    pub no_answers: Vec<String>,
+}
+
+/// The form's words, compiled; a list left empty matches nothing.
+#[derive(Debug, Clone, Default)]
+pub struct Forms {
+    /// A question as forms ask it: opening with a number or an asking word. A GP's "RUQ pain?
+    /// gallstones" opens with neither, so its question mark stays a query.
+    asks: Option<Regex>,
+    /// A yes or a no after a question mark ("Blood in your poo? No"): an answer, not a query.
+    short_answer: Option<Regex>,
+    /// A field answered yes, no or nothing ("Pain: Yes", "Weight loss: Don't know").
+    field: Option<Regex>,
+    /// An answer that answers nothing (`None`: only a blank one, [`BLANK`]).
+    no_answer: Option<Regex>,
+}
+
+/// `template` with `{}` replaced by the alternation of `words`, compiled case-insensitively;
+/// `None` for no words.
+fn alternation(name: &str, words: &[String], template: &str) -> Result<Option<Regex>, String> {
+    if words.is_empty() {
+        return Ok(None);
     }
-    let labelled = LABELLED.find_iter(text).count();
-    let text = labels_answered(text);
-    let lines: Vec<&str> = text.split('\n').collect();
-    let questions = labelled
-        + lines
-            .iter()
-            .filter(|l| is_question(l) || BOX.is_match(l))
-            .count()
-        + lines
-            .iter()
-            .flat_map(|l| l.split('|'))
-            .filter(|f| YES_NO_FIELD.is_match(f.trim()))
-            .count();
-    if questions < 2 {
-        return text;
+    let words = words.join("|");
+    Regex::new(&format!("(?i){}", template.replace("{}", &words)))
+        .map(Some)
+        .map_err(|e| format!("[forms] {name}: {e}"))
+}
+
+impl Forms {
+    pub fn compile(def: &FormsDef) -> Result<Self, String> {
+        let no_answers = def.no_answers.join("|");
+        let mut fields = def.field_answers.clone();
+        if !def.no_answers.is_empty() {
+            fields.push(format!(r"[(\[]?(?:{no_answers})[)\]]?"));
+        }
+        Ok(Forms {
+            asks: alternation(
+                "asking_words",
+                &def.asking_words,
+                r"^(?:(?:q ?)?\d{1,2}[.):] ?)?(?:{})\b",
+            )?,
+            short_answer: alternation("short_answers", &def.short_answers, r"^(?:{})\b")?,
+            field: alternation("field_answers", &fields, r"^[^:]{1,40}: ?(?:{})\.?$")?,
+            no_answer: alternation(
+                "no_answers",
+                &def.no_answers,
+                r"^[(\[]?\s*(?:{})?\s*[)\]]?[.!]?$",
+            )?,
+        })
     }
-    let mut out: Vec<String> = Vec::with_capacity(lines.len());
-    let mut i = 0;
-    while i < lines.len() {
-        let boxed = BOX.is_match(lines[i]);
-        let line = ticked(lines[i]);
-        let line = line.trim();
-        i += 1;
-        if let Some(field) = question_answered(
-            line,
-            boxed,
-            lines.get(i).map(|l| (ticked(l), BOX.is_match(l))),
-        ) {
-            if field.answer_on_next_line {
-                i += 1;
-            }
-            out.extend(field.text);
-            continue;
-        }
-        if line.is_empty() {
-            out.push(String::new());
-            continue;
-        }
-        if NO_ANSWER.is_match(line) {
-            // "(left blank)" under a numbered item: the item asked, and nothing was said.
-            if out.last().is_some_and(|l| is_item(l)) {
-                out.pop();
-            }
-            continue;
-        }
-        // A field on its own ("Weight loss: Don't know | Blood in stools: (blank)").
-        let fields: Vec<&str> = line
-            .split('|')
-            .map(str::trim)
-            .filter(|f| !f.is_empty() && !unanswered_field(f))
-            .collect();
-        if !fields.is_empty() {
-            // Each field ends its sentence, so that the next line's words are not its answer.
-            let mut line = fields.join(" | ");
-            if !line.ends_with(['.', '!', '?', ';', ':']) {
-                line.push('.');
-            }
-            out.push(line);
-        }
+
+    fn asks(&self, line: &str) -> bool {
+        self.asks.as_ref().is_some_and(|re| re.is_match(line))
     }
-    Cow::Owned(out.join("\n"))
+
+    fn is_short_answer(&self, answer: &str) -> bool {
+        self.short_answer
+            .as_ref()
+            .is_some_and(|re| re.is_match(answer))
+    }
+
+    fn is_field(&self, field: &str) -> bool {
+        self.field.as_ref().is_some_and(|re| re.is_match(field))
+    }
+
+    fn answers_nothing(&self, answer: &str) -> bool {
+        self.no_answer.as_ref().unwrap_or(&BLANK).is_match(answer)
+    }
+
+    /// Writes a pasted questionnaire as fields answered; any other text is returned as it is.
+    /// A text is a form when it holds at least two questions (a line ending in a question mark
+    /// or asking one, a box, a "Q:" label, or a field answered yes, no or nothing): a GP's
+    /// single "Is this a DVT?" stays a question.
+    pub fn answered<'t>(&self, text: &'t str) -> Cow<'t, str> {
+        if !text.contains(['?', '[', '☐', '☑', '☒', ':']) {
+            return Cow::Borrowed(text);
+        }
+        let (text, labelled) = labels_answered(text);
+        let lines: Vec<&str> = text.split('\n').collect();
+        let questions = labelled
+            + lines
+                .iter()
+                .filter(|l| self.is_question(l) || BOX.is_match(l))
+                .count()
+            + lines
+                .iter()
+                .flat_map(|l| l.split('|'))
+                .filter(|f| self.is_field(f.trim()))
+                .count();
+        if questions < 2 {
+            return text;
+        }
+        let mut out: Vec<String> = Vec::with_capacity(lines.len());
+        let mut i = 0;
+        while i < lines.len() {
+            let boxed = BOX.is_match(lines[i]);
+            let line = ticked(lines[i]);
+            let line = line.trim();
+            i += 1;
+            if let Some(field) = self.question_answered(
+                line,
+                boxed,
+                lines.get(i).map(|l| (ticked(l), BOX.is_match(l))),
+            ) {
+                if field.answer_on_next_line {
+                    i += 1;
+                }
+                out.extend(field.text);
+                continue;
+            }
+            if line.is_empty() {
+                out.push(String::new());
+                continue;
+            }
+            if self.answers_nothing(line) {
+                // "(left blank)" under a numbered item: the item asked, and nothing was said.
+                if out.last().is_some_and(|l| is_item(l)) {
+                    out.pop();
+                }
+                continue;
+            }
+            // A field on its own ("Weight loss: Don't know | Blood in stools: (blank)").
+            let fields: Vec<&str> = line
+                .split('|')
+                .map(str::trim)
+                .filter(|f| !f.is_empty() && !self.unanswered_field(f))
+                .collect();
+            if !fields.is_empty() {
+                // Each field ends its sentence, so that the next line's words are not its answer.
+                let mut line = fields.join(" | ");
+                if !line.ends_with(['.', '!', '?', ';', ':']) {
+                    line.push('.');
+                }
+                out.push(line);
+            }
+        }
+        Cow::Owned(out.join("\n"))
+    }
+
+    /// Reads `line` as a form's question: answered on the line ("Has it changed? no"), on the
+    /// next line ("2. Any trouble breathing?⏎No"), or not at all. `boxed`: the line had boxes,
+    /// so what follows its question mark is the box chosen.
+    fn question_answered(
+        &self,
+        line: &str,
+        boxed: bool,
+        next: Option<(Cow<'_, str>, bool)>,
+    ) -> Option<Field> {
+        let (question, rest) = self.split_question(line, boxed)?;
+        let (answer, answer_on_next_line, answer_boxed) = if !rest.is_empty() || boxed {
+            (rest.to_string(), false, boxed)
+        } else {
+            match next {
+                Some((n, next_boxed))
+                    if !self.is_question(n.trim())
+                        && !is_item(n.trim())
+                        && !is_heading(n.trim()) =>
+                {
+                    (n.trim().to_string(), true, next_boxed)
+                }
+                _ => (String::new(), false, false),
+            }
+        };
+        // Nothing after the question at all: it may be the GP's own query ("Q: lipoma?"), so it
+        // stays as written. A blank or "don't know" answer, or boxes none of them ticked, say
+        // nothing.
+        let text = if answer.is_empty() && !answer_boxed {
+            Some(line.to_string())
+        } else if answer.is_empty() || self.answers_nothing(&answer) {
+            None
+        } else {
+            let end = if answer.ends_with(['.', '!', '?']) {
+                ""
+            } else {
+                "."
+            };
+            Some(format!("{question}: {answer}{end}"))
+        };
+        Some(Field {
+            text,
+            answer_on_next_line,
+        })
+    }
+
+    /// The question of a line that asks one, without its number and mark, and what follows the
+    /// mark. A question answered on its own line must be asked as forms ask (an asking word), by
+    /// a box or with a yes or a no.
+    fn split_question<'l>(&self, line: &'l str, boxed: bool) -> Option<(&'l str, &'l str)> {
+        // A line of fields ("Size: 25mm | Q: lipoma?") is read field by field.
+        if line.contains('|') {
+            return None;
+        }
+        let mark = line.find('?')?;
+        let rest = line[mark + 1..].trim();
+        if !rest.is_empty() && !boxed && !self.asks(line) && !self.is_short_answer(rest) {
+            return None;
+        }
+        let question = line[..mark].trim();
+        let question = NUMBER
+            .find(question)
+            .map_or(question, |m| &question[m.end()..]);
+        Some((question.trim(), rest))
+    }
+
+    fn is_question(&self, line: &str) -> bool {
+        line.ends_with('?') || self.split_question(line, false).is_some()
+    }
+
+    /// A field answered with nothing ("Blood in stools: (blank)", "Weight loss: Don't know",
+    /// "What would you like help with today:" and no more).
+    fn unanswered_field(&self, field: &str) -> bool {
+        field.split_once(':').is_some_and(|(label, answer)| {
+            !label.trim().is_empty() && self.answers_nothing(answer.trim())
+        })
+    }
 }
 
 /// A question with its answer, written as one field, or nothing when it was not answered.
 struct Field {
     text: Option<String>,
     answer_on_next_line: bool,
-}
-
-/// Reads `line` as a form's question: answered on the line ("Has it changed? no"), on the next
-/// line ("2. Any trouble breathing?⏎No"), or not at all. `boxed`: the line had boxes, so what
-/// follows its question mark is the box chosen.
-fn question_answered(line: &str, boxed: bool, next: Option<(Cow<'_, str>, bool)>) -> Option<Field> {
-    let (question, rest) = split_question(line, boxed)?;
-    let (answer, answer_on_next_line, answer_boxed) = if !rest.is_empty() || boxed {
-        (rest.to_string(), false, boxed)
-    } else {
-        match next {
-            Some((n, next_boxed))
-                if !is_question(n.trim()) && !is_item(n.trim()) && !is_heading(n.trim()) =>
-            {
-                (n.trim().to_string(), true, next_boxed)
-            }
-            _ => (String::new(), false, false),
-        }
-    };
-    // Nothing after the question at all: it may be the GP's own query ("Q: lipoma?"), so it
-    // stays as written. A blank or "don't know" answer, or boxes none of them ticked, say
-    // nothing.
-    let text = if answer.is_empty() && !answer_boxed {
-        Some(line.to_string())
-    } else if answer.is_empty() || NO_ANSWER.is_match(&answer) {
-        None
-    } else {
-        let end = if answer.ends_with(['.', '!', '?']) {
-            ""
-        } else {
-            "."
-        };
-        Some(format!("{question}: {answer}{end}"))
-    };
-    Some(Field {
-        text,
-        answer_on_next_line,
-    })
-}
-
-/// The question of a line that asks one, without its number and mark, and what follows the
-/// mark. A question answered on its own line must be asked as forms ask ([`ASKS`]), by a box or
-/// with a yes or a no.
-fn split_question(line: &str, boxed: bool) -> Option<(&str, &str)> {
-    // A line of fields ("Size: 25mm | Q: lipoma?") is read field by field.
-    if line.contains('|') {
-        return None;
-    }
-    let mark = line.find('?')?;
-    let rest = line[mark + 1..].trim();
-    if !rest.is_empty() && !boxed && !ASKS.is_match(line) && !SHORT_ANSWER.is_match(rest) {
-        return None;
-    }
-    let question = line[..mark].trim();
-    let question = NUMBER
-        .find(question)
-        .map_or(question, |m| &question[m.end()..]);
-    Some((question.trim(), rest))
-}
-
-fn is_question(line: &str) -> bool {
-    line.ends_with('?') || split_question(line, false).is_some()
 }
 
 /// A numbered item ("1. Please describe your problem").
@@ -220,14 +297,6 @@ fn is_heading(line: &str) -> bool {
     })
 }
 
-/// A field answered with nothing ("Blood in stools: (blank)", "Weight loss: Don't know", "What
-/// would you like help with today:" and no more).
-fn unanswered_field(field: &str) -> bool {
-    field.split_once(':').is_some_and(|(label, answer)| {
-        !label.trim().is_empty() && NO_ANSWER.is_match(answer.trim())
-    })
-}
-
 /// The line with each unticked box and its label left out, and each ticked box's label kept.
 fn ticked(line: &str) -> Cow<'_, str> {
     if !BOX.is_match(line) {
@@ -238,22 +307,42 @@ fn ticked(line: &str) -> Cow<'_, str> {
     Cow::Owned(line.split_whitespace().collect::<Vec<_>>().join(" "))
 }
 
-/// "Q: Any blood in your urine? A: No" as "Any blood in your urine: No": the labels are no
-/// words of their own. A question ending in a full stop keeps it ("Describe the problem. A:
-/// ..."): its answer is a sentence of its own.
-fn labels_answered(text: &str) -> Cow<'_, str> {
-    LABELLED.replace_all(text, |c: &regex::Captures| {
+/// "Q: Any blood in your urine? A: No" as "Any blood in your urine: No", and how many such
+/// labelled questions there were: the labels are no words of their own. A question ending in a
+/// full stop keeps it ("Describe the problem. A: ..."): its answer is a sentence of its own.
+fn labels_answered(text: &str) -> (Cow<'_, str>, usize) {
+    let mut labelled = 0;
+    let text = LABELLED.replace_all(text, |c: &regex::Captures| {
+        labelled += 1;
         // Answered after a colon, as a field is: "? my shoulder hurts" would read as a query.
         let mark = c
             .get(3)
             .map_or(":", |m| if m.as_str() == "?" { ":" } else { m.as_str() });
         format!("{}{}{mark} ", &c[1], &c[2])
-    })
+    });
+    (text, labelled)
 }
 
 #[cfg(test)]
 mod tests {
-    use super::answered;
+    use super::{Forms, FormsDef};
+    use std::borrow::Cow;
+    use std::sync::LazyLock;
+
+    /// The form's words as the repository writes them.
+    static FORMS: LazyLock<Forms> = LazyLock::new(|| {
+        #[derive(serde::Deserialize)]
+        struct File {
+            forms: FormsDef,
+        }
+        let text = include_str!("../../rules/terminology/context.toml");
+        let file: File = toml::from_str(text).expect("context.toml parses");
+        Forms::compile(&file.forms).expect("[forms] compiles")
+    });
+
+    fn answered(text: &str) -> Cow<'_, str> {
+        FORMS.answered(text)
+    }
 
     #[test]
     fn a_form_is_written_as_fields_answered() {

@@ -137,7 +137,7 @@ impl Terminology {
         let text = sr
             .get("code")
             .and_then(|c| str_at(c, "text"))
-            .map(|raw| self.speller.correct(&text::normalise(raw)));
+            .map(|raw| self.speller.correct(&text::normalise(raw, &self.forms)));
         for (i, generic) in candidates {
             let concept = &self.procedures[i];
             let Some(refinement) = &concept.refines else {
@@ -209,7 +209,7 @@ impl Terminology {
     }
 
     fn text_procedures(&self, raw: &str, path: &FhirPath, m: &mut Mapped) {
-        let (t, corrections) = self.speller.correct(&text::normalise(raw));
+        let (t, corrections) = self.speller.correct(&text::normalise(raw, &self.forms));
         for i in self.procedure_filter.candidates(&t, self.procedures.len()) {
             let concept = &self.procedures[i];
             let Some(re) = &concept.pattern else { continue };
@@ -234,7 +234,7 @@ impl Terminology {
 
     /// Finds reason concepts in `raw`: whether any was found, and the words left unexplained.
     fn text_reasons(&self, raw: &str, path: &FhirPath, m: &mut Mapped) -> (bool, Vec<String>) {
-        let (t, corrections) = self.speller.correct(&text::normalise(raw));
+        let (t, corrections) = self.speller.correct(&text::normalise(raw, &self.forms));
         let mut any = false;
         let prepared = self.reader.prepare(&t, m.as_of);
         let mut covered: Vec<(usize, usize)> = prepared.trigger_spans();
@@ -523,7 +523,11 @@ impl Terminology {
                 if let (Some(t), Some(re)) = (str_at(cc, "text"), &concept.pattern) {
                     if self
                         .reader
-                        .mentions(re, &self.speller.correct(&text::normalise(t)).0, m.as_of)
+                        .mentions(
+                            re,
+                            &self.speller.correct(&text::normalise(t, &self.forms)).0,
+                            m.as_of,
+                        )
                         .iter()
                         .any(Mention::is_current)
                     {

@@ -106,6 +106,8 @@ struct TerminologyFile {
     #[serde(default)]
     context: Option<text::ContextDef>,
     #[serde(default)]
+    forms: Option<forms::FormsDef>,
+    #[serde(default)]
     spelling: Option<spelling::SpellingDef>,
     #[serde(default)]
     not_findings: Option<filler::NotFindingsDef>,
@@ -161,6 +163,8 @@ pub struct Terminology {
     codes: HashMap<(String, String), Vec<(Table, usize)>>,
     /// How mentions are read in context (negation, history, ...): `[context]`.
     pub reader: text::Reader,
+    /// How a pasted questionnaire is written as fields answered: `[forms]`.
+    pub forms: forms::Forms,
     /// Spelling tolerance: `[spelling]`.
     pub speller: spelling::Speller,
     /// What does not count as a finding: `[not_findings]`.
@@ -273,6 +277,9 @@ impl Terminology {
                         seen_context = true;
                     }),
                 );
+            }
+            if let Some(def) = &parsed.forms {
+                section("forms", forms::Forms::compile(def).map(|f| t.forms = f));
             }
             if let Some(def) = &parsed.spelling {
                 section(
@@ -494,7 +501,7 @@ mod tests {
     }
 
     /// Every text of the clinical corpus, as written and with letters that are not ASCII.
-    fn corpus_texts() -> Vec<String> {
+    fn corpus_texts(terms: &Terminology) -> Vec<String> {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus");
         let mut texts = Vec::new();
         for entry in std::fs::read_dir(&dir).expect("tests/corpus") {
@@ -507,7 +514,7 @@ mod tests {
             for case in file["case"].as_array().into_iter().flatten() {
                 for key in ["code", "reason", "note"] {
                     if let Some(t) = case.get(key).and_then(toml::Value::as_str) {
-                        let t = normalise(t);
+                        let t = normalise(t, &terms.forms);
                         texts.push(format!("{t} – naïve café, ſtable, \u{212a}nee"));
                         texts.push(t);
                     }
@@ -538,7 +545,7 @@ mod tests {
     #[test]
     fn the_prefilter_leaves_out_only_concepts_with_no_match() {
         let terms = shipped();
-        let texts = corpus_texts();
+        let texts = corpus_texts(&terms);
         assert!(texts.len() > 1000, "{} texts", texts.len());
         let reasons = check(&terms.reason_filter, &terms.reasons, &texts);
         check(&terms.procedure_filter, &terms.procedures, &texts);

@@ -24,12 +24,13 @@ use time::Date;
 /// their lines in the middle of sentences.
 ///
 /// A questionnaire pasted in (an online consultation's "Q: ... A: ...", boxes ticked) is
-/// written as a form's fields answered first ([`super::forms`]).
+/// written as a form's fields answered first, with the form's words of `forms`
+/// ([`super::forms`]).
 ///
 /// Text that came through an HL7 v2 interface keeps its separators ("NTE|1||PAIN ONLY",
 /// "XR^SKULL", "REASON: | SYMPTOMS:"): a segment's header is dropped, a component separator
 /// (`^`) is a space and a field separator (`|`) is a line break that ends the field's sentence.
-pub fn normalise(s: &str) -> String {
+pub fn normalise(s: &str, forms: &super::forms::Forms) -> String {
     static SEGMENT: LazyLock<Regex> = LazyLock::new(|| {
         Regex::new(r"\b(?:NTE|OBR|OBX|ORC|DG1|PID|PV1|MSH)\|\d*\|[A-Z]{0,2}\|?")
             .unwrap_or_else(|e| panic!("HL7 segment headers: {e}"))
@@ -39,7 +40,7 @@ pub fn normalise(s: &str) -> String {
     } else {
         s.into()
     };
-    let s = super::forms::answered(&s);
+    let s = forms.answered(&s);
     let mut out = String::with_capacity(s.len());
     for (i, line) in s.split('\n').enumerate() {
         for (k, field) in line.split('|').enumerate() {
@@ -1516,6 +1517,22 @@ mod tests {
         let file: File = toml::from_str(text).expect("context.toml parses");
         Reader::compile(&file.context).expect("context.toml compiles")
     });
+
+    /// The form's words of the same file.
+    static FORMS: LazyLock<super::super::forms::Forms> = LazyLock::new(|| {
+        let text = include_str!("../../rules/terminology/context.toml");
+        #[derive(Deserialize)]
+        struct File {
+            forms: super::super::forms::FormsDef,
+        }
+        let file: File = toml::from_str(text).expect("context.toml parses");
+        super::super::forms::Forms::compile(&file.forms).expect("[forms] compiles")
+    });
+
+    /// Normalises `s` with the repository's form words.
+    fn normalise(s: &str) -> String {
+        super::normalise(s, &FORMS)
+    }
 
     fn one(patterns: &[&str], text: &str) -> Vec<Mention> {
         let re = compile_patterns(&patterns.iter().map(|s| s.to_string()).collect::<Vec<_>>())

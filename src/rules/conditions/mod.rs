@@ -546,7 +546,7 @@ fn general_practice(f: &Facts<'_>) -> Option<String> {
         .ctx
         .requester_descriptions
         .iter()
-        .map(|t| crate::terminology::text::normalise(t))
+        .map(|t| crate::terminology::text::normalise(t, &f.terms.forms))
         .collect();
     if texts
         .iter()

@@ -110,7 +110,7 @@ impl Condition for ObservationAbsent {
             );
             coded
                 || concept.pattern.as_ref().is_some_and(|re| {
-                    texts.map(text::normalise).any(|t| {
+                    texts.map(|t| text::normalise(t, &f.terms.forms)).any(|t| {
                         f.terms
                             .reader
                             .mentions(re, &t, f.mapped.as_of)
