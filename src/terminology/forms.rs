@@ -33,18 +33,31 @@ static BOX: LazyLock<Regex> = LazyLock::new(|| re(r"(?i)\[ ?[x✓✔v*]? ?\]|[�
 /// A ticked box: its label is the answer.
 static TICKED: LazyLock<Regex> = LazyLock::new(|| re(r"(?i)(?:\[ ?[x✓✔v*] ?\]|☑|☒) ?"));
 
-/// A question's number ("2.", "Q3:").
-static NUMBER: LazyLock<Regex> = LazyLock::new(|| re(r"(?i)^(?:q ?)?\d{1,2}[.):] ?"));
+/// The options a form offers after its question ("Yes / No", "(Y/N)"): no answer of the
+/// patient's.
+static OPTIONS: LazyLock<Regex> = LazyLock::new(|| {
+    re(r"(?i)^[(\[]?(?:yes|y) ?/ ?(?:no|n)(?: ?/ ?(?:not sure|don'?t know|unsure|n/?a))?[)\]]?\s*")
+});
+
+/// An answer's own label ("A:", "Answer 2:").
+static ANSWER_LABEL: LazyLock<Regex> = LazyLock::new(|| re(r"(?i)^(?:a|answer) ?\d{0,2}: ?"));
+
+/// A question's number or label ("2.", "Q3:", "Q:").
+static NUMBER: LazyLock<Regex> =
+    LazyLock::new(|| re(r"(?i)^(?:(?:q|question) ?\d{0,2}|\d{1,2})[.):] ?"));
 
 /// An answer with nothing in it ("", "()", "[ ]", "."): what answers nothing when no words are
 /// listed.
 static BLANK: LazyLock<Regex> = LazyLock::new(|| re(r"^[(\[]?\s*[)\]]?[.!]?$"));
 
-/// A form's question and answer labels ("Q: ... A: ...", "Question 2: ... Answer 2: ..."): the
-/// question, its own mark, and where the answer starts.
+/// A form's question and answer labels on one line ("Q: ... A: ...", "Question 2: ... Answer
+/// 2: ..."): the question, its own mark, and where the answer starts. The options the form
+/// offered ("Q: Weight loss? Yes / No  A: No") are no answer. An answer on the next line ("A:
+/// No") is read with its question in form mode ([`Forms::answered`]); outside it the question
+/// mark ends the sentence, so a heading before it ("Current medication:") reaches no further.
 static LABELLED: LazyLock<Regex> = LazyLock::new(|| {
     re(
-        r"(?im)(^|[.!] )(?:q|question) ?\d{0,2}: ?([^\n]*?) ?([?.:])? ?\b(?:a|answer) ?\d{0,2}:(?: |$)",
+        r"(?im)(^|[.!] )(?:q|question) ?\d{0,2}: ?([^\n]*?) ?([?.:])? ?(?:[(\[]?(?:yes|y) ?/ ?(?:no|n)(?: ?/ ?(?:not sure|don'?t know|unsure|n/?a))?[)\]]? *)?\b(?:a|answer) ?\d{0,2}:(?: |$)",
     )
 });
 
@@ -208,17 +221,35 @@ impl Forms {
         boxed: bool,
         next: Option<(Cow<'_, str>, bool)>,
     ) -> Option<Field> {
-        let (question, rest) = self.split_question(line, boxed)?;
+        let Question {
+            text: question,
+            rest,
+            offered,
+        } = self.split_question(line, boxed)?;
         let (answer, answer_on_next_line, answer_boxed) = if !rest.is_empty() || boxed {
             (rest.to_string(), false, boxed)
         } else {
             match next {
+                // Options offered and none taken on the line: only a labelled answer below
+                // ("A: No") answers them; else the question was left unanswered.
+                Some((n, _)) if offered && !ANSWER_LABEL.is_match(n.trim()) => {
+                    return Some(Field {
+                        text: None,
+                        answer_on_next_line: false,
+                    });
+                }
                 Some((n, next_boxed))
                     if !self.is_question(n.trim())
                         && !is_item(n.trim())
                         && !is_heading(n.trim()) =>
                 {
-                    (n.trim().to_string(), true, next_boxed)
+                    (unlabelled(n.trim()).to_string(), true, next_boxed)
+                }
+                _ if offered => {
+                    return Some(Field {
+                        text: None,
+                        answer_on_next_line: false,
+                    });
                 }
                 _ => (String::new(), false, false),
             }
@@ -245,15 +276,17 @@ impl Forms {
     }
 
     /// The question of a line that asks one, without its number and mark, and what follows the
-    /// mark. A question answered on its own line must be asked as forms ask (an asking word), by
-    /// a box or with a yes or a no.
-    fn split_question<'l>(&self, line: &'l str, boxed: bool) -> Option<(&'l str, &'l str)> {
+    /// mark, without the options offered and the answer's label. A question answered on its own
+    /// line must be asked as forms ask (an asking word), by a box or with a yes or a no.
+    fn split_question<'l>(&self, line: &'l str, boxed: bool) -> Option<Question<'l>> {
         // A line of fields ("Size: 25mm | Q: lipoma?") is read field by field.
         if line.contains('|') {
             return None;
         }
         let mark = line.find('?')?;
         let rest = line[mark + 1..].trim();
+        let offered = OPTIONS.find(rest).is_some_and(|m| !m.as_str().is_empty());
+        let rest = unlabelled(OPTIONS.find(rest).map_or(rest, |m| &rest[m.end()..]));
         if !rest.is_empty() && !boxed && !self.asks(line) && !self.is_short_answer(rest) {
             return None;
         }
@@ -261,7 +294,11 @@ impl Forms {
         let question = NUMBER
             .find(question)
             .map_or(question, |m| &question[m.end()..]);
-        Some((question.trim(), rest))
+        Some(Question {
+            text: question.trim(),
+            rest,
+            offered,
+        })
     }
 
     fn is_question(&self, line: &str) -> bool {
@@ -275,6 +312,22 @@ impl Forms {
             !label.trim().is_empty() && self.answers_nothing(answer.trim())
         })
     }
+}
+
+/// A line's question: its words, what follows its mark, and whether the form offered options
+/// there ("Yes / No").
+struct Question<'l> {
+    text: &'l str,
+    rest: &'l str,
+    offered: bool,
+}
+
+/// An answer without its label ("A: No" as "No").
+fn unlabelled(answer: &str) -> &str {
+    ANSWER_LABEL
+        .find(answer)
+        .map_or(answer, |m| &answer[m.end()..])
+        .trim()
 }
 
 /// A question with its answer, written as one field, or nothing when it was not answered.
@@ -378,6 +431,15 @@ mod tests {
             (
                 "Mobile: yes\nTender: no\nQ: lipoma?",
                 "Mobile: yes.\nTender: no.\nQ: lipoma?",
+            ),
+            // the options a form offered are no answer; the answer below its label is
+            (
+                "Q: Weight loss? Yes / No  A: No\nQ: Do you have a cough? Yes / No\nA: No\nBreathless? (Y/N) A: Yes",
+                "Weight loss: No.\nDo you have a cough: No.\nBreathless: Yes.",
+            ),
+            (
+                "Q: Reason for your request?\nA: my knee hurts\nPregnant? Y/N\nAllergies: none",
+                "Reason for your request: my knee hurts.\nAllergies: none.",
             ),
             // fields: a box chosen among several, and one not answered
             (

@@ -1300,12 +1300,15 @@ impl Prepared<'_> {
         let pseudo_hist = self.pseudo_historical.within(sentence_start, to);
         let negated = self.negated_before(clause_start, start, end, to, pseudo_neg)
             // A cue starts in the mention's piece; it may run on past a comma ("2WW discussed,
-            // patient declined").
+            // patient declined"). One that starts where the piece ends, at its comma, its
+            // heading's dash or its clause word, is written across it ("Offered 2WW - patient
+            // declined", "Discussed 2WW, does not meet criteria", "colic now settled"), so it is
+            // said of the mention too.
             || self
                 .negation_after
                 .within(end, to)
                 .iter()
-                .any(|&s| s.0 <= end + AFTER_REACH && s.0 < heading_end && !overlaps(s, pseudo_neg))
+                .any(|&s| s.0 <= end + AFTER_REACH && s.0 <= heading_end && !overlaps(s, pseudo_neg))
             || self.answered_no(end)
             || self.last_piece_negated(start, end, pseudo_neg);
         let questioned = self.questioned(clause_start, start, end, to);
@@ -1915,6 +1918,9 @@ mod tests {
             "seen in clinic last year, DVT excluded",
             "neck lump resolved",
             "2WW criteria not met",
+            // a cue written across a heading's dash, or starting at the comma
+            "Offered 2WW - patient declined for now",
+            "Discussed 2WW, does not meet criteria",
         ] {
             let m = one(&["dvt", "neck lump", "2ww"], text);
             assert!(m[0].negated && !m[0].is_current(), "{text}: {m:?}");
@@ -1922,6 +1928,9 @@ mod tests {
         // Near misses: the post-trigger belongs to another piece, or is pseudo-negation.
         let m = one(&["calf swelling", "dvt"], "calf swelling, DVT ruled out");
         assert!(m[0].is_current() && m[1].negated, "{m:?}");
+        // A cue after the dash that does not start at it answers the next heading.
+        let m = one(&["lump"], "Soft mobile lump - growth none");
+        assert!(m[0].is_current(), "{m:?}");
         // A negation before a spaced dash does not reach past it.
         let m = one(
             &["mobile", "lump"],
