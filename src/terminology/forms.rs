@@ -376,22 +376,22 @@ fn labels_answered(text: &str) -> (Cow<'_, str>, usize) {
     (text, labelled)
 }
 
+/// The form's words as the repository writes them (for tests here and in the reader's).
+#[cfg(test)]
+pub(super) static SHIPPED: LazyLock<Forms> = LazyLock::new(|| {
+    #[derive(Deserialize)]
+    struct File {
+        forms: FormsDef,
+    }
+    let text = include_str!("../../rules/terminology/context.toml");
+    let file: File = toml::from_str(text).expect("context.toml parses");
+    Forms::compile(&file.forms).expect("[forms] compiles")
+});
+
 #[cfg(test)]
 mod tests {
-    use super::{Forms, FormsDef};
+    use super::SHIPPED as FORMS;
     use std::borrow::Cow;
-    use std::sync::LazyLock;
-
-    /// The form's words as the repository writes them.
-    static FORMS: LazyLock<Forms> = LazyLock::new(|| {
-        #[derive(serde::Deserialize)]
-        struct File {
-            forms: FormsDef,
-        }
-        let text = include_str!("../../rules/terminology/context.toml");
-        let file: File = toml::from_str(text).expect("context.toml parses");
-        Forms::compile(&file.forms).expect("[forms] compiles")
-    });
 
     fn answered(text: &str) -> Cow<'_, str> {
         FORMS.answered(text)

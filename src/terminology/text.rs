@@ -1521,20 +1521,9 @@ mod tests {
         Reader::compile(&file.context).expect("context.toml compiles")
     });
 
-    /// The form's words of the same file.
-    static FORMS: LazyLock<super::super::forms::Forms> = LazyLock::new(|| {
-        let text = include_str!("../../rules/terminology/context.toml");
-        #[derive(Deserialize)]
-        struct File {
-            forms: super::super::forms::FormsDef,
-        }
-        let file: File = toml::from_str(text).expect("context.toml parses");
-        super::super::forms::Forms::compile(&file.forms).expect("[forms] compiles")
-    });
-
     /// Normalises `s` with the repository's form words.
     fn normalise(s: &str) -> String {
-        super::normalise(s, &FORMS)
+        super::normalise(s, &super::super::forms::SHIPPED)
     }
 
     fn one(patterns: &[&str], text: &str) -> Vec<Mention> {
