@@ -355,9 +355,40 @@ fn ticked(line: &str) -> Cow<'_, str> {
     if !BOX.is_match(line) {
         return Cow::Borrowed(line);
     }
+    if let Some(kept) = ticked_after_labels(line) {
+        return Cow::Owned(kept);
+    }
     let line = UNTICKED.replace_all(line, "");
     let line = TICKED.replace_all(&line, "").into_owned();
     Cow::Owned(line.split_whitespace().collect::<Vec<_>>().join(" "))
+}
+
+/// A row of labels each followed by its box ("bloating [x]   pain [ ]   weight loss [ ]"): the
+/// labels of the ticked boxes, or None when the line is not such a row. Only a row of two or
+/// more boxes that ends with a box is read so: a single "Pregnant? [ ]" may be a blank field.
+fn ticked_after_labels(line: &str) -> Option<String> {
+    let boxes: Vec<regex::Match> = BOX.find_iter(line).collect();
+    let first = boxes.first()?;
+    let last = boxes.last()?;
+    if boxes.len() < 2
+        || last.end() != line.trim_end().len()
+        || line[..first.start()].trim().is_empty()
+    {
+        return None;
+    }
+    let mut kept = Vec::new();
+    let mut from = 0;
+    for b in &boxes {
+        let label = line[from..b.start()].trim();
+        if label.is_empty() {
+            return None;
+        }
+        if TICKED.is_match(b.as_str()) {
+            kept.push(label);
+        }
+        from = b.end();
+    }
+    Some(kept.join(", "))
 }
 
 /// "Q: Any blood in your urine? A: No" as "Any blood in your urine: No", and how many such
@@ -440,6 +471,11 @@ mod tests {
             (
                 "Q: Reason for your request?\nA: my knee hurts\nPregnant? Y/N\nAllergies: none",
                 "Reason for your request: my knee hurts.\nAllergies: none.",
+            ),
+            // labels before their boxes: the ticked ones kept
+            (
+                "Symptoms (tick):\n  bloating [x]   pain [ ]   weight loss [ ]\n  change in bowel habit [ ]   PR bleeding [ ]\nComments: bloated for ages",
+                "bloating.\n\nComments: bloated for ages.",
             ),
             // fields: a box chosen among several, and one not answered
             (
