@@ -1501,7 +1501,14 @@ impl Prepared<'_> {
         let span = format!("{after_cue}{}", &rest[..tail_end]);
         let mut pieces = span.split(',');
         pieces.next();
-        pieces.all(|piece| piece.split_whitespace().count() <= 4)
+        // A piece may join two short items with "or" ("no weight loss, fever or history of
+        // cancer"); "and" is left out, as it also opens a new thought ("and he has pain").
+        pieces.all(|piece| {
+            piece
+                .split(" or ")
+                .flat_map(|item| item.split(" nor "))
+                .all(|item| item.split_whitespace().count() <= 4)
+        })
     }
 }
 
@@ -1808,6 +1815,13 @@ mod tests {
             "Denies trauma, has had neck pain for three weeks",
         );
         assert!(!m[0].negated);
+        // Two short items joined by "or" in the last piece (blind set 101)
+        let m = one(
+            &["weight loss", "fever", "history of cancer"],
+            "no bladder upset, no weight loss, fever or history of cancer, and he has never had a fracture",
+        );
+        assert_eq!(m.len(), 3);
+        assert!(m.iter().all(|m| m.negated), "{m:?}");
         let m = one(&["mass"], "neck pain but no mass");
         assert!(m[0].negated);
         let m = one(&["neck pain"], "neck pain but no mass");
