@@ -179,7 +179,8 @@ pub(super) fn bounded(p: &str) -> String {
     let starts_word = p
         .chars()
         .next()
-        .is_some_and(|c| c.is_alphanumeric() || c == '(' || c == '[');
+        .is_some_and(|c| c.is_alphanumeric() || c == '(' || c == '[')
+        && first_alternatives_start_words(p);
     // A literal question mark ends no word: "gallstones?" at the end of a text.
     let ends_word = !p.ends_with("\\?")
         && p.chars().last().is_some_and(|c| {
@@ -202,6 +203,40 @@ pub(super) fn bounded(p: &str) -> String {
         if starts_word { r"\b" } else { "" },
         if ends_word { r"\b" } else { "" }
     )
+}
+
+/// Whether a pattern that opens with a group opens with a word in every alternative of that
+/// group: "(?:,| -) does not meet" starts at a comma or a dash, and a word boundary before it
+/// would fail after a parenthesis ("(interpreting) - does not meet criteria").
+fn first_alternatives_start_words(p: &str) -> bool {
+    let Some(group) = p.strip_prefix("(?:") else {
+        return true;
+    };
+    let mut depth = 0usize;
+    let mut alternative_start = true;
+    let mut escaped = false;
+    for c in group.chars() {
+        if alternative_start {
+            alternative_start = false;
+            let word = c.is_alphanumeric() || c == '(' || c == '[' || c == '\\';
+            if !word {
+                return false;
+            }
+        }
+        if escaped {
+            escaped = false;
+            continue;
+        }
+        match c {
+            '\\' => escaped = true,
+            '(' => depth += 1,
+            ')' if depth == 0 => return true,
+            ')' => depth -= 1,
+            '|' if depth == 0 => alternative_start = true,
+            _ => {}
+        }
+    }
+    true
 }
 
 /// Compiles a concept's patterns into one case-insensitive regex, each alternative bounded by
@@ -2147,6 +2182,16 @@ mod tests {
         let cut = format!("cannot {} lump", "y".repeat(REACH - 5));
         assert_eq!(before(&cut, cut.len() - 4), 7);
         assert!(!one(&["lump"], &cut)[0].negated);
+    }
+
+    #[test]
+    fn a_pattern_opening_with_punctuation_in_a_group_takes_no_boundary_before() {
+        assert!(bounded("(?:,| -) does not meet").starts_with("(?:"));
+        assert!(bounded("(?:left|right) knee").starts_with("\\b"));
+        assert!(bounded("(?:^|[.;] )pain").starts_with("(?:"));
+        let re =
+            compile_patterns(&["(?:,| -) does not meet criteria".to_string()]).expect("compiles");
+        assert!(re.is_match("discussed 2ww (with son) - does not meet criteria: age 38"));
     }
 
     #[test]
