@@ -368,12 +368,9 @@ fn ticked(line: &str) -> Cow<'_, str> {
 /// more boxes that ends with a box is read so: a single "Pregnant? [ ]" may be a blank field.
 fn ticked_after_labels(line: &str) -> Option<String> {
     let boxes: Vec<regex::Match> = BOX.find_iter(line).collect();
-    let first = boxes.first()?;
+    // Every box needs its label before it; the loop below checks that, the first one included.
     let last = boxes.last()?;
-    if boxes.len() < 2
-        || last.end() != line.trim_end().len()
-        || line[..first.start()].trim().is_empty()
-    {
+    if boxes.len() < 2 || last.end() != line.trim_end().len() {
         return None;
     }
     let mut kept = Vec::new();
