@@ -57,7 +57,7 @@ static BLANK: LazyLock<Regex> = LazyLock::new(|| re(r"^[(\[]?\s*[)\]]?[.!]?$"));
 /// mark ends the sentence, so a heading before it ("Current medication:") reaches no further.
 static LABELLED: LazyLock<Regex> = LazyLock::new(|| {
     re(
-        r"(?im)(^|[.!] )(?:q|question) ?\d{0,2}: ?([^\n]*?) ?([?.:])? ?(?:[(\[]?(?:yes|y) ?/ ?(?:no|n)(?: ?/ ?(?:not sure|don'?t know|unsure|n/?a))?[)\]]? *)?\b(?:a|answer) ?\d{0,2}:(?: |$)",
+        r"(?im)(^|[.!] )(?:q|question) ?\d{0,2}: ?([^\n]*?) *([?.:])? *(?:[(\[]?(?:yes|y) ?/ ?(?:no|n)(?: ?/ ?(?:not sure|don'?t know|unsure|n/?a))?[)\]]? *)?\b(?:a|answer) ?\d{0,2}:(?: |$)",
     )
 });
 
@@ -195,10 +195,15 @@ impl Forms {
                 continue;
             }
             // A field on its own ("Weight loss: Don't know | Blood in stools: (blank)").
-            let fields: Vec<&str> = line
+            let fields: Vec<Cow<str>> = line
                 .split('|')
                 .map(str::trim)
                 .filter(|f| !f.is_empty() && !self.unanswered_field(f))
+                .map(|f| {
+                    f.split_once(':')
+                        .and_then(|(label, answer)| answered_each(label, answer))
+                        .map_or(Cow::Borrowed(f), Cow::Owned)
+                })
                 .collect();
             if !fields.is_empty() {
                 // Each field ends its sentence, so that the next line's words are not its answer.
@@ -267,7 +272,10 @@ impl Forms {
             } else {
                 "."
             };
-            Some(format!("{question}: {answer}{end}"))
+            Some(
+                answered_each(question, &answer)
+                    .unwrap_or_else(|| format!("{question}: {answer}{end}")),
+            )
         };
         Some(Field {
             text,
@@ -334,6 +342,32 @@ fn unlabelled(answer: &str) -> &str {
 struct Field {
     text: Option<String>,
     answer_on_next_line: bool,
+}
+
+/// A question of several things answered one by one ("Any weight loss / bleeding? no / no") as
+/// a field each ("Any weight loss: no. bleeding: no."), so that each answer reaches its own
+/// thing; None when the question and its answer do not pair up.
+fn answered_each(question: &str, answer: &str) -> Option<String> {
+    let asked: Vec<&str> = question.split('/').map(str::trim).collect();
+    let said: Vec<&str> = answer
+        .trim_end_matches(['.', '!'])
+        .split('/')
+        .map(str::trim)
+        .collect();
+    if asked.len() < 2
+        || asked.len() != said.len()
+        || asked.iter().chain(&said).any(|p| p.is_empty())
+    {
+        return None;
+    }
+    Some(
+        asked
+            .iter()
+            .zip(&said)
+            .map(|(q, a)| format!("{q}: {a}."))
+            .collect::<Vec<_>>()
+            .join(" "),
+    )
 }
 
 /// A numbered item ("1. Please describe your problem").
@@ -473,6 +507,15 @@ mod tests {
             (
                 "Symptoms (tick):\n  bloating [x]   pain [ ]   weight loss [ ]\n  change in bowel habit [ ]   PR bleeding [ ]\nComments: bloated for ages",
                 "bloating.\n\nComments: bloated for ages.",
+            ),
+            // a question of two things answered one by one: each answer its own thing
+            (
+                "Q: Any other symptoms?  A: no\nQ: Any weight loss / bleeding?  A: no / yes",
+                "Any other symptoms: no.\nAny weight loss: no. bleeding: yes.",
+            ),
+            (
+                "Q: Pain / swelling? A: yes\nQ: Fever? A: no",
+                "Pain / swelling: yes.\nFever: no.",
             ),
             // fields: a box chosen among several, and one not answered
             (
