@@ -1040,7 +1040,9 @@ impl Prepared<'_> {
     }
 
     /// The spans of every trigger (negation, question, history, ...): words that say how
-    /// something is meant, not what the patient has.
+    /// something is meant, not what the patient has. A pseudo-history cue is not one of them:
+    /// it only stops a history cue it overlaps, and it may reach over a whole sentence ("2WW lung
+    /// referral done today - haemoptysis x2"), whose words are read as written.
     pub fn trigger_spans(&self) -> Vec<(usize, usize)> {
         [
             &self.negation_before,
@@ -1051,7 +1053,6 @@ impl Prepared<'_> {
             &self.pseudo_question,
             &self.historical_before,
             &self.historical_after,
-            &self.pseudo_historical,
             &self.historical_headings,
             &self.background_headings,
             &self.background_before,
