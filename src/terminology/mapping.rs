@@ -272,14 +272,22 @@ impl Terminology {
             .map(|(j, y)| (y.start, y.end, *j))
             .collect();
         hiders.sort_unstable();
-        let hidden = |i: usize, x: &Mention| {
-            let upto = hiders.partition_point(|h| h.0 <= x.start);
+        let hidden_by = |hiders: &[(usize, usize, usize)], i: usize, start: usize, end: usize| {
+            let upto = hiders.partition_point(|h| h.0 <= start);
             hiders[..upto]
                 .iter()
                 .rev()
-                .take_while(|h| h.0 + 512 >= x.start)
-                .any(|(_, end, j)| x.end <= *end && self.reasons[*j].hides.contains(&i))
+                .take_while(|h| h.0 + 512 >= start)
+                .any(|&(_, e, j)| end <= e && j != i && self.reasons[j].hides.contains(&i))
         };
+        // A hider hidden by another hides nothing: "husband reports wife is 10 wks pregnant" is
+        // the patient's pregnancy told by her husband, not someone else's (blind set 111).
+        let hiders: Vec<(usize, usize, usize)> = hiders
+            .iter()
+            .filter(|&&(start, end, j)| !hidden_by(&hiders, j, start, end))
+            .copied()
+            .collect();
+        let hidden = |i: usize, x: &Mention| hidden_by(&hiders, i, x.start, x.end);
         for (i, concept) in self.reasons.iter().enumerate() {
             // found_here is in concept order: this concept's mentions are one run of it.
             let from = found_here.partition_point(|(j, _)| *j < i);

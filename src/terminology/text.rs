@@ -181,8 +181,9 @@ pub(super) fn bounded(p: &str) -> String {
         .next()
         .is_some_and(|c| c.is_alphanumeric() || c == '(' || c == '[')
         && first_alternatives_start_words(p);
-    // A literal question mark ends no word: "gallstones?" at the end of a text.
-    let ends_word = !p.ends_with("\\?")
+    // A literal question mark or closing bracket ends no word: "gallstones?" at the end of a
+    // text, "Next of kin: son (Davy)" before a space (blind set 111).
+    let ends_word = !["\\?", "\\)", "\\]"].iter().any(|e| p.ends_with(e))
         && p.chars().last().is_some_and(|c| {
             c.is_alphanumeric()
                 || c == ')'
@@ -801,13 +802,18 @@ fn is_recent(heading: &str, as_of: Option<Date>) -> bool {
 }
 
 /// The answers of `negation_answers`, each after its separator: a colon, a dash (or an en
-/// dash) or a question mark ("Previous cancer? No."), with a space either side or not.
+/// dash) or a question mark ("Previous cancer? No."), with a space either side or not. The
+/// options a form printed between its question and the answer are part of the separator
+/// ("Is this a 2WW referral? Yes/No: No", blind set 109).
 fn answers(patterns: &[String]) -> Result<Option<Regex>, String> {
     if patterns.is_empty() {
         return Ok(None);
     }
     let alternatives: Vec<String> = patterns.iter().map(|p| format!("(?:{p})")).collect();
-    Regex::new(&format!(r"(?i) ?[:\-–?] ?(?:{})\b", alternatives.join("|")))
+    Regex::new(&format!(
+        r"(?i) ?[:\-–?] ?(?:\(?(?:yes|y) ?/ ?(?:no|n)\)?:? ?)?(?:{})\b",
+        alternatives.join("|")
+    ))
         .map(Some)
         .map_err(|e| format!("[context] negation_answers: {e}"))
 }
@@ -826,6 +832,9 @@ fn answer_spans(re: &Option<Regex>, text: &str) -> Vec<(usize, usize)> {
                 .next()
                 // or a parenthesis that explains the answer ("criteria not met (no hoarseness)")
                 .is_none_or(|c| matches!(c, ',' | '.' | ';' | '!' | '\n' | '/' | ')' | '('))
+                // or a spaced dash before what the answer goes on to say ("Hard? No - soft",
+                // blind set 109)
+                || [" - ", " – "].iter().any(|d| text[m.end()..].starts_with(d))
         })
         .map(|m| (m.start(), m.end()))
         .collect()
@@ -2183,6 +2192,15 @@ mod tests {
         let cut = format!("cannot {} lump", "y".repeat(REACH - 5));
         assert_eq!(before(&cut, cut.len() - 4), 7);
         assert!(!one(&["lump"], &cut)[0].negated);
+    }
+
+    #[test]
+    fn a_pattern_closing_with_a_literal_bracket_takes_no_boundary_after() {
+        let re = compile_patterns(&[r"son \([a-z]+\)".to_string()]).expect("compiles");
+        assert!(re.is_match("next of kin: son (davy) consent obtained"));
+        // A closing group still takes one: "knee" is no "kneel".
+        let re = compile_patterns(&["(?:left|right) knee".to_string()]).expect("compiles");
+        assert!(!re.is_match("right kneeling"));
     }
 
     #[test]
