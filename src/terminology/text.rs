@@ -814,8 +814,8 @@ fn answers(patterns: &[String]) -> Result<Option<Regex>, String> {
         r"(?i) ?[:\-–?] ?(?:\(?(?:yes|y) ?/ ?(?:no|n)\)?:? ?)?(?:{})\b",
         alternatives.join("|")
     ))
-        .map(Some)
-        .map_err(|e| format!("[context] negation_answers: {e}"))
+    .map(Some)
+    .map_err(|e| format!("[context] negation_answers: {e}"))
 }
 
 /// The answers of `re` in `text` that end their piece: what follows is the end of the text, a
