@@ -215,9 +215,79 @@ impl NotFindings {
     }
 }
 
+/// The words `raw` writes as names of people and places ("Ring daughter Roisin", "goes home to
+/// Leeds", "Dispensed by Shona"), lower-cased: every time the word is written it is
+/// capitalised, inside a sentence (not first in a sentence, a line, a field or a quotation), not
+/// in capitals throughout and not possessive ("Crohn's" names a disease). A word nothing else
+/// places that is written so is no finding (blind sets 107-114). A text that capitalises most of
+/// its words ("Lump In Left Breast") names nothing this way.
+pub fn names(raw: &str) -> std::collections::HashSet<String> {
+    use std::collections::HashMap;
+    let mut seen: HashMap<String, bool> = HashMap::new();
+    let (mut words, mut capitalised) = (0usize, 0usize);
+    let mut previous: Option<char> = None;
+    let chars: Vec<(usize, char)> = raw.char_indices().collect();
+    let mut i = 0;
+    while i < chars.len() {
+        let (start, c) = chars[i];
+        if !c.is_alphabetic() {
+            if c != ' ' && c != '\t' {
+                previous = Some(c);
+            }
+            i += 1;
+            continue;
+        }
+        let mut j = i;
+        while j < chars.len() && chars[j].1.is_alphabetic() {
+            j += 1;
+        }
+        let end = chars.get(j).map_or(raw.len(), |&(e, _)| e);
+        let word = &raw[start..end];
+        let first_upper = word.chars().next().is_some_and(char::is_uppercase);
+        let rest_lower = word.chars().skip(1).all(char::is_lowercase) && word.chars().count() > 2;
+        let possessive = matches!(chars.get(j).map(|&(_, c)| c), Some('\'' | '’'))
+            && matches!(chars.get(j + 1).map(|&(_, c)| c), Some('s' | 'S'));
+        let inside = previous.is_some_and(|p| {
+            !matches!(
+                p,
+                '.' | '!' | '?' | ':' | ';' | '\n' | '"' | '\'' | '‘' | '“' | '-' | '*' | '•'
+            )
+        });
+        let name = first_upper && rest_lower && !possessive && inside;
+        words += 1;
+        capitalised += usize::from(first_upper);
+        let entry = seen.entry(word.to_lowercase()).or_insert(true);
+        *entry = *entry && name;
+        previous = chars.get(j.saturating_sub(1)).map(|&(_, c)| c);
+        i = j;
+    }
+    if capitalised * 2 > words {
+        return std::collections::HashSet::new();
+    }
+    seen.into_iter()
+        .filter(|(_, name)| *name)
+        .map(|(w, _)| w)
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_are_capitalised_inside_a_sentence_every_time() {
+        let found =
+            names("Ring daughter Roisin first. Dispensed by Shona (dispensary), goes to Leeds.");
+        for name in ["roisin", "shona", "leeds"] {
+            assert!(found.contains(name), "{name}");
+        }
+        // first in a sentence, possessive, in capitals, or also written in lower case: no name
+        let found =
+            names("Fatigue. Known Crohn's. NKDA, seen in clinic. Pain in Clinic and clinic");
+        assert!(found.is_empty(), "{found:?}");
+        // a text that capitalises most of its words names nothing
+        assert!(names("Lump In Left Breast Getting Bigger").is_empty());
+    }
 
     fn lists() -> NotFindings {
         #[derive(Deserialize)]

@@ -248,7 +248,10 @@ impl Forms {
                         && !is_item(n.trim())
                         && !is_heading(n.trim()) =>
                 {
-                    (unlabelled(n.trim()).to_string(), true, next_boxed)
+                    // An answer's label left empty ("Q1. What is the main problem?⏎A:") is a
+                    // question left blank, like boxes none of them ticked (blind set 113).
+                    let blank = ANSWER_LABEL.is_match(n.trim()) && unlabelled(n.trim()).is_empty();
+                    (unlabelled(n.trim()).to_string(), true, next_boxed || blank)
                 }
                 _ if offered => {
                     return Some(Field {
@@ -488,6 +491,11 @@ mod tests {
             (
                 "What is your main symptom?\n[ ] Pain [ ] Lump [ ] Other\nAnything else?\n(no answer)",
                 "",
+            ),
+            // an answer's label left empty: the question was left blank (blind set 113)
+            (
+                "Q1. What is the main problem?\nA:\nQ2. How long?\nA:\nQ3. What would you like us to do?\nA: scan",
+                "What would you like us to do: scan.",
             ),
             // nothing after a question at all: the GP's own query, kept
             (

@@ -1,5 +1,6 @@
 //! Maps one ServiceRequest (with its resolved context) to concepts.
 
+use super::filler;
 use super::spelling::Correction;
 use super::text::{self, Mention};
 use super::{system_name, ReasonKind, Table, Terminology};
@@ -344,7 +345,9 @@ impl Terminology {
         // its words are no present finding, read or not. (A past finding the reader knows, such
         // as obstetric history, is a concept and counts on its own terms.)
         covered.extend(prepared.context_spans());
-        let unexplained = self.not_findings.unexplained(&t, covered);
+        let mut unexplained = self.not_findings.unexplained(&t, covered);
+        let names = filler::names(raw);
+        unexplained.retain(|w| !names.contains(w));
         if m.question.is_none() && prepared.has_question_cue() {
             m.question = Some((path.clone(), "a question in the clinical text".into()));
         }

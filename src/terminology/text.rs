@@ -776,6 +776,20 @@ fn is_recent(heading: &str, as_of: Option<Date>) -> bool {
         return false;
     };
     let number = |i: usize| c.get(i).and_then(|m| m.as_str().parse::<i32>().ok());
+    // A day and a month without a year ("28/05", which no month of 2005 can be): the last such
+    // day on or before `as_of` (blind set 114: "discharge letter (Care of the Elderly, 28/05)").
+    if let (None, Some(day), Some(month)) = (number(1), number(2), number(3)) {
+        if day > 12 && (1..=12).contains(&month) {
+            let on = |year: i32| {
+                let month = time::Month::try_from(u8::try_from(month).ok()?).ok()?;
+                Date::from_calendar_date(year, month, u8::try_from(day).ok()?).ok()
+            };
+            let last = on(as_of.year())
+                .filter(|d| *d <= as_of)
+                .or_else(|| on(as_of.year() - 1));
+            return last.is_some_and(|d| (as_of - d).whole_days() <= RECENT_DAYS);
+        }
+    }
     let full_year = |y: i32| if y < 100 { 2000 + y } else { y };
     let (year, month, day) = if let Some(year) = number(3) {
         (full_year(year), number(2), number(1))
@@ -1362,12 +1376,15 @@ impl Prepared<'_> {
             .within(piece_start, start)
             .iter()
             .any(|&s| !overlaps(s, pseudo_hist))
+            // As for negation, a cue that starts at the piece's comma or dash is written across
+            // it ("Breast lump 2022 - fibroadenoma, discharged from breast unit", blind set 113).
             || self
                 .historical_after
-                .within(end, piece_end)
+                .within(end, to)
                 .iter()
                 .any(|&s| {
                     s.0 <= end + AFTER_REACH
+                        && s.0 <= piece_end
                         && !overlaps(s, pseudo_hist)
                         && open_parenthesis(text, end, s.0)
                             .is_none_or(|open| text[end..open].trim().is_empty())
@@ -2192,6 +2209,17 @@ mod tests {
         let cut = format!("cannot {} lump", "y".repeat(REACH - 5));
         assert_eq!(before(&cut, cut.len() - 4), 7);
         assert!(!one(&["lump"], &cut)[0].negated);
+    }
+
+    #[test]
+    fn a_day_and_a_month_without_a_year_is_the_last_such_day() {
+        let as_of = Date::from_calendar_date(2026, time::Month::June, 15).ok();
+        assert!(is_recent(
+            "discharge letter (care of the elderly, 28/05):",
+            as_of
+        ));
+        // 28 November 2025, more than three months before.
+        assert!(!is_recent("clinic letter 28/11:", as_of));
     }
 
     #[test]
