@@ -151,8 +151,10 @@ impl Forms {
         if !text.contains(['?', '[', '☐', '☑', '☒', ':']) {
             return text;
         }
-        let (text, labelled) = labels_answered(&text);
-        let text: Cow<'t, str> = Cow::Owned(text.into_owned());
+        let (text, labelled) = match labels_answered(&text) {
+            (Cow::Owned(written), labelled) => (Cow::Owned(written), labelled),
+            (Cow::Borrowed(_), labelled) => (text, labelled),
+        };
         let lines: Vec<&str> = text.split('\n').collect();
         let questions = labelled
             + lines
@@ -427,9 +429,6 @@ fn ticked_after_labels(line: &str) -> Option<String> {
     Some(kept.join(", "))
 }
 
-/// "Q: Any blood in your urine? A: No" as "Any blood in your urine: No", and how many such
-/// labelled questions there were: the labels are no words of their own. A question ending in a
-/// full stop keeps it ("Describe the problem. A: ..."): its answer is a sentence of its own.
 /// A template's table: a label and its yes or no in a column after two spaces or more
 /// ("Jaundice  N", "2WW referral made  N", blind set 116), written as the field it is
 /// ("2WW referral made: N").
@@ -439,6 +438,9 @@ fn columns_answered(text: &str) -> Cow<'_, str> {
     COLUMN.replace_all(text, "$1: $2")
 }
 
+/// "Q: Any blood in your urine? A: No" as "Any blood in your urine: No", and how many such
+/// labelled questions there were: the labels are no words of their own. A question ending in a
+/// full stop keeps it ("Describe the problem. A: ..."): its answer is a sentence of its own.
 fn labels_answered(text: &str) -> (Cow<'_, str>, usize) {
     let mut labelled = 0;
     let text = LABELLED.replace_all(text, |c: &regex::Captures| {

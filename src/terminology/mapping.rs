@@ -346,8 +346,11 @@ impl Terminology {
         // as obstetric history, is a concept and counts on its own terms.)
         covered.extend(prepared.context_spans());
         let mut unexplained = self.not_findings.unexplained(&t, covered);
-        let names = filler::names(raw);
-        unexplained.retain(|w| !names.contains(w));
+        // Names are looked for only when a word is left to explain (most texts have none).
+        if !unexplained.is_empty() {
+            let names = filler::names(raw);
+            unexplained.retain(|w| !names.contains(w));
+        }
         if m.question.is_none() && prepared.has_question_cue() {
             m.question = Some((path.clone(), "a question in the clinical text".into()));
         }
