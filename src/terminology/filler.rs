@@ -244,7 +244,12 @@ pub fn names(raw: &str) -> std::collections::HashSet<String> {
         let end = chars.get(j).map_or(raw.len(), |&(e, _)| e);
         let word = &raw[start..end];
         let first_upper = word.chars().next().is_some_and(char::is_uppercase);
-        let rest_lower = word.chars().skip(1).all(char::is_lowercase) && word.chars().count() > 2;
+        // "St" of a place or church is a name when a capitalised word follows ("St Just").
+        let saint = word == "St"
+            && chars.get(j).is_some_and(|&(_, c)| c == ' ')
+            && chars.get(j + 1).is_some_and(|&(_, c)| c.is_uppercase());
+        let rest_lower =
+            word.chars().skip(1).all(char::is_lowercase) && (word.chars().count() > 2 || saint);
         let possessive = matches!(chars.get(j).map(|&(_, c)| c), Some('\'' | '’'))
             && matches!(chars.get(j + 1).map(|&(_, c)| c), Some('s' | 'S'));
         let inside = previous.is_some_and(|p| {
@@ -276,14 +281,16 @@ mod tests {
 
     #[test]
     fn names_are_capitalised_inside_a_sentence_every_time() {
-        let found =
-            names("Ring daughter Roisin first. Dispensed by Shona (dispensary), goes to Leeds.");
-        for name in ["roisin", "shona", "leeds"] {
+        let found = names(
+            "Ring daughter Roisin first. Dispensed by Shona (dispensary), goes to Leeds and on to a caravan near St Ives.",
+        );
+        for name in ["roisin", "shona", "leeds", "st", "ives"] {
             assert!(found.contains(name), "{name}");
         }
         // first in a sentence, possessive, in capitals, or also written in lower case: no name
-        let found =
-            names("Fatigue. Known Crohn's. NKDA, seen in clinic. Pain in Clinic and clinic");
+        let found = names(
+            "Fatigue. Known Crohn's. NKDA, seen in clinic. Pain in Clinic and clinic, St elevation",
+        );
         assert!(found.is_empty(), "{found:?}");
         // a text that capitalises most of its words names nothing
         assert!(names("Lump In Left Breast Getting Bigger").is_empty());

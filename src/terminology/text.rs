@@ -51,6 +51,20 @@ pub fn normalise(s: &str, forms: &super::forms::Forms) -> String {
     } else {
         s
     };
+    // A single word in quotes is the word: the patient's own, told through a relative ("L knee
+    // 'dard' going upstairs", blind set 119), reads as the words around it do.
+    static QUOTED_WORD: LazyLock<Regex> = LazyLock::new(|| {
+        Regex::new(r"(^|[\s(])['‘]([A-Za-z]+)['’](\s|[.,;:!?)]|$)")
+            .unwrap_or_else(|e| panic!("quoted word: {e}"))
+    });
+    let s: std::borrow::Cow<str> = if QUOTED_WORD.is_match(&s) {
+        QUOTED_WORD
+            .replace_all(&s, "${1}${2}${3}")
+            .into_owned()
+            .into()
+    } else {
+        s
+    };
     let s = forms.answered(&s);
     let mut out = String::with_capacity(s.len());
     for (i, line) in s.split('\n').enumerate() {
@@ -309,6 +323,9 @@ pub struct ContextDef {
     /// ("known lipoma" is a lipoma), but the other words of its list add no finding ("k/c/o
     /// HTN, hypothyroidism" is no symptom). It reaches over short list items.
     pub background_before: Vec<String>,
+    /// Words that end such a list: an item that reports a change or a complaint is the present,
+    /// not the background ("Known Paget's disease, hat size increasing, headaches").
+    pub background_ends: Vec<String>,
     /// Long-term conditions that, opening an item of a numbered problem list pasted into the
     /// request ("1. HTN - ramipril 5mg 2. T2DM - metformin 3. OA knees"), are the patient's
     /// background, not the question: the condition is read as known (no present finding), and
@@ -366,6 +383,7 @@ pub struct Reader {
     entry_headings: Option<Regex>,
     background_headings: Option<Regex>,
     background_before: Option<Regex>,
+    background_end: Option<Regex>,
     long_term_conditions: Option<Regex>,
     not_this_request: Option<Regex>,
     hypothetical_before: Option<Regex>,
@@ -497,6 +515,25 @@ fn open_parenthesis(text: &str, from: usize, at: usize) -> Option<usize> {
     (!text[open..at].contains(')')).then_some(open)
 }
 
+/// Whether the cue at `at` opens a piece: it starts with its comma, semicolon or spaced dash,
+/// or follows one.
+fn opens_piece(text: &str, at: usize) -> bool {
+    let rest = &text[at..];
+    rest.starts_with([',', ';'])
+        || rest.starts_with(" -")
+        || text[..at].trim_end().ends_with([',', ';', '-', '–'])
+}
+
+/// The end of a parenthesis that opens right after `end` and closes before `to`.
+fn parenthesis_after(text: &str, end: usize, to: usize) -> Option<usize> {
+    let rest = &text[end..to];
+    let open = end + (rest.len() - rest.trim_start().len());
+    if !text[open..to].starts_with('(') {
+        return None;
+    }
+    text[open..to].find(')').map(|i| open + i + 1)
+}
+
 /// Whether a heading match is a word of its own: one that follows a slash is the end of an
 /// abbreviation ("O/E:" is an examination, not the "E:" of an ICE section).
 fn is_heading_word(text: &str, heading: (usize, usize)) -> bool {
@@ -524,7 +561,13 @@ fn sentence_start(text: &str, at: usize) -> usize {
 /// Whether what follows a heading's word makes it a heading: a colon or a dash ("PMH:", "FH -").
 fn written_as_heading(rest: &str) -> bool {
     let rest = rest.trim_start();
-    rest.starts_with(':') || rest.starts_with('-')
+    // A hyphen joined to the next word makes one word, not a heading: "e-consult" is no "E -"
+    // of an ICE section (blind set 118).
+    let joined = rest
+        .strip_prefix('-')
+        .and_then(|r| r.chars().next())
+        .is_some_and(char::is_alphanumeric);
+    rest.starts_with(':') || (rest.starts_with('-') && !joined)
 }
 
 fn is_sentence_end(c: char) -> bool {
@@ -894,6 +937,7 @@ impl Reader {
             entry_headings: optional("entry_headings", &def.entry_headings)?,
             background_headings: optional("background_headings", &def.background_headings)?,
             background_before: optional("background_before", &def.background_before)?,
+            background_end: optional("background_ends", &def.background_ends)?,
             long_term_conditions: optional("long_term_conditions", &def.long_term_conditions)?,
             not_this_request: optional("not_this_request", &def.not_this_request)?,
             hypothetical_before: optional("hypothetical_before", &def.hypothetical_before)?,
@@ -959,6 +1003,7 @@ impl Reader {
             },
             background_headings: all(&self.background_headings),
             background_before: all(&self.background_before),
+            background_end: all(&self.background_end),
             problem_items: problem_items(&self.long_term_conditions, text),
             elsewhere: elsewhere(&self.not_this_request, text),
             hypothetical_before: {
@@ -1040,6 +1085,7 @@ pub struct Prepared<'a> {
     documents: Vec<Document>,
     background_headings: Spans,
     background_before: Spans,
+    background_end: Spans,
     /// Items of a numbered problem list that name a long-term condition.
     problem_items: Vec<ProblemItem>,
     /// What the `not_this_request` cues reach, cue and all.
@@ -1176,14 +1222,21 @@ impl Prepared<'_> {
         for &cue in historical.chain(&self.family_before.0) {
             out.push((cue.1, self.piece_end(cue.1)));
         }
-        // A hypothesis, or a list of known conditions, reaches over short list items.
-        for &cue in self
-            .hypothetical_before
-            .0
-            .iter()
-            .chain(&self.background_before.0)
-        {
+        // A hypothesis, or a list of known conditions, reaches over short list items; a list
+        // of known conditions stops where it reports a change or a complaint.
+        for &cue in &self.hypothetical_before.0 {
             out.push((cue.1, self.list_reach(cue.1)));
+        }
+        for &cue in &self.background_before.0 {
+            let reach = self.list_reach(cue.1);
+            let end = self
+                .background_end
+                .within(cue.1, reach)
+                .first()
+                .map_or(reach, |e| {
+                    self.text[cue.1..e.0].rfind(',').map_or(e.0, |i| cue.1 + i)
+                });
+            out.push((cue.1, end));
         }
         // A cue after reaches back over its piece, a few words at most ("cyst removed 2010").
         for &cue in self
@@ -1326,6 +1379,23 @@ impl Prepared<'_> {
             })
     }
 
+    /// Whether the mention `start..end` is what a yes/no question asks something of, not what
+    /// it asks about: "Is the lump bigger than a golf ball? No" says the lump is not bigger,
+    /// not that there is no lump (blind set 118). The question opens on the mention, after an
+    /// asking verb and its article, and goes on past it.
+    fn asked_of(&self, sentence_start: usize, start: usize, end: usize) -> bool {
+        static OPENING: LazyLock<Regex> = LazyLock::new(|| {
+            Regex::new(
+                r"^(?:is|are|was|were|has|have|does|did) (?:the|your|this|that|her|his|their|my) (?:(?:left|right|l|r|lt|rt) )?$",
+            )
+            .unwrap_or_else(|e| panic!("asked of: {e}"))
+        });
+        let rest = &self.text[end..];
+        OPENING.is_match(self.text[sentence_start..start].trim_start())
+            && rest.starts_with(' ')
+            && rest[1..].starts_with(|c: char| c.is_alphabetic())
+    }
+
     /// The mentions of `pattern`.
     pub fn mentions(&self, pattern: &Regex) -> Vec<Mention> {
         pattern
@@ -1350,17 +1420,15 @@ impl Prepared<'_> {
         let piece_start = text[clause_start..start]
             .rfind(',')
             .map_or(clause_start, |i| clause_start + i + 1);
+        // A parenthesis right after the mention is part of it, commas and all: "Cosmetic breast
+        // implants (Turkey, 2019) - no problems with them" (blind set 117).
         let piece_end = {
-            let rest = &text[end..to];
-            let comma = rest
+            let from = parenthesis_after(text, end, to).unwrap_or(end);
+            let comma = text[from..to]
                 .find([',', '.', ';', ':', '!', '\n'])
-                .unwrap_or(rest.len());
-            let word = self
-                .clause_end
-                .within(end, to)
-                .first()
-                .map_or(rest.len(), |c| c.0 - end);
-            end + comma.min(word)
+                .map_or(to, |i| from + i);
+            let word = self.clause_end.within(from, to).first().map_or(to, |c| c.0);
+            comma.min(word)
         };
         // A cue after a spaced dash answers the next heading, not the mention before it.
         let heading_end = text[end..piece_end]
@@ -1379,7 +1447,7 @@ impl Prepared<'_> {
                 .within(end, to)
                 .iter()
                 .any(|&s| s.0 <= end + AFTER_REACH && s.0 <= heading_end && !overlaps(s, pseudo_neg))
-            || self.answered_no(end)
+            || (self.answered_no(end) && !self.asked_of(sentence_start, start, end))
             || self.last_piece_negated(start, end, pseudo_neg);
         let questioned = self.questioned(clause_start, start, end, to);
         let historical = self
@@ -1396,6 +1464,9 @@ impl Prepared<'_> {
                 .any(|&s| {
                     s.0 <= end + AFTER_REACH
                         && s.0 <= piece_end
+                        // Past the heading's dash, only a cue that opens its own piece: not
+                        // "?renal calculus - similar pain 5 yrs ago", whose date is the pain's.
+                        && (s.0 <= heading_end || opens_piece(text, s.0))
                         && !overlaps(s, pseudo_hist)
                         && open_parenthesis(text, end, s.0)
                             .is_none_or(|open| text[end..open].trim().is_empty())
@@ -1604,6 +1675,22 @@ mod tests {
     /// Normalises `s` with the repository's form words.
     fn normalise(s: &str) -> String {
         super::normalise(s, &super::super::forms::SHIPPED)
+    }
+
+    #[test]
+    fn a_yes_no_question_answered_no_negates_what_it_asks_not_what_it_asks_it_of() {
+        // (text, negated)
+        for (text, negated) in [
+            ("Is the lump bigger than a golf ball? No.", false),
+            ("Is your lump painful? No. Is it hard? No.", false),
+            ("Lump bigger? No.", true),
+            ("Any lump? No.", true),
+            ("Is there a lump? No.", true),
+            ("Lump: no.", true),
+        ] {
+            let m = one(&["lump"], text);
+            assert_eq!(m.first().map(|m| m.negated), Some(negated), "{text}");
+        }
     }
 
     fn one(patterns: &[&str], text: &str) -> Vec<Mention> {
