@@ -108,7 +108,7 @@ fn spoken_to_written(text: String) -> String {
     // One pass says whether any spoken mark or year word is there at all: most notes have none,
     // and a plain `contains("new ")` would send every "new lump" through every pass below.
     static ANY: LazyLock<Regex> = LazyLock::new(|| {
-        Regex::new(r"\b(?:comma|full stop|new line|new paragraph|next line|question mark|twenty|nineteen)\b")
+        Regex::new(r"\b(?:comma|full stop|new line|new paragraph|next line|question mark|twenty|nineteen|thirty|forty)\b")
             .unwrap_or_else(|e| panic!("spoken words: {e}"))
     });
     static SPOKEN: LazyLock<[(Regex, &str); 4]> = LazyLock::new(|| {
@@ -170,18 +170,30 @@ fn spoken_to_written(text: String) -> String {
             .find(|(w, _)| *w == word)
             .map_or(0, |(_, n)| *n)
     };
-    YEAR.replace_all(&out, |c: &regex::Captures<'_>| {
-        let century = if &c[1] == "twenty" { 20 } else { 19 };
-        let decade = number(&DECADES, &c[2]);
-        let unit = c.get(3).map_or(0, |u| number(&UNITS, u.as_str()));
-        // "twenty twenty" + "one" is 2021; "nineteen ninety" + "eight" is 1998; a unit after a
-        // teen ("twenty eighteen one") is not a year's.
-        if decade < 20 && unit > 0 {
-            return c[0].to_string();
-        }
-        format!("{}", century * 100 + decade + unit)
-    })
-    .into_owned()
+    let out = YEAR
+        .replace_all(&out, |c: &regex::Captures<'_>| {
+            let century = if &c[1] == "twenty" { 20 } else { 19 };
+            let decade = number(&DECADES, &c[2]);
+            let unit = c.get(3).map_or(0, |u| number(&UNITS, u.as_str()));
+            // "twenty twenty" + "one" is 2021; "nineteen ninety" + "eight" is 1998; a unit after a
+            // teen ("twenty eighteen one") is not a year's.
+            if decade < 20 && unit > 0 {
+                return c[0].to_string();
+            }
+            format!("{}", century * 100 + decade + unit)
+        })
+        .into_owned();
+    // A spoken number of weeks, months or years that is no year: "twenty four weeks pregnant"
+    // is 24 weeks, not four (blind set 122).
+    static TENS_AND_UNITS: LazyLock<Regex> = LazyLock::new(|| {
+        Regex::new(r"\b(twenty|thirty|forty) (one|two|three|four|five|six|seven|eight|nine)\b")
+            .unwrap_or_else(|e| panic!("spoken numbers: {e}"))
+    });
+    TENS_AND_UNITS
+        .replace_all(&out, |c: &regex::Captures<'_>| {
+            format!("{}", number(&DECADES, &c[1]) + number(&UNITS, &c[2]))
+        })
+        .into_owned()
 }
 
 /// Whether a line opens with a form's field label: a few words, then a colon ("Red flags:",
@@ -1930,10 +1942,14 @@ mod tests {
             "miscarriage in 2021"
         );
         assert_eq!(normalise("born nineteen ninety eight"), "born 1998");
-        // Not a year, and no spoken mark: left as written.
+        // Not a year: a number, so that "four weeks" is not read inside "twenty four weeks".
         assert_eq!(
             normalise("twenty eight weeks pregnant"),
-            "twenty eight weeks pregnant"
+            "28 weeks pregnant"
+        );
+        assert_eq!(
+            normalise("twenty four weeks pregnant comma fundus large"),
+            "24 weeks pregnant, fundus large"
         );
         assert_eq!(
             normalise("colon cancer, period pain"),
