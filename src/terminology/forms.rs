@@ -432,10 +432,18 @@ fn ticked_after_labels(line: &str) -> Option<String> {
 /// A template's table: a label and its yes or no in a column after two spaces or more
 /// ("Jaundice  N", "2WW referral made  N", blind set 116), written as the field it is
 /// ("2WW referral made: N").
+/// Fields side by side on one line, each answered yes or no and set apart by two spaces or more
+/// ("Changing? NO   Hard? NO   Fixed? NO", blind set 125), are written one to a line.
 fn columns_answered(text: &str) -> Cow<'_, str> {
     static COLUMN: LazyLock<Regex> =
         LazyLock::new(|| re(r"(?im)^([^:?\n]{1,40}?[^\s:?]) {2,}(y|n|yes|no)\.? *$"));
-    COLUMN.replace_all(text, "$1: $2")
+    static SIDE_BY_SIDE: LazyLock<Regex> =
+        LazyLock::new(|| re(r"(?i)([?:] ?(?:yes|no|y|n)\.?) {2,}"));
+    let text = SIDE_BY_SIDE.replace_all(text, "$1\n");
+    match COLUMN.replace_all(&text, "$1: $2") {
+        Cow::Owned(written) => Cow::Owned(written),
+        Cow::Borrowed(_) => text,
+    }
 }
 
 /// "Q: Any blood in your urine? A: No" as "Any blood in your urine: No", and how many such
@@ -504,6 +512,11 @@ mod tests {
             (
                 "What is your main symptom?\n[ ] Pain [ ] Lump [ ] Other\nAnything else?\n(no answer)",
                 "",
+            ),
+            // fields side by side, each answered (blind set 125)
+            (
+                "Lump? YES   Site: R forearm\nChanging? NO   Hard? NO   Tender? NO",
+                "Lump: YES.\nSite: R forearm.\nChanging: NO.\nHard: NO.\nTender: NO.",
             ),
             // a template's table, each yes or no in a column (blind set 116)
             (
