@@ -46,25 +46,14 @@ pub fn normalise(s: &str, forms: &super::forms::Forms) -> String {
         Regex::new(r"\b([A-Za-z][a-z]*[a-z]in)['’](\s|[.,;:!?)]|$)")
             .unwrap_or_else(|e| panic!("dropped g: {e}"))
     });
-    let s: std::borrow::Cow<str> = if DROPPED_G.is_match(&s) {
-        DROPPED_G.replace_all(&s, "${1}g${2}").into_owned().into()
-    } else {
-        s
-    };
+    let s = rewritten(s, &DROPPED_G, "${1}g${2}");
     // A single word in quotes is the word: the patient's own, told through a relative ("L knee
     // 'dard' going upstairs", blind set 119), reads as the words around it do.
     static QUOTED_WORD: LazyLock<Regex> = LazyLock::new(|| {
         Regex::new(r"(^|[\s(])['‘]([A-Za-z]+)['’](\s|[.,;:!?)]|$)")
             .unwrap_or_else(|e| panic!("quoted word: {e}"))
     });
-    let s: std::borrow::Cow<str> = if QUOTED_WORD.is_match(&s) {
-        QUOTED_WORD
-            .replace_all(&s, "${1}${2}${3}")
-            .into_owned()
-            .into()
-    } else {
-        s
-    };
+    let s = rewritten(s, &QUOTED_WORD, "${1}${2}${3}");
     let s = forms.answered(&s);
     let mut out = String::with_capacity(s.len());
     for (i, line) in s.split('\n').enumerate() {
@@ -97,6 +86,18 @@ fn push_words<'w>(out: &mut String, words: impl Iterator<Item = &'w str>) {
         } else {
             out.extend(word.chars().flat_map(char::to_lowercase));
         }
+    }
+}
+
+/// `text` with every match of `re` replaced by `with`, copied only when something matched.
+fn rewritten<'t>(
+    text: std::borrow::Cow<'t, str>,
+    re: &Regex,
+    with: &str,
+) -> std::borrow::Cow<'t, str> {
+    match re.replace_all(&text, with) {
+        std::borrow::Cow::Owned(changed) => changed.into(),
+        std::borrow::Cow::Borrowed(_) => text,
     }
 }
 
