@@ -140,6 +140,30 @@ fn rules_commands() {
     assert!(out.contains(" 0 failed"));
 }
 
+/// A reader that stops reading (`rules list | head -1`) ends the output quietly: no panic, and
+/// the command's own exit status.
+#[test]
+fn a_closed_stdout_ends_a_rules_report_quietly() {
+    for args in [
+        ["rules", "list"],
+        ["rules", "lint"],
+        ["rules", "conditions"],
+    ] {
+        let mut child = bin()
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("runs");
+        // Closed before anything is written: every write meets a broken pipe.
+        drop(child.stdout.take());
+        let out = child.wait_with_output().expect("finishes");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+    }
+}
+
 #[test]
 fn lint_names_the_file_and_line_of_a_broken_rule() {
     let dir = std::env::temp_dir().join(format!("rg-lint-{}", std::process::id()));

@@ -118,7 +118,7 @@ pub fn run(rules: &RuleSet, store_url: &str, action: AuditAction) -> i32 {
                 };
                 match store.write(Write::Purge { before }).await {
                     Ok(w) => {
-                        println!(
+                        outln!(
                             "{} consults decided before {} purged from {}",
                             w.rows,
                             store::instant(before),

@@ -1,5 +1,34 @@
 //! The command line front end (contract §5): `check`, `rules`, `serve`.
 
+/// `print!` for a command's report. `print!` panics when the reader has stopped reading
+/// (`rules lint | head`); these end the output quietly instead, and the command still finishes
+/// and sets its exit status, as `check` does.
+macro_rules! out {
+    ($($arg:tt)*) => {
+        $crate::cli::written(std::io::Write::write_fmt(
+            &mut std::io::stdout().lock(),
+            format_args!($($arg)*),
+        ))
+    };
+}
+
+/// `println!` for a command's report (see [`out!`]).
+macro_rules! outln {
+    ($($arg:tt)*) => {
+        $crate::cli::out!("{}\n", format_args!($($arg)*))
+    };
+}
+pub(crate) use out;
+
+/// Reports a failed write of a command's report, unless the reader had stopped reading.
+pub(crate) fn written(result: std::io::Result<()>) {
+    if let Err(e) = result {
+        if e.kind() != std::io::ErrorKind::BrokenPipe {
+            eprintln!("error: cannot write the report: {e}");
+        }
+    }
+}
+
 pub mod audit;
 pub mod check;
 pub mod progress;

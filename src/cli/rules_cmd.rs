@@ -115,7 +115,7 @@ pub fn run(source: &RulesArg, action: RulesAction) -> i32 {
                     RuleMode::Enforce => String::new(),
                     m => format!(" [{}]", m.as_str()),
                 };
-                println!(
+                outln!(
                     "{:<6} {:<8} {}{target}{mode}",
                     r.def.id,
                     r.def.action.as_str(),
@@ -132,9 +132,9 @@ pub fn run(source: &RulesArg, action: RulesAction) -> i32 {
                 .map(|r| r.def.id.as_str())
                 .collect();
             for id in &without_examples {
-                println!("warning: rule {id} has no examples");
+                outln!("warning: rule {id} has no examples");
             }
-            println!(
+            outln!(
                 "{} rules, {} procedure, {} reason and {} observation concepts, {} pathways: all files parse and every reference resolves",
                 rules.rules.len(),
                 rules.terms.procedures.len(),
@@ -149,7 +149,7 @@ pub fn run(source: &RulesArg, action: RulesAction) -> i32 {
                 .filter(|(_, m)| **m != RuleMode::Enforce)
                 .map(|(id, m)| format!("{id} {}", m.as_str()))
                 .collect();
-            println!(
+            outln!(
                 "rule modes: {} (every other rule enforces its action)",
                 if modes.is_empty() {
                     "all enforce".to_string()
@@ -158,7 +158,7 @@ pub fn run(source: &RulesArg, action: RulesAction) -> i32 {
                 }
             );
             let conformance = &rules.conformance;
-            println!(
+            outln!(
                 "profiles: {} conformance resources, {} StructureDefinition(s), {} ValueSet(s) expanded",
                 conformance.resources.len(),
                 conformance.profiles.len(),
@@ -166,7 +166,7 @@ pub fn run(source: &RulesArg, action: RulesAction) -> i32 {
             );
             for p in &conformance.profiles {
                 let enforced = rules.site.enforce_profiles.contains(&p.url);
-                println!(
+                outln!(
                     "  {} ({}){}: enforces {} element rule(s) and {} invariant(s)",
                     p.url,
                     p.resource_type,
@@ -179,7 +179,7 @@ pub fn run(source: &RulesArg, action: RulesAction) -> i32 {
                     p.invariants.len()
                 );
                 for line in &p.not_enforced {
-                    println!("  note: not enforced: {line}");
+                    outln!("  note: not enforced: {line}");
                 }
             }
             0
@@ -193,7 +193,7 @@ pub fn run(source: &RulesArg, action: RulesAction) -> i32 {
                 }
             };
             let outcomes = crate::engine::corpus::run(&rules, &cases);
-            print!("{}", crate::engine::corpus::markdown(&rules, &outcomes));
+            out!("{}", crate::engine::corpus::markdown(&rules, &outcomes));
             i32::from(!outcomes.iter().all(|o| o.agrees()))
         }
         RulesAction::Publish { out } => {
@@ -206,7 +206,7 @@ pub fn run(source: &RulesArg, action: RulesAction) -> i32 {
                     eprintln!("error: cannot write {}: {e}", path.display());
                     return 1;
                 }
-                println!("wrote {}", path.display());
+                outln!("wrote {}", path.display());
             }
             0
         }
@@ -220,7 +220,7 @@ pub fn run(source: &RulesArg, action: RulesAction) -> i32 {
                     Ok(d) => d.code().to_string(),
                     Err(e) => e.clone(),
                 };
-                println!(
+                outln!(
                     "{mark} {:<6} {:<60} expected {} ({}fires), got {got} (fired: {})",
                     r.rule,
                     r.file,
@@ -233,7 +233,7 @@ pub fn run(source: &RulesArg, action: RulesAction) -> i32 {
                     }
                 );
             }
-            println!(
+            outln!(
                 "{} passed, {} failed",
                 runs.len() - failed.len(),
                 failed.len()
@@ -247,7 +247,7 @@ pub fn run(source: &RulesArg, action: RulesAction) -> i32 {
 fn conditions(readme: Option<&std::path::Path>) -> i32 {
     use crate::rules::conditions;
     let Some(path) = readme else {
-        print!("{}", conditions::reference());
+        out!("{}", conditions::reference());
         return 0;
     };
     let text = match std::fs::read_to_string(path) {
@@ -267,12 +267,12 @@ fn conditions(readme: Option<&std::path::Path>) -> i32 {
         return 1;
     };
     if new == text {
-        println!("{} is up to date", path.display());
+        outln!("{} is up to date", path.display());
     } else if let Err(e) = std::fs::write(path, new) {
         eprintln!("error: cannot write {}: {e}", path.display());
         return 1;
     } else {
-        println!("wrote {}", path.display());
+        outln!("wrote {}", path.display());
     }
     0
 }

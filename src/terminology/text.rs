@@ -996,7 +996,7 @@ impl Reader {
     /// document is past).
     pub fn prepare<'a>(&'a self, text: &'a str, as_of: Option<Date>) -> Prepared<'a> {
         let all = |re: &Option<Regex>| Spans(spans(re, text, 0, text.len()));
-        Prepared {
+        let mut prepared = Prepared {
             text,
             negation_before: all(&self.negation_before),
             negation_after: all(&self.negation_after),
@@ -1047,7 +1047,21 @@ impl Reader {
                     .map(|m| (m.start(), m.end()))
                     .collect(),
             ),
-        }
+        };
+        // A clause-ending word inside a cue's own words is part of the cue, not a boundary:
+        // "ringing gastro today re 2ww" (blind set 127) is one hypothetical cue, 'today' and all.
+        let cues = [
+            &prepared.negation_before,
+            &prepared.historical_before,
+            &prepared.hypothetical_before,
+            &prepared.family_before,
+        ];
+        prepared.clause_end.0.retain(|end| {
+            !cues
+                .iter()
+                .any(|c| c.0.iter().any(|cue| cue.0 < end.0 && end.1 < cue.1))
+        });
+        prepared
     }
 
     /// Finds the mentions of `pattern` in the normalised `text`.
@@ -1338,6 +1352,24 @@ impl Prepared<'_> {
                 .is_some_and(|open| self.dated_before(from, open))
     }
 
+    /// Whether the mention is inside a parenthesis written about a relative's condition: "Brother
+    /// had bladder cancer (presented with blood in urine)" tells how the brother's cancer showed
+    /// (blind set 135), though "presented with" ends a clause of its own.
+    fn in_family_parenthesis(&self, from: usize, start: usize, end: usize) -> bool {
+        !self.text[start..end].contains(')')
+            && open_parenthesis(self.text, from, start).is_some_and(|open| {
+                let clause_start = self
+                    .clause_end
+                    .within(from, open)
+                    .last()
+                    .map_or(from, |c| c.1);
+                let piece_start = self.text[clause_start..open]
+                    .rfind(',')
+                    .map_or(clause_start, |i| clause_start + i + 1);
+                !self.family_before.within(piece_start, open).is_empty()
+            })
+    }
+
     /// Whether a `historical_after` cue ends right before `open` (a year, "removed").
     fn dated_before(&self, from: usize, open: usize) -> bool {
         self.historical_after
@@ -1505,7 +1537,8 @@ impl Prepared<'_> {
                 .any(|&s| s.0 <= end + AFTER_REACH)
             || self.under_heading(&self.hypothetical_headings, sentence_start, start);
         let family = !self.family_before.within(piece_start, start).is_empty()
-            || self.under_heading(&self.family_headings, sentence_start, start);
+            || self.under_heading(&self.family_headings, sentence_start, start)
+            || self.in_family_parenthesis(sentence_start, start, end);
         Mention {
             start,
             end,
@@ -1703,6 +1736,47 @@ mod tests {
         ] {
             let m = one(&["lump"], text);
             assert_eq!(m.first().map(|m| m.negated), Some(negated), "{text}");
+        }
+    }
+
+    #[test]
+    fn a_parenthesis_after_a_relatives_condition_is_about_the_relative() {
+        // (text, family)
+        for (text, family) in [
+            (
+                "Brother had bladder cancer (presented with blood in urine).",
+                true,
+            ),
+            (
+                "Brother had bladder cancer. Pt (aged 63) presented with blood in urine.",
+                false,
+            ),
+            (
+                "Brother had bladder cancer, pt has (visible) blood in urine.",
+                false,
+            ),
+            ("Blood in urine (presented with it twice).", false),
+        ] {
+            let m = one(&["blood in urine"], text);
+            assert_eq!(m.first().map(|m| m.family), Some(family), "{text}");
+        }
+    }
+
+    #[test]
+    fn a_clause_ending_word_inside_a_cue_is_part_of_the_cue() {
+        // (text, hypothetical): 'today' ends a clause, except inside a cue's own words
+        for (text, hypothetical) in [
+            ("Ringing gastro today re 2ww.", true),
+            ("Will ring urology tomorrow re 2ww.", true),
+            ("Spoke to gastro yesterday. Today 2ww made.", false),
+            ("Was going to ring gastro but today 2ww made.", false),
+        ] {
+            let m = one(&["2ww"], text);
+            assert_eq!(
+                m.first().map(|m| m.hypothetical),
+                Some(hypothetical),
+                "{text}"
+            );
         }
     }
 
