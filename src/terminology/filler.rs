@@ -258,7 +258,8 @@ pub fn names(raw: &str) -> std::collections::HashSet<String> {
                 '.' | '!' | '?' | ':' | ';' | '\n' | '"' | '\'' | '‘' | '“' | '-' | '*' | '•'
             )
         });
-        let name = first_upper && rest_lower && !possessive && inside;
+        let name =
+            first_upper && rest_lower && !possessive && (inside || after_initial(raw, start));
         words += 1;
         capitalised += usize::from(first_upper);
         let entry = seen.entry(word.to_lowercase()).or_insert(true);
@@ -273,6 +274,30 @@ pub fn names(raw: &str) -> std::collections::HashSet<String> {
         .filter(|(_, name)| *name)
         .map(|(w, _)| w)
         .collect()
+}
+
+/// Whether the word at `start` follows a person's initial, itself after a title or inside a
+/// list: "Dr R. Buchan", "(practice pharmacist, P. Mistry)" (blind sets 135-136). Not "Vit D.
+/// Haemoptysis", where the letter ends a sentence.
+fn after_initial(raw: &str, start: usize) -> bool {
+    let Some(before) = raw[..start].trim_end().strip_suffix('.') else {
+        return false;
+    };
+    let mut letters = before.chars().rev();
+    let initial = letters.next().is_some_and(|c| c.is_ascii_uppercase());
+    let lone = letters.next().is_none_or(|c| c == ' ' || c == '(');
+    if !initial || !lone {
+        return false;
+    }
+    let lead = before[..before.len() - 1].trim_end();
+    let titled = |title: &str| {
+        lead.strip_suffix(title)
+            .is_some_and(|rest| rest.is_empty() || rest.ends_with([' ', '(', ',']))
+    };
+    lead.ends_with([',', '(', ':'])
+        || ["Dr", "Mr", "Mrs", "Ms", "Miss", "Prof", "Nurse", "Sister"]
+            .into_iter()
+            .any(titled)
 }
 
 #[cfg(test)]
@@ -294,6 +319,16 @@ mod tests {
         assert!(found.is_empty(), "{found:?}");
         // a text that capitalises most of its words names nothing
         assert!(names("Lump In Left Breast Getting Bigger").is_empty());
+        // a surname after an initial, itself after a title or a comma; not a word after a
+        // letter that ends a sentence
+        let found = names(
+            "Reviewed today by the practice pharmacist for her tablets, P. Mistry, and countersigned by Dr R. Buchan.",
+        );
+        assert!(
+            found.contains("mistry") && found.contains("buchan"),
+            "{found:?}"
+        );
+        assert!(names("Low vit D. Haemoptysis for a week").is_empty());
     }
 
     fn lists() -> NotFindings {

@@ -46,7 +46,21 @@ pub fn normalise(s: &str, forms: &super::forms::Forms) -> String {
         Regex::new(r"\b([A-Za-z][a-z]*[a-z]in)['’](\s|[.,;:!?)]|$)")
             .unwrap_or_else(|e| panic!("dropped g: {e}"))
     });
-    let s = rewritten(s, &DROPPED_G, "${1}g${2}");
+    // Not the quote that closes a quotation: "'Mi back's gone again' - bad backs" (blind set 139).
+    let s = if DROPPED_G.is_match(&s) {
+        let text = s.as_ref();
+        let replaced = DROPPED_G.replace_all(text, |c: &regex::Captures| {
+            let whole = c.get(0).map_or(0..0, |m| m.range());
+            if in_quotation(text, whole.start) {
+                text[whole].to_string()
+            } else {
+                format!("{}g{}", &c[1], &c[2])
+            }
+        });
+        std::borrow::Cow::Owned(replaced.into_owned())
+    } else {
+        s
+    };
     // A single word in quotes is the word: the patient's own, told through a relative ("L knee
     // 'dard' going upstairs", blind set 119), reads as the words around it do.
     static QUOTED_WORD: LazyLock<Regex> = LazyLock::new(|| {
@@ -90,6 +104,44 @@ fn push_words<'w>(out: &mut String, words: impl Iterator<Item = &'w str>) {
 }
 
 /// `text` with every match of `re` replaced by `with`, copied only when something matched.
+/// Words written with their first letters dropped and an apostrophe before them ("'Er's
+/// expectin' a babby", "Can we 'ave a scan"): the apostrophe opens no quotation.
+const ELISIONS: &[&str] = &[
+    "er", "im", "is", "e", "ave", "ad", "as", "ome", "ead", "urt", "urts", "ere", "em", "cause",
+    "cos", "til", "bout", "alf", "ow", "appen", "ospital", "eart", "ip", "and",
+];
+
+/// Whether `at` is inside a quotation opened earlier on its line: more opening quotes (after a
+/// space, a bracket or the line's start, before a letter) than closing ones (after a letter,
+/// before no letter) since the line began.
+fn in_quotation(text: &str, at: usize) -> bool {
+    let line = text[..at].rfind('\n').map_or(0, |i| i + 1);
+    let chars: Vec<char> = text[line..at].chars().collect();
+    let mut open = 0i32;
+    for (i, &c) in chars.iter().enumerate() {
+        if !matches!(c, '\'' | '‘' | '’') {
+            continue;
+        }
+        let before = i.checked_sub(1).map(|j| chars[j]);
+        let after = chars.get(i + 1).copied();
+        let word: String = chars[i + 1..]
+            .iter()
+            .take_while(|c| c.is_alphabetic())
+            .flat_map(|c| c.to_lowercase())
+            .collect();
+        if before.is_none_or(|b| b.is_whitespace() || b == '(')
+            && after.is_some_and(char::is_alphabetic)
+            && !ELISIONS.contains(&word.as_str())
+        {
+            open += 1;
+        } else if before.is_some_and(char::is_alphabetic) && !after.is_some_and(char::is_alphabetic)
+        {
+            open -= 1;
+        }
+    }
+    open > 0
+}
+
 fn rewritten<'t>(
     text: std::borrow::Cow<'t, str>,
     re: &Regex,
@@ -1882,6 +1934,16 @@ mod tests {
         assert_eq!(
             normalise("Ackin' wrist, bleedin' since Sat'dy."),
             "acking wrist, bleeding since sat'dy."
+        );
+        // an elided word opens no quotation (blind set 115)
+        assert_eq!(
+            normalise("'Er's expectin' a babby, bleedin' since Sat'dy."),
+            "'er's expecting a babby, bleeding since sat'dy."
+        );
+        // not the quote that closes a quotation (blind set 139)
+        assert_eq!(
+            normalise("'Mi back's gone again' - bad backs on & off"),
+            "'mi back's gone again' - bad backs on & off"
         );
         assert_eq!(
             normalise("REASON FOR REQUEST: | SYMPTOMS: | DURATION:"),
