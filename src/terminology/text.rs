@@ -68,6 +68,11 @@ pub fn normalise(s: &str, forms: &super::forms::Forms) -> String {
             .unwrap_or_else(|e| panic!("quoted word: {e}"))
     });
     let s = rewritten(s, &QUOTED_WORD, "${1}${2}${3}");
+    // A blank left for an answer ("Pain? ____   Injury? ____") ends its field, as a line break
+    // would: the next field's words are not its answer (blind set 139).
+    static BLANK: LazyLock<Regex> =
+        LazyLock::new(|| Regex::new(r"_{2,}\s+").unwrap_or_else(|e| panic!("blank: {e}")));
+    let s = rewritten(s, &BLANK, "__|");
     let s = forms.answered(&s);
     let mut out = String::with_capacity(s.len());
     for (i, line) in s.split('\n').enumerate() {
@@ -1934,6 +1939,11 @@ mod tests {
         assert_eq!(
             normalise("Ackin' wrist, bleedin' since Sat'dy."),
             "acking wrist, bleeding since sat'dy."
+        );
+        // a blank ends its field (blind set 139)
+        assert_eq!(
+            normalise("Pain? ____   Injury? ____   Red flags? ____"),
+            "pain? __\ninjury? __\nred flags? ____"
         );
         // an elided word opens no quotation (blind set 115)
         assert_eq!(
