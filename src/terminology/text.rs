@@ -47,19 +47,17 @@ pub fn normalise(s: &str, forms: &super::forms::Forms) -> String {
             .unwrap_or_else(|e| panic!("dropped g: {e}"))
     });
     // Not the quote that closes a quotation: "'Mi back's gone again' - bad backs" (blind set 139).
-    let s = if DROPPED_G.is_match(&s) {
-        let text = s.as_ref();
-        let replaced = DROPPED_G.replace_all(text, |c: &regex::Captures| {
-            let whole = c.get(0).map_or(0..0, |m| m.range());
-            if in_quotation(text, whole.start) {
-                text[whole].to_string()
-            } else {
-                format!("{}g{}", &c[1], &c[2])
-            }
-        });
-        std::borrow::Cow::Owned(replaced.into_owned())
-    } else {
-        s
+    let replaced = DROPPED_G.replace_all(&s, |c: &regex::Captures| {
+        let whole = c.get(0).map_or(0..0, |m| m.range());
+        if in_quotation(&s, whole.start) {
+            s[whole].to_string()
+        } else {
+            format!("{}g{}", &c[1], &c[2])
+        }
+    });
+    let s = match replaced {
+        std::borrow::Cow::Owned(changed) => std::borrow::Cow::Owned(changed),
+        std::borrow::Cow::Borrowed(_) => s,
     };
     // A single word in quotes is the word: the patient's own, told through a relative ("L knee
     // 'dard' going upstairs", blind set 119), reads as the words around it do.
@@ -108,7 +106,6 @@ fn push_words<'w>(out: &mut String, words: impl Iterator<Item = &'w str>) {
     }
 }
 
-/// `text` with every match of `re` replaced by `with`, copied only when something matched.
 /// Words written with their first letters dropped and an apostrophe before them ("'Er's
 /// expectin' a babby", "Can we 'ave a scan"): the apostrophe opens no quotation.
 const ELISIONS: &[&str] = &[
@@ -129,14 +126,17 @@ fn in_quotation(text: &str, at: usize) -> bool {
         }
         let before = i.checked_sub(1).map(|j| chars[j]);
         let after = chars.get(i + 1).copied();
-        let word: String = chars[i + 1..]
-            .iter()
-            .take_while(|c| c.is_alphabetic())
-            .flat_map(|c| c.to_lowercase())
-            .collect();
+        let elided = || {
+            let word: String = chars[i + 1..]
+                .iter()
+                .take_while(|c| c.is_alphabetic())
+                .flat_map(|c| c.to_lowercase())
+                .collect();
+            ELISIONS.contains(&word.as_str())
+        };
         if before.is_none_or(|b| b.is_whitespace() || b == '(')
             && after.is_some_and(char::is_alphabetic)
-            && !ELISIONS.contains(&word.as_str())
+            && !elided()
         {
             open += 1;
         } else if before.is_some_and(char::is_alphabetic) && !after.is_some_and(char::is_alphabetic)
@@ -147,6 +147,7 @@ fn in_quotation(text: &str, at: usize) -> bool {
     open > 0
 }
 
+/// `text` with every match of `re` replaced by `with`, copied only when something matched.
 fn rewritten<'t>(
     text: std::borrow::Cow<'t, str>,
     re: &Regex,
@@ -1415,16 +1416,23 @@ impl Prepared<'_> {
     fn in_family_parenthesis(&self, from: usize, start: usize, end: usize) -> bool {
         !self.text[start..end].contains(')')
             && open_parenthesis(self.text, from, start).is_some_and(|open| {
-                let clause_start = self
-                    .clause_end
-                    .within(from, open)
-                    .last()
-                    .map_or(from, |c| c.1);
-                let piece_start = self.text[clause_start..open]
-                    .rfind(',')
-                    .map_or(clause_start, |i| clause_start + i + 1);
+                let (_, piece_start) = self.clause_and_piece_start(from, open);
                 !self.family_before.within(piece_start, open).is_empty()
             })
+    }
+
+    /// Where the clause and the comma-bounded piece that reach `at` start, looking back no
+    /// further than `from`.
+    fn clause_and_piece_start(&self, from: usize, at: usize) -> (usize, usize) {
+        let clause_start = self
+            .clause_end
+            .within(from, at)
+            .last()
+            .map_or(from, |c| c.1);
+        let piece_start = self.text[clause_start..at]
+            .rfind(',')
+            .map_or(clause_start, |i| clause_start + i + 1);
+        (clause_start, piece_start)
     }
 
     /// Whether a `historical_after` cue ends right before `open` (a year, "removed").
@@ -1513,15 +1521,8 @@ impl Prepared<'_> {
         let from = before(text, start);
         let to = after(text, end);
         let sentence_start = sentence_start(text, start);
-        let clause_start = self
-            .clause_end
-            .within(from, start)
-            .last()
-            .map_or(from, |c| c.1);
-        // The comma-bounded piece the mention is in.
-        let piece_start = text[clause_start..start]
-            .rfind(',')
-            .map_or(clause_start, |i| clause_start + i + 1);
+        // The clause and the comma-bounded piece the mention is in.
+        let (clause_start, piece_start) = self.clause_and_piece_start(from, start);
         // A parenthesis right after the mention is part of it, commas and all: "Cosmetic breast
         // implants (Turkey, 2019) - no problems with them" (blind set 117).
         let piece_end = {
