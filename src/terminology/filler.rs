@@ -276,8 +276,9 @@ pub fn names(raw: &str) -> std::collections::HashSet<String> {
         .collect()
 }
 
-/// Whether the word at `start` follows a person's initial, itself after a title or inside a
-/// list: "Dr R. Buchan", "(practice pharmacist, P. Mistry)" (blind sets 135-136). Not "Vit D.
+/// Whether the word at `start` follows a person's initial, itself after a title, inside a list
+/// or after a role in brackets: "Dr R. Buchan", "(practice pharmacist, P. Mistry)" (blind sets
+/// 135-136), "APP (advanced paramedic practitioner) G. Pugh" (blind set 144). Not "Vit D.
 /// Haemoptysis", where the letter ends a sentence.
 fn after_initial(raw: &str, start: usize) -> bool {
     let Some(before) = raw[..start].trim_end().strip_suffix('.') else {
@@ -294,7 +295,7 @@ fn after_initial(raw: &str, start: usize) -> bool {
         lead.strip_suffix(title)
             .is_some_and(|rest| rest.is_empty() || rest.ends_with([' ', '(', ',']))
     };
-    lead.ends_with([',', '(', ':'])
+    lead.ends_with([',', '(', ')', ':'])
         || ["Dr", "Mr", "Mrs", "Ms", "Miss", "Prof", "Nurse", "Sister"]
             .into_iter()
             .any(titled)
@@ -329,6 +330,8 @@ mod tests {
             "{found:?}"
         );
         assert!(names("Low vit D. Haemoptysis for a week").is_empty());
+        let found = names("Requested by APP (advanced paramedic practitioner) G. Pugh today");
+        assert!(found.contains("pugh"), "{found:?}");
     }
 
     fn lists() -> NotFindings {
