@@ -19,6 +19,20 @@ pub struct NotFindingsDef {
     pub phrases: Vec<String>,
     /// Single words that carry no finding: "left", "weeks", "please".
     pub words: Vec<String>,
+    /// Everyday English words with no clinical sense, from a general word list reviewed word by
+    /// word ("welder", "ferry", "kitchen"): `terminology/common-words.toml`. Matched whole only:
+    /// a word cut off at a field's end is read against `words` alone, as a common word's start
+    /// ("lum" of "lumber") could be a clinical word's too.
+    pub common_words: Vec<String>,
+}
+
+impl NotFindingsDef {
+    /// Adds another file's lists to these: the terminology folder may split them.
+    pub fn extend(&mut self, other: &NotFindingsDef) {
+        self.phrases.extend(other.phrases.iter().cloned());
+        self.words.extend(other.words.iter().cloned());
+        self.common_words.extend(other.common_words.iter().cloned());
+    }
 }
 
 /// The compiled lists.
@@ -28,6 +42,8 @@ pub struct NotFindings {
     /// Sorted and without repeats: looked up by binary search, and a cut-off word's candidates
     /// ("sca" for "scan") are the words right after it.
     words: Vec<String>,
+    /// The common words, sorted and without repeats; looked up whole only.
+    common: Vec<String>,
 }
 
 /// The shortest cut-off word read as the word it begins ("sca" for "scan").
@@ -121,6 +137,24 @@ impl Phrases {
     }
 }
 
+/// A word list lower-cased, sorted and without repeats; an entry that is not one word is an
+/// error naming the list.
+fn one_word_each(list: &str, entries: &[String]) -> Result<Vec<String>, String> {
+    let mut words = Vec::with_capacity(entries.len());
+    for w in entries {
+        let w = w.to_lowercase();
+        if w.is_empty() || !w.chars().all(char::is_alphanumeric) {
+            return Err(format!(
+                "[not_findings] {list}: '{w}' is not one word (write phrases in `phrases`)"
+            ));
+        }
+        words.push(w);
+    }
+    words.sort_unstable();
+    words.dedup();
+    Ok(words)
+}
+
 /// Merges overlapping spans, sorted by start.
 fn merged(mut spans: Vec<(usize, usize)>) -> Vec<(usize, usize)> {
     spans.sort_unstable();
@@ -144,26 +178,18 @@ impl NotFindings {
                     .map_err(|e| format!("[not_findings] phrases: {e}"))?,
             )
         };
-        let mut words = Vec::with_capacity(def.words.len());
-        for w in &def.words {
-            let w = w.to_lowercase();
-            if w.is_empty() || !w.chars().all(char::is_alphanumeric) {
-                return Err(format!(
-                    "[not_findings] words: '{w}' is not one word (write phrases in `phrases`)"
-                ));
-            }
-            words.push(w);
-        }
-        words.sort_unstable();
-        words.dedup();
-        Ok(NotFindings { phrases, words })
+        Ok(NotFindings {
+            phrases,
+            words: one_word_each("words", &def.words)?,
+            common: one_word_each("common_words", &def.common_words)?,
+        })
     }
 
-    /// Whether `token` is a word of the list.
+    /// Whether `token` is a word of either list.
     fn is_listed(&self, token: &str) -> bool {
-        self.words
-            .binary_search_by(|w| w.as_str().cmp(token))
-            .is_ok()
+        [&self.words, &self.common]
+            .into_iter()
+            .any(|list| list.binary_search_by(|w| w.as_str().cmp(token)).is_ok())
     }
 
     /// Whether `token` (of [`CUT_OFF_MIN`] letters or more) is the start of a longer word of the

@@ -252,6 +252,10 @@ impl Terminology {
         let mut t = Terminology::default();
         let mut errors = Vec::new();
         let mut seen_context = false;
+        // `[not_findings]` may be split over files (the curated lists, the common words): the
+        // parts are compiled together, once.
+        let mut not_findings = filler::NotFindingsDef::default();
+        let mut not_findings_files: Vec<&str> = Vec::new();
         for (file, text) in files {
             let parsed = match toml::from_str::<TerminologyFile>(text) {
                 Ok(p) => p,
@@ -288,10 +292,8 @@ impl Terminology {
                 );
             }
             if let Some(def) = &parsed.not_findings {
-                section(
-                    "not_findings",
-                    filler::NotFindings::compile(def).map(|n| t.not_findings = n),
-                );
+                not_findings.extend(def);
+                not_findings_files.push(file);
             }
             for (table, defs) in [
                 (Table::Procedure, parsed.procedure),
@@ -310,6 +312,10 @@ impl Terminology {
                     }
                 }
             }
+        }
+        match filler::NotFindings::compile(&not_findings) {
+            Ok(n) => t.not_findings = n,
+            Err(message) => errors.push(LoadError::new(&not_findings_files.join(", "), message)),
         }
         if !seen_context && errors.is_empty() {
             errors.push(LoadError::new(
