@@ -397,6 +397,7 @@ mod tests {
         let def = NotFindingsDef {
             phrases: vec!["pt".into(), "pt keen for scan".into(), "for".into()],
             words: Vec::new(),
+            common_words: Vec::new(),
         };
         let l = NotFindings::compile(&def).expect("compiles");
         assert!(l.unexplained("pt keen for scan", Vec::new()).is_empty());
@@ -412,6 +413,7 @@ mod tests {
         let def = NotFindingsDef {
             phrases: Vec::new(),
             words: vec!["patient".into(), "requests".into(), "scan".into()],
+            common_words: vec!["lumber".into()],
         };
         let l = NotFindings::compile(&def).expect("compiles");
         // (text, unexplained)
@@ -423,6 +425,10 @@ mod tests {
             // too short to say which word it was, or the start of no listed word
             ("patient requests sc", &["sc"]),
             ("patient requests tiredn", &["tiredn"]),
+            // a common word is read whole, never as the word a cut-off one begins ("lum" may be
+            // a lump's)
+            ("patient requests lumber", &[]),
+            ("patient requests lum", &["lum"]),
         ];
         for (text, unexplained) in table {
             assert_eq!(l.unexplained(text, Vec::new()), *unexplained, "{text}");
@@ -434,6 +440,7 @@ mod tests {
         let def = NotFindingsDef {
             phrases: vec!["dr\\.? [^\\W\\d_]+".into(), "as discussed".into()],
             words: Vec::new(),
+            common_words: Vec::new(),
         };
         let l = NotFindings::compile(&def).expect("compiles");
         assert!(l.phrases.as_ref().is_some_and(|p| p.all_ascii.is_some()));

@@ -315,7 +315,7 @@ impl Terminology {
         }
         match filler::NotFindings::compile(&not_findings) {
             Ok(n) => t.not_findings = n,
-            Err(message) => errors.push(LoadError::new(&not_findings_files.join(", "), message)),
+            Err(message) => errors.push(LoadError::new(not_findings_files.join(", "), message)),
         }
         if !seen_context && errors.is_empty() {
             errors.push(LoadError::new(
