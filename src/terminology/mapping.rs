@@ -110,8 +110,31 @@ impl Terminology {
         self.map_procedure(sr, at, &mut m);
         self.map_reasons(sr, at, ctx, &mut m);
         self.refine_procedures(sr, &mut m);
+        self.site_by_examination(&mut m);
         self.find_two_week_wait(sr, at, &mut m);
         m
+    }
+
+    /// Adds what a reason means on the examination asked for (`Concept::on_examination`): a
+    /// fracture asked with no bone named ("?# fell against table") is a rib fracture asked when
+    /// rib films are requested. The mention keeps its context (asked, negated, past).
+    fn site_by_examination(&self, m: &mut Mapped) {
+        let mut added = Vec::new();
+        for r in &m.reasons {
+            for &(procedure, reason) in &self.reasons[r.concept].on_examination {
+                if m.procedures.iter().any(|p| p.concept == procedure) {
+                    added.push(ConceptMatch {
+                        concept: reason,
+                        evidence: format!(
+                            "{} on a request for {}",
+                            r.evidence, self.procedures[procedure].title
+                        ),
+                        ..r.clone()
+                    });
+                }
+            }
+        }
+        m.reasons.extend(added);
     }
 
     /// Adds the specific examination a generic one is (`Refinement`): by the words of
@@ -129,7 +152,15 @@ impl Terminology {
                     .procedures
                     .iter()
                     .find(|p| p.concept == refinement.procedure)?;
-                Some((i, generic.clone()))
+                // An examination already named as one of the specific kinds ("early pregnancy
+                // scan") is not read as another kind by a reason beside it ("large for dates").
+                let named_specific = m.procedures.iter().any(|p| {
+                    self.procedures[p.concept]
+                        .refines
+                        .as_ref()
+                        .is_some_and(|r| r.procedure == refinement.procedure)
+                });
+                (!named_specific).then(|| (i, generic.clone()))
             })
             .collect();
         if candidates.is_empty() {

@@ -14,7 +14,7 @@ pub mod text;
 use crate::load::LoadError;
 use regex::Regex;
 use serde::Deserialize;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 /// A code as written in the terminology files, with the source it was checked against.
 #[derive(Debug, Clone, Deserialize)]
@@ -78,6 +78,11 @@ struct ConceptDef {
     /// it so (see `Refinement`).
     #[serde(default)]
     refines: Option<RefinesDef>,
+    /// Reasons: what a mention of this one means on a request for a named examination
+    /// (procedure id → reason id): a fracture asked with no bone named ("?#") is a rib fracture
+    /// asked on rib films.
+    #[serde(default)]
+    on_examination: BTreeMap<String, String>,
 }
 
 /// `refines = { procedure = "us-obstetric", reasons = ["group:later-pregnancy"] }` as written.
@@ -141,6 +146,10 @@ pub struct Concept {
     /// Procedures: the generic examination this one makes specific.
     pub refines: Option<Refinement>,
     refines_def: Option<RefinesDef>,
+    /// Reasons: (procedure, reason) pairs, indexes into `procedures` and `reasons`: on a
+    /// request for the procedure, a mention of this concept is also a mention of the reason.
+    pub on_examination: Vec<(usize, usize)>,
+    on_examination_def: BTreeMap<String, String>,
 }
 
 /// Which table a concept is in.
@@ -339,6 +348,26 @@ impl Terminology {
             }
             t.reasons[i].hides = hides;
         }
+        for i in 0..t.reasons.len() {
+            let mut pairs = Vec::new();
+            for (procedure, reason) in t.reasons[i].on_examination_def.clone() {
+                let here = |m: String| {
+                    LoadError::new(
+                        "terminology/reasons.toml",
+                        format!("reason '{}' on_examination: {m}", t.reasons[i].id),
+                    )
+                };
+                match (
+                    t.find(Table::Procedure, &procedure),
+                    t.find(Table::Reason, &reason),
+                ) {
+                    (Some(p), Some(r)) => pairs.push((p, r)),
+                    (None, _) => errors.push(here(format!("'{procedure}' is not a procedure"))),
+                    (_, None) => errors.push(here(format!("'{reason}' is not a reason"))),
+                }
+            }
+            t.reasons[i].on_examination = pairs;
+        }
         for i in 0..t.procedures.len() {
             let Some(def) = t.procedures[i].refines_def.clone() else {
                 continue;
@@ -422,6 +451,8 @@ impl Terminology {
             hides_ids: def.hides,
             refines: None,
             refines_def: def.refines,
+            on_examination: Vec::new(),
+            on_examination_def: def.on_examination,
         };
         self.table_mut(table).push(concept);
         Ok(())

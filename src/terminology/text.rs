@@ -622,6 +622,21 @@ fn piece_before(text: &str, at: usize) -> usize {
 }
 
 /// Where the sentence holding `at` starts, within reach.
+/// Whether the words between a question and a second mention of its term answer it: a dash or
+/// a colon, then a negation ("?goitre - no goitre", "?DVT: not DVT").
+fn answered_at_once(between: &str) -> bool {
+    let Some(rest) = between
+        .trim_start()
+        .strip_prefix(['-', '–', ':'])
+        .map(str::trim_start)
+    else {
+        return false;
+    };
+    ["no ", "not ", "nil "]
+        .iter()
+        .any(|cue| rest.starts_with(cue) && rest.len() <= 12)
+}
+
 fn sentence_start(text: &str, at: usize) -> usize {
     let from = before(text, at);
     text[from..at]
@@ -1107,7 +1122,8 @@ impl Reader {
             ),
         };
         // A clause-ending word inside a cue's own words is part of the cue, not a boundary:
-        // "ringing gastro today re 2ww" (blind set 127) is one hypothetical cue, 'today' and all.
+        // "ringing gastro today re 2ww" (blind set 127) is one hypothetical cue, 'today' and all;
+        // so is a cue that ends with one ("not currently pregnant", blind set 161).
         let cues = [
             &prepared.negation_before,
             &prepared.historical_before,
@@ -1117,7 +1133,7 @@ impl Reader {
         prepared.clause_end.0.retain(|end| {
             !cues
                 .iter()
-                .any(|c| c.0.iter().any(|cue| cue.0 < end.0 && end.1 < cue.1))
+                .any(|c| c.0.iter().any(|cue| cue.0 < end.0 && end.1 <= cue.1))
         });
         prepared
     }
@@ -1508,11 +1524,25 @@ impl Prepared<'_> {
 
     /// The mentions of `pattern`.
     pub fn mentions(&self, pattern: &Regex) -> Vec<Mention> {
-        pattern
+        let mut found: Vec<Mention> = pattern
             .find_iter(self.text)
             .filter(|m| !m.as_str().trim().is_empty())
             .map(|m| self.read(m.start(), m.end()))
-            .collect()
+            .collect();
+        // A question answered at once, after a dash or a colon: "?goitre - no goitre or nodes
+        // palpable" (blind sets 159, 161) asks nothing any more.
+        for i in 1..found.len() {
+            let (asked, answer) = (found[i - 1], found[i]);
+            // (the answer may read as asked too: the question's cue reaches over the dash)
+            if asked.questioned
+                && !asked.negated
+                && answer.negated
+                && answered_at_once(&self.text[asked.end..answer.start])
+            {
+                found[i - 1].negated = true;
+            }
+        }
+        found
     }
 
     /// Reads the context of the mention `text[start..end]`.
@@ -1835,6 +1865,29 @@ mod tests {
                 Some(hypothetical),
                 "{text}"
             );
+        }
+        // (text, negated): a negation cue that ends with such a word
+        for (text, negated) in [
+            ("Not currently pregnant.", true),
+            ("Not sure of dates, currently pregnant.", false),
+        ] {
+            let m = one(&["pregnant"], text);
+            assert_eq!(m.first().map(|m| m.negated), Some(negated), "{text}");
+        }
+    }
+
+    #[test]
+    fn a_question_answered_at_once_asks_nothing() {
+        // (text, the question negated)
+        for (text, negated) in [
+            ("Dysphagia ?goitre - no goitre or nodes palpable", true),
+            ("?goitre: no goitre felt", true),
+            ("?goitre, no goitre felt", false),
+            ("?goitre - examined, no goitre felt", false),
+            ("?goitre", false),
+        ] {
+            let m = one(&["goitre"], text);
+            assert_eq!(m.first().map(|m| m.negated), Some(negated), "{text}");
         }
     }
 
