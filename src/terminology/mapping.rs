@@ -160,7 +160,12 @@ impl Terminology {
                         .as_ref()
                         .is_some_and(|r| r.procedure == refinement.procedure)
                 });
-                (!named_specific).then(|| (i, generic.clone()))
+                let others_named = refinement.alone
+                    && m
+                        .procedures
+                        .iter()
+                        .any(|p| p.concept != refinement.procedure);
+                (!named_specific && !others_named).then(|| (i, generic.clone()))
             })
             .collect();
         if candidates.is_empty() {

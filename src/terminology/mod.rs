@@ -92,6 +92,8 @@ struct RefinesDef {
     procedure: String,
     #[serde(default)]
     reasons: Vec<String>,
+    #[serde(default)]
+    alone: bool,
 }
 
 /// A specific examination that a request for a generic one is, by the request's own words or
@@ -103,6 +105,9 @@ pub struct Refinement {
     pub procedure: usize,
     /// Reason concepts (indexes into `reasons`) whose present mention makes the request this one.
     pub reasons: Vec<usize>,
+    /// Only when the generic examination is the only one named: a bare "USS" for abdominal pain
+    /// is an abdominal US, but "US hip" (also the catch-all "US") is not made one by it.
+    pub alone: bool,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -395,7 +400,11 @@ impl Terminology {
                 }
                 reasons.extend(found);
             }
-            t.procedures[i].refines = Some(Refinement { procedure, reasons });
+            t.procedures[i].refines = Some(Refinement {
+                procedure,
+                reasons,
+                alone: def.alone,
+            });
         }
         if errors.is_empty() {
             t.procedure_filter = Prefilter::build(&t.procedures);
