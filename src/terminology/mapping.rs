@@ -161,8 +161,7 @@ impl Terminology {
                         .is_some_and(|r| r.procedure == refinement.procedure)
                 });
                 let others_named = refinement.alone
-                    && m
-                        .procedures
+                    && m.procedures
                         .iter()
                         .any(|p| p.concept != refinement.procedure);
                 (!named_specific && !others_named).then(|| (i, generic.clone()))
