@@ -440,10 +440,28 @@ fn columns_answered(text: &str) -> Cow<'_, str> {
     static SIDE_BY_SIDE: LazyLock<Regex> =
         LazyLock::new(|| re(r"(?i)([?:] ?(?:yes|no|y|n)\.?) {2,}"));
     let text = SIDE_BY_SIDE.replace_all(text, "$1\n");
-    match COLUMN.replace_all(&text, "$1: $2") {
+    let text = match COLUMN.replace_all(&text, "$1: $2") {
+        Cow::Owned(written) => Cow::Owned(written),
+        Cow::Borrowed(_) => text,
+    };
+    match slashed_answered(&text) {
         Cow::Owned(written) => Cow::Owned(written),
         Cow::Borrowed(_) => text,
     }
+}
+
+/// A template's yes/no items in a list set apart by slashes, two or more ("Red flags: weight
+/// loss N / fever N / night pain N", blind set 178), each written as the field it is ("weight
+/// loss: N"), so that each answer reaches its own label.
+fn slashed_answered(text: &str) -> Cow<'_, str> {
+    static RUN: LazyLock<Regex> = LazyLock::new(|| {
+        re(r"(?i)(?:[^/:\n.;?]{1,40}? (?:y|n|yes|no) / )+[^/:\n.;?]{1,40}? (?:y|n|yes|no)\b")
+    });
+    static ITEM: LazyLock<Regex> =
+        LazyLock::new(|| re(r"(?i)([^/:\n.;?]*?[^\s/:]) (y|n|yes|no)\b"));
+    RUN.replace_all(text, |run: &regex::Captures| {
+        ITEM.replace_all(&run[0], "$1: $2").into_owned()
+    })
 }
 
 /// "Q: Any blood in your urine? A: No" as "Any blood in your urine: No", and how many such
@@ -481,6 +499,23 @@ mod tests {
 
     fn answered(text: &str) -> Cow<'_, str> {
         FORMS.answered(text)
+    }
+
+    #[test]
+    fn slashed_yes_no_items_are_written_as_fields() {
+        // (as pasted, as written)
+        for (text, written) in [
+            (
+                "Red flags: weight loss N / fever N / cancer hx N.",
+                "Red flags: weight loss: N / fever: N / cancer hx: N.",
+            ),
+            ("trauma yes / night pain no", "trauma: yes / night pain: no"),
+            // one item, or slashes in a word's shorthand, are no list of answers
+            ("weight loss N", "weight loss N"),
+            ("N/V and pain 3/7, no fever", "N/V and pain 3/7, no fever"),
+        ] {
+            assert_eq!(super::slashed_answered(text), written, "{text}");
+        }
     }
 
     #[test]

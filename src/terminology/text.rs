@@ -615,9 +615,15 @@ fn is_heading_word(text: &str, heading: (usize, usize)) -> bool {
 /// clause mark, and at most `AFTER_REACH` bytes back ("haematemesis excluded").
 fn piece_before(text: &str, at: usize) -> usize {
     let from = before(text, at);
-    text[from..at]
+    let piece = &text[from..at];
+    let mark = piece
         .rfind([',', '.', ';', ':', '!', '?', '\n'])
-        .map_or(from, |i| from + i + 1)
+        .map(|i| from + i + 1);
+    // A spaced double dash parts a template's title from its fields ("Back pain template --
+    // Age <20 or >50: No", blind set 177).
+    let dashes = piece.rfind(" --").map(|i| from + i + 3);
+    mark.max(dashes)
+        .unwrap_or(from)
         .max(at.saturating_sub(AFTER_REACH))
 }
 
@@ -988,7 +994,8 @@ fn answer_spans(re: &Option<Regex>, text: &str) -> Vec<(usize, usize)> {
                 .is_none_or(|c| matches!(c, ',' | '.' | ';' | '!' | '\n' | '/' | ')' | '('))
                 // or a spaced dash before what the answer goes on to say ("Hard? No - soft",
                 // blind set 109)
-                || [" - ", " – "].iter().any(|d| text[m.end()..].starts_with(d))
+                // (or a template's double dash: "Steroid use: No -- Duration: 3 wks")
+                || [" - ", " – ", " --"].iter().any(|d| text[m.end()..].starts_with(d))
         })
         .map(|m| (m.start(), m.end()))
         .collect()
@@ -996,7 +1003,9 @@ fn answer_spans(re: &Option<Regex>, text: &str) -> Vec<(usize, usize)> {
 
 impl Reader {
     pub fn compile(def: &ContextDef) -> Result<Self, String> {
-        let mut ends = vec![r"[.;:!\n]".to_string()];
+        // A double dash between spaces parts a template's title from its fields ("EMIS Back pain
+        // template -- Age <20 or >50: No / ...", blind set 177), as a full stop would.
+        let mut ends = vec![r"[.;:!\n]|\s-{2,}\s".to_string()];
         if !def.clause_ends.is_empty() {
             ends.push(format!(
                 r"\b(?:{})\b",
@@ -1502,6 +1511,9 @@ impl Prepared<'_> {
             .is_some_and(|a| {
                 a.0 <= end + AFTER_REACH
                     && !text[end..a.0].contains([',', '.', ';', ':', '!', '?', '\n'])
+                    // a spaced dash opens another field: "Back pain template -- Age <20 or >50:
+                    // No", "calf swelling - DVT: no" (blind set 177)
+                    && ![" - ", " --", " – "].iter().any(|d| text[end..a.0].contains(d))
             })
     }
 
@@ -1766,6 +1778,11 @@ impl Prepared<'_> {
         }
         // A question after the negation opens a new thought: "no swelling ?DVT".
         if !self.question.within(cue.1, start).is_empty() {
+            return false;
+        }
+        // So does a mention written as a question after other words ("not tender ?femoral
+        // hernia", blind set 178); "no ?DVT" negates the question itself.
+        if text[start..end].starts_with('?') && after_cue.chars().any(char::is_alphanumeric) {
             return false;
         }
         if !after_cue.contains(',') {
@@ -2389,6 +2406,40 @@ mod tests {
         }
         // What an answer negates is no other finding ("bladder/bowel sx - nil").
         assert!(negated_words("back pain. bladder/bowel sx - nil").contains(&"bladder".to_string()));
+    }
+
+    #[test]
+    fn a_spaced_dash_parts_a_template_title_from_its_fields() {
+        // (blind set 177) The title stays present; each field's answer reaches its own label.
+        for text in [
+            "EMIS Back pain template -- Age <20 or >50: No",
+            "Back pain for 3 weeks - fever: no",
+            "Back pain template -- Fever: No / Steroid use: No -- Duration: 3 wks",
+        ] {
+            let m = one(&["back pain"], text);
+            assert!(m[0].is_current(), "{text}: {m:?}");
+        }
+        let m = one(
+            &["steroid use"],
+            "Fever: No / Steroid use: No -- Duration: 3 wks",
+        );
+        assert!(m[0].negated, "{m:?}");
+        // Near miss: the heading's own answer still negates it.
+        let m = one(&["back pain"], "Back pain: No");
+        assert!(m[0].negated, "{m:?}");
+    }
+
+    #[test]
+    fn a_question_after_the_negated_words_is_a_new_one() {
+        // (blind set 178) "not" reaches "tender", not the hernia asked after it; "no ?DVT"
+        // negates the question itself.
+        let m = one(
+            &["tender", r"\? ?femoral hernia"],
+            "irreducible but not tender ?femoral hernia",
+        );
+        assert!(m[0].negated && m[1].is_current(), "{m:?}");
+        let m = one(&["dvt"], "no ?DVT");
+        assert!(m[0].negated, "{m:?}");
     }
 
     /// The words a negation reaches, read or not ("no haematemesis or melaena").
