@@ -578,6 +578,10 @@ fn after(text: &str, start: usize) -> usize {
 /// across it, before or after.
 const HEADING_DASH: &str = " - ";
 
+/// The spaced dashes that open another field or piece of a template after an answer or a
+/// mention ("Hard? No - soft", "calf swelling - DVT: no", "Steroid use: No -- Duration: 3 wks").
+const FIELD_DASHES: [&str; 3] = [" - ", " – ", " --"];
+
 /// The parenthesis still open at `at` that opened after `from`, if any. A cue inside one
 /// speaks of what the parenthesis is attached to, not of everything before it: in "new nodule
 /// in the scar of a melanoma excision (2022)" the year dates the excision, not the nodule.
@@ -995,7 +999,7 @@ fn answer_spans(re: &Option<Regex>, text: &str) -> Vec<(usize, usize)> {
                 // or a spaced dash before what the answer goes on to say ("Hard? No - soft",
                 // blind set 109)
                 // (or a template's double dash: "Steroid use: No -- Duration: 3 wks")
-                || [" - ", " – ", " --"].iter().any(|d| text[m.end()..].starts_with(d))
+                || FIELD_DASHES.iter().any(|d| text[m.end()..].starts_with(d))
         })
         .map(|m| (m.start(), m.end()))
         .collect()
@@ -1513,7 +1517,7 @@ impl Prepared<'_> {
                     && !text[end..a.0].contains([',', '.', ';', ':', '!', '?', '\n'])
                     // a spaced dash opens another field: "Back pain template -- Age <20 or >50:
                     // No", "calf swelling - DVT: no" (blind set 177)
-                    && ![" - ", " --", " – "].iter().any(|d| text[end..a.0].contains(d))
+                    && !FIELD_DASHES.iter().any(|d| text[end..a.0].contains(d))
             })
     }
 
