@@ -140,6 +140,42 @@ fn rules_commands() {
     assert!(out.contains(" 0 failed"));
 }
 
+/// A corpus case is sent as the FHIR request `rules case` prints: piped into
+/// `check --explain -`, it is decided as the corpus report decides it. One file is a corpus too.
+#[test]
+fn a_corpus_case_prints_as_the_request_it_is_sent_as() {
+    let file = repo("tests/corpus/blind192.toml");
+    let (code, request) = run(&["rules", "case", "--corpus", &file, "b192-010"]);
+    assert_eq!(code, 0, "{request}");
+    let value: serde_json::Value = serde_json::from_str(&request).expect("one JSON request");
+    assert_eq!(value["resourceType"], "ServiceRequest");
+    let mut child = bin()
+        .args(["check", "--explain", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("spawns");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(request.as_bytes())
+        .expect("writes");
+    let out = child.wait_with_output().expect("finishes");
+    let text = String::from_utf8_lossy(&out.stdout);
+    // A 2WW made, with a GP ultrasound: redirected (exit 3) by GEN02, as the case expects.
+    assert_eq!(out.status.code(), Some(3), "{text}");
+    assert!(text.contains("GEN02"), "{text}");
+    // An unknown id says so and fails; the file alone is a corpus the report reads.
+    assert_eq!(run(&["rules", "case", "--corpus", &file, "b192-none"]).0, 1);
+    let cases = std::fs::read_to_string(&file)
+        .expect("file")
+        .matches("[[case]]")
+        .count();
+    let (_, report) = run(&["rules", "report", "--corpus", &file]);
+    assert!(report.contains(&format!(" of {cases} (")), "{report}");
+}
+
 /// A reader that stops reading (`rules list | head -1`) ends the output quietly: no panic, and
 /// the command's own exit status.
 #[test]

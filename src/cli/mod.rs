@@ -406,8 +406,18 @@ pub enum RulesAction {
     /// agreement, the per-rule precision / recall table and every disagreement (Markdown).
     /// Exit status 1 when any case disagrees.
     Report {
+        /// A folder of corpus files, or one file.
         #[arg(long, default_value = "tests/corpus")]
         corpus: PathBuf,
+    },
+    /// Print the FHIR request (JSON) a corpus case is sent as, to read its decision with
+    /// `check --explain -`. Several ids print one request per line.
+    Case {
+        /// A folder of corpus files, or one file.
+        #[arg(long, default_value = "tests/corpus")]
+        corpus: PathBuf,
+        #[arg(required = true)]
+        ids: Vec<String>,
     },
     /// Write the conformance resources generated from the rules (FHIR JSON) into a folder: the
     /// CodeSystems of decisions, rules and pathways, and the terminology's CodeSystems,

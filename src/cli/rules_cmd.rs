@@ -196,6 +196,26 @@ pub fn run(source: &RulesArg, action: RulesAction) -> i32 {
             out!("{}", crate::engine::corpus::markdown(&rules, &outcomes));
             i32::from(!outcomes.iter().all(|o| o.agrees()))
         }
+        RulesAction::Case { corpus, ids } => {
+            let cases = match crate::engine::corpus::read_corpus(&corpus) {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return 1;
+                }
+            };
+            let mut status = 0;
+            for id in &ids {
+                match cases.iter().find(|c| &c.id == id) {
+                    Some(case) => outln!("{}", crate::engine::corpus::build(case)),
+                    None => {
+                        eprintln!("error: no case {id} in {}", corpus.display());
+                        status = 1;
+                    }
+                }
+            }
+            status
+        }
         RulesAction::Publish { out } => {
             for (name, cs) in crate::rules::publish::generated_resources(&rules) {
                 let path = out.join(&name);

@@ -76,13 +76,18 @@ struct CorpusFile {
     case: Vec<Case>,
 }
 
-/// Reads every `*.toml` of `dir` (sorted) as corpus cases.
-pub fn read_corpus(dir: &Path) -> Result<Vec<Case>, String> {
-    let mut files: Vec<_> = std::fs::read_dir(dir)
-        .map_err(|e| format!("{}: {e}", dir.display()))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
-        .collect();
+/// Reads every `*.toml` of `path` (sorted) as corpus cases, or `path` alone when it is a file
+/// (a new blind set is scored alone, before it joins the folder).
+pub fn read_corpus(path: &Path) -> Result<Vec<Case>, String> {
+    let mut files: Vec<_> = if path.is_file() {
+        vec![path.to_path_buf()]
+    } else {
+        std::fs::read_dir(path)
+            .map_err(|e| format!("{}: {e}", path.display()))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+            .collect()
+    };
     files.sort();
     let mut cases = Vec::new();
     for f in files {
