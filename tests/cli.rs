@@ -22,6 +22,23 @@ fn run(args: &[&str]) -> (i32, String) {
     )
 }
 
+/// Runs the command with `input` on stdin; its whole output.
+fn run_with_stdin(args: &[&str], input: &[u8]) -> std::process::Output {
+    let mut child = bin()
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("spawns");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(input)
+        .expect("writes");
+    child.wait_with_output().expect("finishes")
+}
+
 #[test]
 fn exit_status_tells_the_decision() {
     assert_eq!(
@@ -85,20 +102,8 @@ fn stdin_is_sniffed_json_or_xml() {
             1,
         ),
     ] {
-        let mut child = bin()
-            .args(["check", "-", "--format", "text"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("spawns");
         let bytes = std::fs::read(repo(file)).expect("file");
-        child
-            .stdin
-            .take()
-            .expect("stdin")
-            .write_all(&bytes)
-            .expect("writes");
-        let out = child.wait_with_output().expect("finishes");
+        let out = run_with_stdin(&["check", "-", "--format", "text"], &bytes);
         assert_eq!(out.status.code(), Some(expect), "{file}");
         assert!(String::from_utf8_lossy(&out.stdout).contains("ServiceRequest"));
     }
@@ -149,19 +154,7 @@ fn a_corpus_case_prints_as_the_request_it_is_sent_as() {
     assert_eq!(code, 0, "{request}");
     let value: serde_json::Value = serde_json::from_str(&request).expect("one JSON request");
     assert_eq!(value["resourceType"], "ServiceRequest");
-    let mut child = bin()
-        .args(["check", "--explain", "-"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("spawns");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(request.as_bytes())
-        .expect("writes");
-    let out = child.wait_with_output().expect("finishes");
+    let out = run_with_stdin(&["check", "--explain", "-"], request.as_bytes());
     let text = String::from_utf8_lossy(&out.stdout);
     // A 2WW made, with a GP ultrasound: redirected (exit 3) by GEN02, as the case expects.
     assert_eq!(out.status.code(), Some(3), "{text}");
