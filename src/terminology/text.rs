@@ -423,6 +423,8 @@ pub struct ContextDef {
     pub hypothetical_headings: Vec<String>,
     /// Before the term, in its comma-bounded piece: "family history of", "mother had".
     pub family_before: Vec<String>,
+    /// After the term, in its comma-bounded piece: "kidney stones run in the family".
+    pub family_after: Vec<String>,
     /// Headings that make the rest of their sentence family history: "FH:".
     pub family_headings: Vec<String>,
     /// Phrases that hold a family cue and speak of the patient: a relative quoted about the
@@ -462,6 +464,7 @@ pub struct Reader {
     pseudo_hypothetical: Option<Regex>,
     hypothetical_headings: Option<Regex>,
     family_before: Option<Regex>,
+    family_after: Option<Regex>,
     family_headings: Option<Regex>,
     pseudo_family: Option<Regex>,
     examination: Option<Regex>,
@@ -637,7 +640,7 @@ fn piece_before(text: &str, at: usize) -> usize {
 fn answered_at_once(between: &str) -> bool {
     let Some(rest) = between
         .trim_start()
-        .strip_prefix(['-', '–', ':'])
+        .strip_prefix(['-', '–', ':', '?'])
         .map(str::trim_start)
     else {
         return false;
@@ -1044,6 +1047,7 @@ impl Reader {
             pseudo_hypothetical: optional("pseudo_hypothetical", &def.pseudo_hypothetical)?,
             hypothetical_headings: optional("hypothetical_headings", &def.hypothetical_headings)?,
             family_before: optional("family_before", &def.family_before)?,
+            family_after: optional("family_after", &def.family_after)?,
             family_headings: optional("family_headings", &def.family_headings)?,
             pseudo_family: optional("pseudo_family", &def.pseudo_family)?,
             examination: optional("examination_cues", &def.examination_cues)?,
@@ -1125,6 +1129,7 @@ impl Reader {
                         .collect(),
                 )
             },
+            family_after: all(&self.family_after),
             family_headings: all(&self.family_headings),
             examination: all(&self.examination),
             clause_end: Spans(
@@ -1208,6 +1213,7 @@ pub struct Prepared<'a> {
     hypothetical_after: Spans,
     hypothetical_headings: Spans,
     family_before: Spans,
+    family_after: Spans,
     family_headings: Spans,
     examination: Spans,
     clause_end: Spans,
@@ -1254,6 +1260,7 @@ impl Prepared<'_> {
             &self.hypothetical_after,
             &self.hypothetical_headings,
             &self.family_before,
+            &self.family_after,
             &self.family_headings,
         ]
         .into_iter()
@@ -1545,15 +1552,19 @@ impl Prepared<'_> {
             .filter(|m| !m.as_str().trim().is_empty())
             .map(|m| self.read(m.start(), m.end()))
             .collect();
-        // A question answered at once, after a dash or a colon: "?goitre - no goitre or nodes
-        // palpable" (blind sets 159, 161) asks nothing any more.
+        // A question answered at once, after a dash, a colon or its own question mark: "?goitre -
+        // no goitre or nodes palpable" (blind sets 159, 161), a form's "Lump? No lump felt by pt
+        // or on exam" (blind set 224) asks nothing any more.
         for i in 1..found.len() {
             let (asked, answer) = (found[i - 1], found[i]);
-            // (the answer may read as asked too: the question's cue reaches over the dash)
-            if asked.questioned
+            // (the answer may read as asked too: the question's cue reaches over the dash). A
+            // form's question mark followed by its answer is no question cue, so the mark itself
+            // says it was asked.
+            let between = &self.text[asked.end..answer.start];
+            if (asked.questioned || between.trim_start().starts_with('?'))
                 && !asked.negated
                 && answer.negated
-                && answered_at_once(&self.text[asked.end..answer.start])
+                && answered_at_once(between)
             {
                 found[i - 1].negated = true;
             }
@@ -1641,6 +1652,16 @@ impl Prepared<'_> {
                 .any(|&s| s.0 <= end + AFTER_REACH)
             || self.under_heading(&self.hypothetical_headings, sentence_start, start);
         let family = !self.family_before.within(piece_start, start).is_empty()
+            // Only a cue in the mention's own words, with no mark or bracket between: in
+            // "?twins (runs in family)" the twins asked after are the patient's own.
+            || self
+                .family_after
+                .within(end, heading_end)
+                .iter()
+                .any(|&s| {
+                    s.0 <= end + AFTER_REACH
+                        && !text[end..s.0].contains([',', '.', ';', ':', '?', '!', '(', '\n'])
+                })
             || self.under_heading(&self.family_headings, sentence_start, start)
             || self.in_family_parenthesis(sentence_start, start, end);
         Mention {
@@ -1909,6 +1930,32 @@ mod tests {
         ] {
             let m = one(&["goitre"], text);
             assert_eq!(m.first().map(|m| m.negated), Some(negated), "{text}");
+        }
+        // A form's question mark, then its answer (blind set 224).
+        for (text, negated) in [
+            ("Neck pain. Lump? No lump felt by pt or on exam.", true),
+            ("Lump? Yes, lump felt above the clavicle.", false),
+        ] {
+            let m = one(&["lump"], text);
+            assert_eq!(m.first().map(|m| m.negated), Some(negated), "{text}");
+        }
+    }
+
+    #[test]
+    fn a_family_cue_after_the_term_makes_it_the_familys() {
+        // (text, family): the cue in the term's own words, with no mark or bracket between
+        for (text, family) in [
+            (
+                "Mam worried as kidney stones run in the family (dad and uncle).",
+                true,
+            ),
+            ("Kidney stones in the family.", true),
+            ("Kidney stones, runs in the family.", false),
+            ("?kidney stones (runs in family)", false),
+            ("Kidney stones on CT last week.", false),
+        ] {
+            let m = one(&["kidney stones"], text);
+            assert_eq!(m.first().map(|m| m.family), Some(family), "{text}");
         }
     }
 
