@@ -256,10 +256,16 @@ fn spoken_to_written(text: String) -> String {
 }
 
 /// Whether a line opens with a form's field label: a few words, then a colon ("Red flags:",
-/// "O/E:", "Pregnancy status:"), or a label and a question mark ("Pregnant? N").
+/// "O/E:", "Pregnancy status:"), a label and a question mark ("Pregnant? N"), or a label and a
+/// spaced dash ("Wt loss - N").
 fn starts_field(line: &str) -> bool {
     let line = line.trim_start();
-    let Some(end) = line.find([':', '?']) else {
+    // A label ends at a colon, a question mark or a spaced dash ("Wt loss - N", blind set 237).
+    let Some(end) = [line.find([':', '?']), line.find(" - "), line.find(" – ")]
+        .into_iter()
+        .flatten()
+        .min()
+    else {
         return false;
     };
     let label = &line[..end];
@@ -2085,6 +2091,11 @@ mod tests {
         assert_eq!(
             normalise("Knee pain\nworse on stairs"),
             "knee pain worse on stairs"
+        );
+        // a field labelled with a spaced dash keeps its line (blind set 237)
+        assert_eq!(
+            normalise("Red flags:\n Wt loss - N\n Fever - N"),
+            "red flags:\nwt loss - n\nfever - n"
         );
     }
 
