@@ -169,6 +169,20 @@ fn a_corpus_case_prints_as_the_request_it_is_sent_as() {
     assert!(report.contains(&format!(" of {cases} (")), "{report}");
 }
 
+/// A corpus field written blank (`note = ""`, a template left empty) is sent as no element, as
+/// FHIR forbids empty strings: the request is read, not refused as invalid.
+#[test]
+fn a_blank_corpus_field_is_sent_as_no_element() {
+    let file = repo("tests/corpus/blind255.toml");
+    let (code, request) = run(&["rules", "case", "--corpus", &file, "b255-006"]);
+    assert_eq!(code, 0, "{request}");
+    let value: serde_json::Value = serde_json::from_str(&request).expect("one JSON request");
+    assert!(value.get("note").is_none(), "{request}");
+    let out = run_with_stdin(&["check", "--explain", "-"], request.as_bytes());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("GEN01"), "{text}");
+}
+
 /// A reader that stops reading (`rules list | head -1`) ends the output quietly: no panic, and
 /// the command's own exit status.
 #[test]

@@ -141,13 +141,16 @@ pub fn build(case: &Case) -> Value {
     if let Some(r) = &case.reason_code {
         reason_codes.push(coding(r));
     }
-    if let Some(r) = &case.reason {
+    // A field written blank ("note = \"\"", a template left empty) is sent as no element: FHIR
+    // strings may not be empty, and the case means a request that says nothing there.
+    let written = |t: &Option<String>| t.clone().filter(|t| !t.trim().is_empty());
+    if let Some(r) = written(&case.reason) {
         reason_codes.push(json!({"text": r}));
     }
     if !reason_codes.is_empty() {
         sr["reasonCode"] = json!(reason_codes);
     }
-    if let Some(n) = &case.note {
+    if let Some(n) = written(&case.note) {
         sr["note"] = json!([{"text": n}]);
     }
     let mut context: Vec<(String, Value)> = vec![(

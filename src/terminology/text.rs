@@ -558,6 +558,9 @@ const REACH: usize = 256;
 /// ("DVT excluded", "lump on the back not palpable today"): a few words.
 const AFTER_REACH: usize = 48;
 
+/// How far a form's list of items asked about together may reach before its answer, in bytes.
+const LIST_REACH: usize = 100;
+
 /// The text up to `REACH` bytes before `end`, starting at a word (never inside a character).
 fn before(text: &str, end: usize) -> usize {
     if end <= REACH {
@@ -1534,6 +1537,43 @@ impl Prepared<'_> {
             })
     }
 
+    /// Whether the mention is an item of a list of short items that a form asks about together,
+    /// answered "no" at the list's end ("Weight loss, blood in poo, being sick, yellow skin? No",
+    /// blind set 251): the answer is said of every item, not only of the last. The list opens its
+    /// sentence (or follows "any"); each item is a few words with no number and no negation of
+    /// its own, so that "Knee pain 3 months, swelling: no" and "Knee pain, no injury, locking: no"
+    /// keep the pain.
+    fn list_answered_no(&self, sentence_start: usize, end: usize) -> bool {
+        let text = self.text;
+        let opening = &text[sentence_start..end];
+        let list_start = sentence_start + (opening.len() - opening.trim_start().len());
+        let list_start = if text[list_start..end].starts_with("any ") {
+            list_start + "any ".len()
+        } else {
+            list_start
+        };
+        let Some(&(answer, _)) = self.negation_answer.within(end, text.len()).first() else {
+            return false;
+        };
+        let list = &text[list_start..answer];
+        if answer > list_start + LIST_REACH
+            || !list.contains(',')
+            || list.contains(['.', ';', ':', '!', '?', '\n', '('])
+            || FIELD_DASHES.iter().any(|d| list.contains(d))
+            || !self.negation_before.within(list_start, answer).is_empty()
+        {
+            return false;
+        }
+        // ("skin changes or nipple problems" is two items)
+        list.split(',')
+            .flat_map(|item| item.split(" or "))
+            .flat_map(|item| item.split(" and "))
+            .all(|item| {
+                let words = item.split_whitespace().count();
+                (1..=4).contains(&words) && !item.contains(|c: char| c.is_ascii_digit())
+            })
+    }
+
     /// Whether the mention `start..end` is what a yes/no question asks something of, not what
     /// it asks about: "Is the lump bigger than a golf ball? No" says the lump is not bigger,
     /// not that there is no lump (blind set 118). The question opens on the mention, after an
@@ -1614,6 +1654,7 @@ impl Prepared<'_> {
                 .iter()
                 .any(|&s| s.0 <= end + AFTER_REACH && s.0 <= heading_end && !overlaps(s, pseudo_neg))
             || (self.answered_no(end) && !self.asked_of(sentence_start, start, end))
+            || self.list_answered_no(sentence_start, end)
             || self.last_piece_negated(start, end, pseudo_neg);
         let questioned = self.questioned(clause_start, start, end, to);
         let historical = self
@@ -1871,6 +1912,38 @@ mod tests {
             ("Lump: no.", true),
         ] {
             let m = one(&["lump"], text);
+            assert_eq!(m.first().map(|m| m.negated), Some(negated), "{text}");
+        }
+    }
+
+    #[test]
+    fn a_list_asked_together_and_answered_no_negates_each_item() {
+        // (text, whether "weight loss" is negated)
+        for (text, negated) in [
+            (
+                "Weight loss, blood in poo, being sick, yellow skin? No",
+                true,
+            ),
+            (
+                "Tummy pain on and off. Weight loss, PR bleeding, vomiting: no",
+                true,
+            ),
+            ("Any weight loss, night sweats or fever? No.", true),
+            ("Weight loss, tired all the time. Fever: no", false),
+            ("Weight loss 3 months, sweats, fever: no", false),
+            ("Weight loss, no fever, sweats: no", false),
+        ] {
+            let m = one(&["weight loss"], text);
+            assert_eq!(m.first().map(|m| m.negated), Some(negated), "{text}");
+        }
+        // an item in the middle of the list too
+        for (text, negated) in [
+            ("Weight loss, PR bleeding, vomiting: no", true),
+            ("Any weight loss, PR bleeding or fever? No.", true),
+            ("Any breast lumps, PR bleeding or nipple problems? No", true),
+            ("Knee pain 3 months, PR bleeding, vomiting: no", false),
+        ] {
+            let m = one(&["pr bleeding"], text);
             assert_eq!(m.first().map(|m| m.negated), Some(negated), "{text}");
         }
     }
