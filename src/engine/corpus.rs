@@ -143,7 +143,9 @@ pub fn build(case: &Case) -> Value {
     }
     // A field written blank ("note = \"\"", a template left empty) is sent as no element: FHIR
     // strings may not be empty, and the case means a request that says nothing there.
-    let written = |t: &Option<String>| t.clone().filter(|t| !t.trim().is_empty());
+    fn written(t: &Option<String>) -> Option<&str> {
+        t.as_deref().filter(|t| !t.trim().is_empty())
+    }
     if let Some(r) = written(&case.reason) {
         reason_codes.push(json!({"text": r}));
     }

@@ -559,6 +559,11 @@ impl Terminology {
             codings(cc)
                 .find(|(_, s, c, _)| concept.codes.iter().any(|d| d.system == *s && d.code == *c))
         }
+        // A referral asked about is not one made: "Locum query 'should we fast track?' -
+        // discussed, not for 2WW" (blind set 264), "?2WW". Only a question mark on the pathway's
+        // own words asks about it: "Referred 2WW ?pancreatic ca" and "epigastric mass? 2WW upper
+        // GI referral done today" made it.
+        let made = |t: &str, x: &Mention| x.is_current() && !pathway_asked(t, x);
         for key in ["category", "orderDetail", "reasonCode"] {
             for (i, cc) in array(sr, key) {
                 let path = at.field(key).index(i);
@@ -570,15 +575,12 @@ impl Terminology {
                     return;
                 }
                 if let (Some(t), Some(re)) = (str_at(cc, "text"), &concept.pattern) {
+                    let read = self.speller.correct(&text::normalise(t, &self.forms)).0;
                     if self
                         .reader
-                        .mentions(
-                            re,
-                            &self.speller.correct(&text::normalise(t, &self.forms)).0,
-                            m.as_of,
-                        )
+                        .mentions(re, &read, m.as_of)
                         .iter()
-                        .any(Mention::is_current)
+                        .any(|x| made(&read, x))
                     {
                         m.two_week_wait = Some((path.field("text"), format!("'{t}'")));
                         return;
@@ -610,7 +612,7 @@ impl Terminology {
                     .reader
                     .mentions(re, t, m.as_of)
                     .into_iter()
-                    .find(Mention::is_current)
+                    .find(|x| made(t, x))
                 {
                     m.two_week_wait = Some((path.clone(), format!("'{}'", &t[x.start..x.end])));
                     return;
@@ -618,6 +620,20 @@ impl Terminology {
             }
         }
     }
+}
+
+/// Whether a question mark is written on a pathway's own words: right after them, ending the
+/// question ("fast track?", "2WW ??", "'should we fast track?'"), or joined to their start
+/// ("?2WW"). A mark joined to the next word asks about that word ("2WW ?pancreatic ca").
+fn pathway_asked(t: &str, x: &Mention) -> bool {
+    let after = t[x.end..].trim_start_matches([' ', '\'', '"', '’', '”']);
+    let closes = after.strip_prefix('?').is_some_and(|rest| {
+        rest.trim_start_matches('?')
+            .chars()
+            .next()
+            .is_none_or(|c| !c.is_alphanumeric())
+    });
+    closes || t[..x.start].ends_with('?')
 }
 
 /// What matched, for diagnostics: the words, and the words as written when they were read

@@ -73,6 +73,7 @@ pub fn normalise(s: &str, forms: &super::forms::Forms) -> String {
     let s = rewritten(s, &BLANK, "__|");
     let s = forms.answered(&s);
     let mut out = String::with_capacity(s.len());
+    let mut after_quotation = false;
     for (i, line) in s.split('\n').enumerate() {
         for (k, field) in line.split('|').enumerate() {
             let mut words = field.split_whitespace().peekable();
@@ -80,16 +81,30 @@ pub fn normalise(s: &str, forms: &super::forms::Forms) -> String {
                 continue;
             }
             if !out.is_empty() {
-                out.push(if k > 0 || (i > 0 && starts_field(line)) {
-                    '\n'
-                } else {
-                    ' '
-                });
+                out.push(
+                    if k > 0 || (i > 0 && (after_quotation || starts_field(line))) {
+                        '\n'
+                    } else {
+                        ' '
+                    },
+                );
             }
             push_words(&mut out, words);
         }
+        if !line.trim().is_empty() {
+            after_quotation = ends_quotation(line);
+        }
     }
     spoken_to_written(out)
+}
+
+/// Whether a line ends by closing a quotation: a patient's message pasted above the GP's own
+/// lines ("\"... I'm on the pill if that matters\"" then "?DVT L leg") is said in full, so the
+/// next line opens a sentence of its own (blind set 263), though it has no full stop. Only
+/// double quotes count: a single one may be an apostrophe.
+fn ends_quotation(line: &str) -> bool {
+    let line = line.trim_end();
+    line.ends_with('”') || (line.ends_with('"') && line.matches('"').count().is_multiple_of(2))
 }
 
 /// Appends `words` to `out`, lower-cased and one space apart.
@@ -916,6 +931,12 @@ fn entries(re: &Option<Regex>, text: &str, as_of: Option<Date>) -> Vec<Document>
     out
 }
 
+/// The most words an item of a list may have for one negation or one answer to reach it: "no
+/// weight loss, fever or night sweats" negates three items; "no injury, pain worse at night for
+/// three weeks" leaves the second piece, a sentence of its own, alone. The forward reach of a
+/// negation, a list answered "no" and a negated list's pieces all share this bound.
+const LIST_ITEM_WORDS: usize = 4;
+
 /// How long a quoted document stays the present episode: a letter of last month is what the
 /// request acts on ("A&E discharge 13/06: GP to arrange Doppler"); one of last year is history.
 const RECENT_DAYS: i64 = 92;
@@ -1021,7 +1042,10 @@ impl Reader {
     pub fn compile(def: &ContextDef) -> Result<Self, String> {
         // A double dash between spaces parts a template's title from its fields ("EMIS Back pain
         // template -- Age <20 or >50: No / ...", blind set 177), as a full stop would.
-        let mut ends = vec![r"[.;:!\n]|\s-{2,}\s".to_string()];
+        // A checklist's tick or cross ends its item as a full stop would: "Knee pain ✓ swelling ✗
+        // locking ✗" leaves the pain alone (blind set 274); what the cross says is read by the
+        // negation cues (rules/terminology/context.toml).
+        let mut ends = vec![r"[.;:!\n✓✔✗✘❌]|\s-{2,}\s".to_string()];
         if !def.clause_ends.is_empty() {
             ends.push(format!(
                 r"\b(?:{})\b",
@@ -1308,7 +1332,7 @@ impl Prepared<'_> {
             // The first piece, then list items of a few words each.
             let mut end = from;
             for (i, piece) in text[from..stop].split(',').enumerate() {
-                if i > 0 && piece.split_whitespace().count() > 4 {
+                if i > 0 && piece.split_whitespace().count() > LIST_ITEM_WORDS {
                     break;
                 }
                 end += piece.len() + usize::from(i > 0);
@@ -1570,7 +1594,8 @@ impl Prepared<'_> {
             .flat_map(|item| item.split(" and "))
             .all(|item| {
                 let words = item.split_whitespace().count();
-                (1..=4).contains(&words) && !item.contains(|c: char| c.is_ascii_digit())
+                (1..=LIST_ITEM_WORDS).contains(&words)
+                    && !item.contains(|c: char| c.is_ascii_digit())
             })
     }
 
@@ -1874,7 +1899,7 @@ impl Prepared<'_> {
             piece
                 .split(" or ")
                 .flat_map(|item| item.split(" nor "))
-                .all(|item| item.split_whitespace().count() <= 4)
+                .all(|item| item.split_whitespace().count() <= LIST_ITEM_WORDS)
         })
     }
 }
@@ -2164,6 +2189,15 @@ mod tests {
         assert_eq!(
             normalise("Knee pain\nworse on stairs"),
             "knee pain worse on stairs"
+        );
+        // a quotation closed at the end of its line ends the sentence there (blind set 263)
+        assert_eq!(
+            normalise("\"leg aching, on the pill if that matters\"\n?DVT L leg"),
+            "\"leg aching, on the pill if that matters\"\n?dvt l leg"
+        );
+        assert_eq!(
+            normalise("Pt says \"knee hurts\" and\nworse on stairs"),
+            "pt says \"knee hurts\" and worse on stairs"
         );
         // a field labelled with a spaced dash keeps its line (blind set 237)
         assert_eq!(
@@ -2696,6 +2730,16 @@ mod tests {
         }
         assert!(READER.has_question_cue("wrist pain ?ganglion"));
         assert!(one(&["wrist pain"], "wrist pain ?")[0].questioned);
+    }
+
+    #[test]
+    fn a_checklist_tick_or_cross_ends_its_item() {
+        // (blind set 274) a cross negates the item it follows, not the ticked one before it
+        let m = one(&["knee pain", "swelling", "locking"], "Knee pain ✓ swelling ✗ locking ✗");
+        assert!(!m[0].negated, "{m:?}");
+        assert!(m[1].negated && m[2].negated, "{m:?}");
+        let m = one(&["bloated", "wt loss"], "Bloated ✓ pain ✓ wt loss ✗");
+        assert!(!m[0].negated && m[1].negated, "{m:?}");
     }
 
     /// Each mention reads a bounded window, which is what keeps a long text without
