@@ -2735,7 +2735,10 @@ mod tests {
     #[test]
     fn a_checklist_tick_or_cross_ends_its_item() {
         // (blind set 274) a cross negates the item it follows, not the ticked one before it
-        let m = one(&["knee pain", "swelling", "locking"], "Knee pain ✓ swelling ✗ locking ✗");
+        let m = one(
+            &["knee pain", "swelling", "locking"],
+            "Knee pain ✓ swelling ✗ locking ✗",
+        );
         assert!(!m[0].negated, "{m:?}");
         assert!(m[1].negated && m[2].negated, "{m:?}");
         let m = one(&["bloated", "wt loss"], "Bloated ✓ pain ✓ wt loss ✗");
