@@ -7,7 +7,7 @@
 //! and as a possible other symptom (so the "pain as the only symptom" rules do not fire). The
 //! lists are data: `[not_findings]` in `rules/terminology/not-findings.toml`.
 
-use super::text::{bounded, compile_patterns};
+use super::text::{ascii_only, bounded, compile_patterns};
 use regex::Regex;
 use serde::Deserialize;
 
@@ -64,14 +64,22 @@ const CUT_OFF_MIN: usize = 3;
 /// The alternation is compiled twice. Its Unicode form (case folding, word boundaries) makes a
 /// lazy DFA too large for its cache, which then falls back to the PikeVM; on an ASCII text
 /// (nearly every referral) an ASCII-only form, with a larger cache, finds the same matches.
+///
+/// The ASCII forms leave out of classes the characters that are not ASCII ([`ascii_only`]): when
+/// a curly quote in one phrase's class (`[\x27‘“]`, sets 148–150 on) turned the ASCII forms off
+/// for all, a 900 kB note took 28 s in release and passed the hostile suite's minute in debug (CI
+/// of session 48's stop). A phrase that still needs Unicode (`\p{L}`) keeps its Unicode form and
+/// is left out of the ASCII alternation; the others keep their ASCII forms.
 #[derive(Debug, Clone)]
 struct Phrases {
     all: Regex,
+    /// The alternation of the phrases that compile ASCII-only (`None` if none do).
     all_ascii: Option<regex::bytes::Regex>,
     each: Vec<Regex>,
-    /// Each phrase compiled ASCII-only, for ASCII texts (`None` when one needs Unicode): a
-    /// third of the size, and the same matches on such a text (session 34).
-    each_ascii: Option<Vec<regex::bytes::Regex>>,
+    /// Each phrase compiled ASCII-only, for ASCII texts, or `None` for one that needs Unicode
+    /// (searched with its form in `each`): a third of the size, and the same matches on such a
+    /// text (session 34).
+    each_ascii: Vec<Option<regex::bytes::Regex>>,
 }
 
 /// The ASCII alternation's lazy DFA cache, as for the concepts' prefilter.
@@ -87,18 +95,24 @@ impl Phrases {
             .iter()
             .map(|p| Regex::new(p).map_err(|e| e.to_string()))
             .collect::<Result<Vec<_>, _>>()?;
-        let each_ascii = bounded
-            .iter()
-            .map(|p| regex::bytes::RegexBuilder::new(p).unicode(false).build())
-            .collect::<Result<Vec<_>, _>>()
-            .ok();
+        let each_ascii: Vec<Option<regex::bytes::Regex>> =
+            bounded.iter().map(|p| ascii_only(p, None)).collect();
         let all = compile_patterns(patterns)?;
-        // A pattern that needs Unicode (`\p{L}`) leaves the ASCII form out.
-        let all_ascii = regex::bytes::RegexBuilder::new(all.as_str())
-            .unicode(false)
-            .dfa_size_limit(ASCII_DFA_CACHE)
-            .build()
-            .ok();
+        // A phrase with no ASCII form is searched on its own (`each`).
+        let ascii_alternatives: Vec<String> = patterns
+            .iter()
+            .zip(&each_ascii)
+            .filter(|(_, re)| re.is_some())
+            .map(|(p, _)| super::text::bounded(p))
+            .collect();
+        let all_ascii = (!ascii_alternatives.is_empty())
+            .then(|| {
+                ascii_only(
+                    &format!("(?i){}", ascii_alternatives.join("|")),
+                    Some(ASCII_DFA_CACHE),
+                )
+            })
+            .flatten();
         Ok(Phrases {
             all,
             all_ascii,
@@ -120,18 +134,13 @@ impl Phrases {
                 .map(|m| (m.start(), m.end()))
                 .collect(),
         };
-        match &self.each_ascii {
-            Some(each) if ascii => spans.extend(
-                each.iter()
-                    .flat_map(|re| re.find_iter(text.as_bytes()))
-                    .map(|m| (m.start(), m.end())),
-            ),
-            _ => spans.extend(
-                self.each
-                    .iter()
-                    .flat_map(|re| re.find_iter(text))
-                    .map(|m| (m.start(), m.end())),
-            ),
+        for (unicode, ascii_form) in self.each.iter().zip(&self.each_ascii) {
+            match ascii_form {
+                Some(re) if ascii => {
+                    spans.extend(re.find_iter(text.as_bytes()).map(|m| (m.start(), m.end())))
+                }
+                _ => spans.extend(unicode.find_iter(text).map(|m| (m.start(), m.end()))),
+            }
         }
         spans
     }
@@ -443,7 +452,10 @@ mod tests {
             common_words: Vec::new(),
         };
         let l = NotFindings::compile(&def).expect("compiles");
-        assert!(l.phrases.as_ref().is_some_and(|p| p.all_ascii.is_some()));
+        assert!(l
+            .phrases
+            .as_ref()
+            .is_some_and(|p| p.all_ascii.is_some() && p.each_ascii.iter().all(Option::is_some)));
         assert!(l
             .unexplained("as discussed dr smith", Vec::new())
             .is_empty());
@@ -451,5 +463,24 @@ mod tests {
         assert!(l
             .unexplained("as discussed dr wójcik", Vec::new())
             .is_empty());
+    }
+
+    #[test]
+    fn a_phrase_that_needs_unicode_leaves_the_others_ascii() {
+        // A class of Greek letters cannot be compiled ASCII-only; the other phrases keep their
+        // ASCII forms (one such phrase once turned them off for all, and long notes were read
+        // by the PikeVM).
+        let def = NotFindingsDef {
+            phrases: vec!["felt \\p{Greek}+".into(), "as discussed".into()],
+            words: Vec::new(),
+            common_words: Vec::new(),
+        };
+        let l = NotFindings::compile(&def).expect("compiles");
+        let p = l.phrases.as_ref().expect("phrases");
+        assert!(p.all_ascii.is_some());
+        assert!(p.each_ascii[0].is_none() && p.each_ascii[1].is_some());
+        for text in ["as discussed", "as discussed felt αβ"] {
+            assert!(l.unexplained(text, Vec::new()).is_empty(), "{text}");
+        }
     }
 }

@@ -218,17 +218,7 @@ impl Prefilter {
         let mut always = Vec::new();
         for (i, c) in concepts.iter().enumerate() {
             let Some(re) = &c.pattern else { continue };
-            let compiled = re
-                .as_str()
-                .is_ascii()
-                .then(|| {
-                    regex::bytes::RegexBuilder::new(re.as_str())
-                        .unicode(false)
-                        .build()
-                        .ok()
-                })
-                .flatten();
-            match compiled {
+            match text::ascii_only(re.as_str(), None) {
                 Some(re) => ascii.push((i, re)),
                 // A pattern that needs Unicode (`\p{L}`) is read on every text instead.
                 None => always.push(i),

@@ -364,6 +364,84 @@ pub fn compile_patterns(patterns: &[String]) -> Result<Regex, String> {
     Regex::new(&format!("(?i){}", alternatives.join("|"))).map_err(|e| e.to_string())
 }
 
+/// A compiled pattern's ASCII-only form, for texts that are all ASCII (nearly every referral):
+/// word boundaries, classes and case folding then mean what they do in the Unicode form, at a
+/// fraction of the size, and a lazy DFA that does not give up (a Unicode class such as `[^.;]`
+/// or a Unicode word boundary sends long texts to the PikeVM: seconds for a long note).
+///
+/// Characters that are not ASCII can never match such a text, so they are dropped from
+/// character classes (`[\x27‘“]` is `[\x27]`; a class left empty matches no ASCII byte), which an
+/// ASCII-only regex does not accept; outside a class they stay, as literals no ASCII text holds.
+/// `None` when the pattern needs Unicode anyway (`\p{L}`). `dfa_size_limit`: the lazy DFA's
+/// cache, for a large alternation.
+pub fn ascii_only(source: &str, dfa_size_limit: Option<usize>) -> Option<regex::bytes::Regex> {
+    let mut builder = regex::bytes::RegexBuilder::new(&without_unicode_class_members(source));
+    builder.unicode(false);
+    if let Some(limit) = dfa_size_limit {
+        builder.dfa_size_limit(limit);
+    }
+    builder.build().ok()
+}
+
+/// `source` with the characters that are not ASCII left out of its character classes (and the
+/// ranges they bound).
+fn without_unicode_class_members(source: &str) -> String {
+    if source.is_ascii() {
+        return source.to_string();
+    }
+    let mut out = String::with_capacity(source.len());
+    let mut chars = source.chars().peekable();
+    // Inside a class: its members as written, and whether it is negated.
+    let mut class: Option<(String, bool)> = None;
+    while let Some(c) = chars.next() {
+        let Some((members, negated)) = class.as_mut() else {
+            out.push(c);
+            if c == '\\' {
+                out.extend(chars.next());
+            } else if c == '[' {
+                let negated = chars.next_if_eq(&'^').is_some();
+                let mut members = String::new();
+                // A `]` first in a class is a member.
+                members.extend(chars.next_if_eq(&']'));
+                class = Some((members, negated));
+            }
+            continue;
+        };
+        match c {
+            '\\' => {
+                members.push(c);
+                members.extend(chars.next());
+            }
+            ']' => {
+                let (members, negated) = (std::mem::take(members), *negated);
+                class = None;
+                // A class with no ASCII member matches no ASCII byte (or, negated, any).
+                let members = if members.is_empty() {
+                    r"\x80-\xFF".to_string()
+                } else {
+                    members
+                };
+                if negated {
+                    out.push('^');
+                }
+                out.push_str(&members);
+                out.push(']');
+            }
+            c if !c.is_ascii() => {
+                if members.len() > 1 && members.ends_with('-') && !members.ends_with("\\-") {
+                    // A range from ASCII keeps its ASCII part ("a-ÿ" is "a-\x7F").
+                    members.push_str(r"\x7F");
+                } else if chars.next_if_eq(&'-').is_some() {
+                    // A range from a character that is not ASCII has no ASCII part ("à-ÿ").
+                    chars.next();
+                }
+            }
+            c => members.push(c),
+        }
+    }
+    out
+}
+
 /// The trigger lists of `[context]` in a terminology file, as written.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -2730,6 +2808,46 @@ mod tests {
         }
         assert!(READER.has_question_cue("wrist pain ?ganglion"));
         assert!(one(&["wrist pain"], "wrist pain ?")[0].questioned);
+    }
+
+    #[test]
+    fn an_ascii_form_leaves_out_only_what_no_ascii_text_holds() {
+        let table: &[(&str, &str)] = &[
+            (r#"felt it [\x27"‘“]?go"#, r#"felt it [\x27"]?go"#),
+            (r"gl[uùú]in", r"gl[u]in"),
+            (r#"[^\x27"’”]{1,40}"#, r#"[^\x27"]{1,40}"#),
+            ("[‘“]x", r"[\x80-\xFF]x"),
+            ("[^‘]x", r"[^\x80-\xFF]x"),
+            ("[a-ÿ]", r"[a-\x7F]"),
+            ("[à-ÿz]", "[z]"),
+            (r"[\]‘]", r"[\]]"),
+            (r"caf\é [é]", r"caf\é [\x80-\xFF]"),
+            ("naïve", "naïve"),
+        ];
+        for (source, ascii) in table {
+            assert_eq!(without_unicode_class_members(source), *ascii, "{source}");
+        }
+        // The same matches on ASCII texts as the Unicode form.
+        let source = format!(
+            "(?i){}",
+            bounded(r#"felt (?:it|something) [\x27"‘“]?(?:go|give)"#)
+        );
+        let unicode = Regex::new(&source).expect("unicode");
+        let ascii = ascii_only(&source, None).expect("ascii");
+        for text in [
+            "felt it 'go",
+            "felt it \"give",
+            "felt it go",
+            "felt itgo",
+            "felt it xgo",
+        ] {
+            assert_eq!(
+                unicode.is_match(text),
+                ascii.is_match(text.as_bytes()),
+                "{text}"
+            );
+        }
+        assert!(ascii_only(r"\p{Greek}", None).is_none());
     }
 
     #[test]
