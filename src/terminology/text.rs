@@ -316,11 +316,70 @@ pub(super) fn bounded(p: &str) -> String {
         Some(rest) if !rest.ends_with('\\') => format!("{rest}[ \n]"),
         _ => p.to_string(),
     };
+    let boundary = |edge: Option<char>| {
+        if edge.is_some_and(|c| !c.is_ascii()) {
+            r"\b"
+        } else {
+            ASCII_BOUNDARY
+        }
+    };
     format!(
-        "{}(?:{p}){}",
-        if starts_word { r"\b" } else { "" },
-        if ends_word { r"\b" } else { "" }
+        "{}(?:{}){}",
+        if starts_word {
+            boundary(p.chars().next())
+        } else {
+            ""
+        },
+        ascii_boundaries(&p),
+        if ends_word {
+            boundary(p.chars().last())
+        } else {
+            ""
+        }
     )
+}
+
+/// A word boundary of ASCII words. The lazy DFA cannot run a Unicode `\b` over a text that is
+/// not ASCII (the search falls back to the PikeVM: 80 s in release for a 900 kB note with one
+/// curly quote in it, 0.3 s for a 2 kB one), and it can run this. The two differ only where an
+/// ASCII letter meets one that is not (é, ł, ŵ), which this one takes for a word's end; a
+/// pattern whose own edge is such a letter keeps the Unicode boundary there. (A pattern ending
+/// in a class of such letters, `[^\W\d_]+`, then ends before a last letter that is not ASCII:
+/// four patterns of names, where that changes nothing.)
+const ASCII_BOUNDARY: &str = r"(?-u:\b)";
+
+/// `pattern` with its word boundaries (`\b`) written as ASCII ones ([`ASCII_BOUNDARY`]), but
+/// where a letter that is not ASCII is written beside one.
+fn ascii_boundaries(pattern: &str) -> String {
+    if !pattern.contains(r"\b") {
+        return pattern.to_string();
+    }
+    let mut out = String::with_capacity(pattern.len() + 16);
+    let mut chars = pattern.chars().peekable();
+    let mut previous: Option<char> = None;
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            previous = Some(c);
+            continue;
+        }
+        match chars.next() {
+            Some('b')
+                if previous.is_none_or(|p| p.is_ascii())
+                    && chars.peek().is_none_or(|n| n.is_ascii()) =>
+            {
+                out.push_str(ASCII_BOUNDARY);
+            }
+            Some(e) => {
+                out.push('\\');
+                out.push(e);
+            }
+            None => out.push('\\'),
+        }
+        // An escape is no letter beside a boundary.
+        previous = Some('\\');
+    }
+    out
 }
 
 /// Whether a pattern that opens with a group opens with a word in every alternative of that
@@ -361,8 +420,17 @@ fn first_alternatives_start_words(p: &str) -> bool {
 /// word boundaries where it begins or ends with a word character.
 pub fn compile_patterns(patterns: &[String]) -> Result<Regex, String> {
     let alternatives: Vec<String> = patterns.iter().map(|p| bounded(p)).collect();
-    Regex::new(&format!("(?i){}", alternatives.join("|"))).map_err(|e| e.to_string())
+    regex::RegexBuilder::new(&format!("(?i){}", alternatives.join("|")))
+        .dfa_size_limit(UNICODE_DFA_CACHE)
+        .build()
+        .map_err(|e| e.to_string())
 }
+
+/// The lazy DFA cache of a concept's or a trigger list's Unicode regex, twice the crate's
+/// default: a Unicode class repeated (`[^.;]{0,12}` in a pattern of rib fractures) filled the
+/// default cache on a long text that is not ASCII, and the search fell back to the PikeVM
+/// (2.6 s of a 900 kB note; 2 ms with this). A cache grows only as its regex needs it.
+const UNICODE_DFA_CACHE: usize = 4 << 20;
 
 /// A compiled pattern's ASCII-only form, for texts that are all ASCII (nearly every referral):
 /// word boundaries, classes and case folding then mean what they do in the Unicode form, at a
@@ -1106,7 +1174,8 @@ fn answer_spans(re: &Option<Regex>, text: &str) -> Vec<(usize, usize)> {
                 .chars()
                 .next()
                 // or a parenthesis that explains the answer ("criteria not met (no hoarseness)")
-                .is_none_or(|c| matches!(c, ',' | '.' | ';' | '!' | '\n' | '/' | ')' | '('))
+                // or a colon before the reasons for it ("DVT? - No: Wells 0", blind set 281)
+                .is_none_or(|c| matches!(c, ',' | '.' | ';' | ':' | '!' | '\n' | '/' | ')' | '('))
                 // or a spaced dash before what the answer goes on to say ("Hard? No - soft",
                 // blind set 109)
                 // (or a template's double dash: "Steroid use: No -- Duration: 3 wks")
@@ -1126,7 +1195,7 @@ impl Reader {
         let mut ends = vec![r"[.;:!\n✓✔✗✘❌]|\s-{2,}\s".to_string()];
         if !def.clause_ends.is_empty() {
             ends.push(format!(
-                r"\b(?:{})\b",
+                "{ASCII_BOUNDARY}(?:{}){ASCII_BOUNDARY}",
                 def.clause_ends
                     .iter()
                     .map(|p| format!("(?:{p})"))
@@ -2656,6 +2725,16 @@ mod tests {
     }
 
     #[test]
+    fn an_answer_may_give_its_reasons_after_a_colon() {
+        // (blind set 281) the question answered no, then why
+        let m = one(&["dvt"], "DVT? - No: Wells 0, no swelling, calf soft.");
+        assert!(m[0].negated, "{m:?}");
+        // Near miss: a label with its value is no answer
+        let m = one(&["dvt"], "?DVT: Wells 2, calf swollen.");
+        assert!(!m[0].negated, "{m:?}");
+    }
+
+    #[test]
     fn a_spaced_dash_parts_a_template_title_from_its_fields() {
         // (blind set 177) The title stays present; each field's answer reaches its own label.
         for text in [
@@ -2905,7 +2984,7 @@ mod tests {
     #[test]
     fn a_pattern_opening_with_punctuation_in_a_group_takes_no_boundary_before() {
         assert!(bounded("(?:,| -) does not meet").starts_with("(?:"));
-        assert!(bounded("(?:left|right) knee").starts_with("\\b"));
+        assert!(bounded("(?:left|right) knee").starts_with(ASCII_BOUNDARY));
         assert!(bounded("(?:^|[.;] )pain").starts_with("(?:"));
         let re =
             compile_patterns(&["(?:,| -) does not meet criteria".to_string()]).expect("compiles");
@@ -2917,5 +2996,30 @@ mod tests {
         assert!(one(&["us"], "focus on back").is_empty());
         assert_eq!(one(&["uss"], "USS abdo").len(), 1);
         assert_eq!(one(&["u ?& ?e"], "recent U&E normal").len(), 1);
+    }
+
+    #[test]
+    fn word_boundaries_are_ascii_but_beside_a_letter_that_is_not() {
+        let table: &[(&str, &str)] = &[
+            (
+                r"neck\b[^.;]{0,5}\bpain",
+                r"neck(?-u:\b)[^.;]{0,5}(?-u:\b)pain",
+            ),
+            (r"caf\bé", r"caf\bé"),
+            (r"é\bx", r"é\bx"),
+            (r"\\b", r"\\b"),
+            ("no boundary", "no boundary"),
+        ];
+        for (pattern, written) in table {
+            assert_eq!(ascii_boundaries(pattern), *written, "{pattern}");
+        }
+        assert_eq!(bounded("knee pain"), r"(?-u:\b)(?:knee pain)(?-u:\b)");
+        assert_eq!(bounded("glùin"), r"(?-u:\b)(?:glùin)(?-u:\b)");
+        assert_eq!(bounded("bolą"), r"(?-u:\b)(?:bolą)\b");
+        // The same mentions in a text that is not ASCII: the boundary holds at a space, a curly
+        // quote or a dash, and a word ending in such a letter still ends at a space.
+        assert_eq!(one(&["knee pain"], "‘knee pain’ – café").len(), 1);
+        assert_eq!(one(&["bolą"], "mnie bolą plecy").len(), 1);
+        assert!(one(&["us"], "focus – café").is_empty());
     }
 }
