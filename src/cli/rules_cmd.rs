@@ -134,6 +134,12 @@ pub fn run(source: &RulesArg, action: RulesAction) -> i32 {
             for id in &without_examples {
                 outln!("warning: rule {id} has no examples");
             }
+            for (word, right, ids) in rules.terms.words_corrected_away() {
+                outln!(
+                    "warning: '{word}' is read as '{right}' (spelling.toml corrections) before any pattern is read, so the alternatives naming it never match: {}",
+                    ids.join(", ")
+                );
+            }
             outln!(
                 "{} rules, {} procedure, {} reason and {} observation concepts, {} pathways: all files parse and every reference resolves",
                 rules.rules.len(),

@@ -503,6 +503,72 @@ impl Terminology {
     pub fn concepts(&self, table: Table) -> &[Concept] {
         self.table(table)
     }
+
+    /// The words concept patterns name that the table of corrections rewrites before any pattern
+    /// is read ("tailbone" is read as "coccyx"), so that the alternatives naming them never
+    /// match: each word, what it is read as, and the concepts naming it, for `rules lint`.
+    pub fn words_corrected_away(&self) -> Vec<(String, String, Vec<String>)> {
+        let mut found: std::collections::BTreeMap<(String, String), Vec<String>> =
+            std::collections::BTreeMap::new();
+        for table in [
+            Table::Procedure,
+            Table::Reason,
+            Table::Marker,
+            Table::Observation,
+        ] {
+            for concept in self.table(table) {
+                let Some(re) = &concept.pattern else { continue };
+                for word in literal_words(re.as_str()) {
+                    if let Some(right) = self.speller.corrected(word) {
+                        let ids = found
+                            .entry((word.to_string(), right.to_string()))
+                            .or_default();
+                        if !ids.contains(&concept.id) {
+                            ids.push(concept.id.clone());
+                        }
+                    }
+                }
+            }
+        }
+        found.into_iter().map(|((w, r), ids)| (w, r, ids)).collect()
+    }
+}
+
+/// The literal words of a pattern: runs of three or more lower-case letters, with escapes
+/// (`\b`, `\x27`, `\p{L}`) left out and nothing joined to a letter before or after.
+fn literal_words(pattern: &str) -> Vec<&str> {
+    let bytes = pattern.as_bytes();
+    let mut words = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'\\' => {
+                i += match bytes.get(i + 1) {
+                    Some(b'x') => 4,
+                    Some(b'p' | b'P') if bytes.get(i + 2) == Some(&b'{') => bytes[i..]
+                        .iter()
+                        .position(|&b| b == b'}')
+                        .map_or(bytes.len() - i, |end| end + 1),
+                    _ => 2,
+                };
+            }
+            b'a'..=b'z' => {
+                let start = i;
+                while i < bytes.len() && bytes[i].is_ascii_lowercase() {
+                    i += 1;
+                }
+                let joined = bytes
+                    .get(i)
+                    .is_some_and(|b| b.is_ascii_alphabetic() || *b >= 0x80)
+                    || (start > 0 && bytes[start - 1] >= 0x80);
+                if i - start >= 3 && !joined {
+                    words.push(&pattern[start..i]);
+                }
+            }
+            _ => i += 1,
+        }
+    }
+    words
 }
 
 /// Short names of code systems, for messages.
@@ -576,6 +642,26 @@ mod tests {
             }
         }
         read
+    }
+
+    #[test]
+    fn a_pattern_word_the_corrections_rewrite_is_found() {
+        use super::literal_words;
+        assert_eq!(
+            literal_words(
+                r"(?i)(?-u:\b)(?:(?:tailbone|coccyx)\b[^.;]{0,40}\bpain|gl[uùú]in|\x27dard)"
+            ),
+            ["tailbone", "coccyx", "pain", "dard"]
+        );
+        let terms = shipped();
+        let away = terms.words_corrected_away();
+        // Each word found is one the corrections rewrite, and the shipped patterns hold some
+        // (session 49: 'tailbone', read as 'coccyx', in 78 alternatives).
+        assert!(!away.is_empty());
+        for (word, right, ids) in &away {
+            assert_eq!(terms.speller.corrected(word), Some(right.as_str()));
+            assert!(!ids.is_empty());
+        }
     }
 
     #[test]

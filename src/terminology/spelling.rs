@@ -135,6 +135,11 @@ impl Speller {
         Ok(s)
     }
 
+    /// The word `word` is always read as, by the table of corrections.
+    pub fn corrected(&self, word: &str) -> Option<&str> {
+        self.corrections.get(word).map(String::as_str)
+    }
+
     /// What `word` (lower case letters) is read as, if it is read as another word.
     fn correct_word(&self, word: &str) -> Option<String> {
         if let Some(right) = self.corrections.get(word) {
