@@ -87,23 +87,23 @@ const ASCII_DFA_CACHE: usize = 32 << 20;
 
 impl Phrases {
     fn compile(patterns: &[String]) -> Result<Self, String> {
-        let bounded: Vec<String> = patterns
+        // Each phrase bounded once; `(?i)` is added where one is compiled alone.
+        let alternatives: Vec<String> = patterns.iter().map(|p| bounded(p)).collect();
+        let each = alternatives
             .iter()
-            .map(|p| format!("(?i){}", bounded(p)))
-            .collect();
-        let each = bounded
-            .iter()
-            .map(|p| Regex::new(p).map_err(|e| e.to_string()))
+            .map(|a| Regex::new(&format!("(?i){a}")).map_err(|e| e.to_string()))
             .collect::<Result<Vec<_>, _>>()?;
-        let each_ascii: Vec<Option<regex::bytes::Regex>> =
-            bounded.iter().map(|p| ascii_only(p, None)).collect();
+        let each_ascii: Vec<Option<regex::bytes::Regex>> = alternatives
+            .iter()
+            .map(|a| ascii_only(&format!("(?i){a}"), None))
+            .collect();
         let all = compile_patterns(patterns)?;
         // A phrase with no ASCII form is searched on its own (`each`).
-        let ascii_alternatives: Vec<String> = patterns
+        let ascii_alternatives: Vec<&str> = alternatives
             .iter()
             .zip(&each_ascii)
             .filter(|(_, re)| re.is_some())
-            .map(|(p, _)| super::text::bounded(p))
+            .map(|(a, _)| a.as_str())
             .collect();
         let all_ascii = (!ascii_alternatives.is_empty())
             .then(|| {
@@ -444,14 +444,19 @@ mod tests {
         }
     }
 
-    #[test]
-    fn the_ascii_alternation_covers_what_the_unicode_one_does() {
+    /// Not-findings of phrases alone.
+    fn phrases_only(phrases: &[&str]) -> NotFindings {
         let def = NotFindingsDef {
-            phrases: vec!["dr\\.? [^\\W\\d_]+".into(), "as discussed".into()],
+            phrases: phrases.iter().map(|p| p.to_string()).collect(),
             words: Vec::new(),
             common_words: Vec::new(),
         };
-        let l = NotFindings::compile(&def).expect("compiles");
+        NotFindings::compile(&def).expect("compiles")
+    }
+
+    #[test]
+    fn the_ascii_alternation_covers_what_the_unicode_one_does() {
+        let l = phrases_only(&["dr\\.? [^\\W\\d_]+", "as discussed"]);
         assert!(l
             .phrases
             .as_ref()
@@ -470,12 +475,7 @@ mod tests {
         // A class of Greek letters cannot be compiled ASCII-only; the other phrases keep their
         // ASCII forms (one such phrase once turned them off for all, and long notes were read
         // by the PikeVM).
-        let def = NotFindingsDef {
-            phrases: vec!["felt \\p{Greek}+ ok".into(), "as discussed".into()],
-            words: Vec::new(),
-            common_words: Vec::new(),
-        };
-        let l = NotFindings::compile(&def).expect("compiles");
+        let l = phrases_only(&["felt \\p{Greek}+ ok", "as discussed"]);
         let p = l.phrases.as_ref().expect("phrases");
         assert!(p.all_ascii.is_some());
         assert!(p.each_ascii[0].is_none() && p.each_ascii[1].is_some());
