@@ -11,6 +11,7 @@
 
 use regex::Regex;
 use serde::Deserialize;
+use std::collections::HashSet;
 use std::sync::LazyLock;
 use time::Date;
 
@@ -751,6 +752,24 @@ fn after(text: &str, start: usize) -> usize {
 /// across it, before or after.
 const HEADING_DASH: &str = " - ";
 
+/// A spaced slash parts the items of a note written with slashes ("haem+ on dip x3 / MSU neg /
+/// BP ok", "nose deviated / epistaxis settled / -> XR", blind set 300) as a clause word does: no
+/// cue reaches across it. One slash alone is more often an "or" ("No chest / breast changes",
+/// blind set 254), so a text needs two at least.
+const SLASH: &str = " / ";
+
+/// The spaced slashes of a text written with them (see [`SLASH`]).
+fn parting_slashes(text: &str) -> Vec<(usize, usize)> {
+    let slashes: Vec<(usize, usize)> = text
+        .match_indices(SLASH)
+        .map(|(i, s)| (i, i + s.len()))
+        .collect();
+    if slashes.len() < 2 {
+        return Vec::new();
+    }
+    slashes
+}
+
 /// The spaced dashes that open another field or piece of a template after an answer or a
 /// mention ("Hard? No - soft", "calf swelling - DVT: no", "Steroid use: No -- Duration: 3 wks").
 const FIELD_DASHES: [&str; 3] = [" - ", " – ", " --"];
@@ -799,9 +818,12 @@ fn piece_before(text: &str, at: usize) -> usize {
     // A spaced double dash parts a template's title from its fields ("Back pain template --
     // Age <20 or >50: No", blind set 177).
     let dashes = piece.rfind(" --").map(|i| from + i + 3);
-    mark.max(dashes)
-        .unwrap_or(from)
-        .max(at.saturating_sub(AFTER_REACH))
+    // (never inside a character: the piece's start may be sliced from)
+    let mut reach = at.saturating_sub(AFTER_REACH);
+    while !text.is_char_boundary(reach) {
+        reach += 1;
+    }
+    mark.max(dashes).unwrap_or(from).max(reach)
 }
 
 /// Where the sentence holding `at` starts, within reach.
@@ -1163,6 +1185,47 @@ fn answers(patterns: &[String]) -> Result<Option<Regex>, String> {
 
 /// The answers of `re` in `text` that end their piece: what follows is the end of the text, a
 /// punctuation mark or a new line ("Lump: no change in size" answers nothing).
+/// The minus signs of a text that marks findings with signs: "+soft +mobile -tender", "-wt loss
+/// -PR bleed -anaemia" (blind set 292). A sign is joined to the word after it and follows a
+/// space; a text with one such minus only may be using it as a dash ("lump -growing"), so two
+/// signs at least are needed, plus or minus.
+fn minus_signs(text: &str) -> Vec<(usize, usize)> {
+    let bytes = text.as_bytes();
+    let signs: Vec<usize> = (1..bytes.len().saturating_sub(1))
+        .filter(|&i| {
+            matches!(bytes[i], b'+' | b'-')
+                && bytes[i - 1] == b' '
+                && bytes[i + 1].is_ascii_alphabetic()
+        })
+        .collect();
+    if signs.len() < 2 {
+        return Vec::new();
+    }
+    signs
+        .into_iter()
+        .filter(|&i| bytes[i] == b'-')
+        .map(|i| (i, i + 1))
+        .collect()
+}
+
+/// Where the words a sign marks end: at the next sign, or at a mark that ends a piece; `to` at
+/// the latest (a bound: a long text without marks was read to its end for every mention).
+fn sign_reach(text: &str, from: usize, to: usize) -> usize {
+    let bytes = text.as_bytes();
+    let to = to.min(bytes.len());
+    (from..to)
+        .find(|&i| {
+            matches!(
+                bytes[i],
+                b',' | b'.' | b';' | b':' | b'?' | b'!' | b'\n' | b'(' | b')'
+            ) || (matches!(bytes[i], b'+' | b'-')
+                && i > 0
+                && bytes[i - 1] == b' '
+                && bytes.get(i + 1).is_some_and(u8::is_ascii_alphabetic))
+        })
+        .unwrap_or(to)
+}
+
 fn answer_spans(re: &Option<Regex>, text: &str) -> Vec<(usize, usize)> {
     let Some(re) = re else {
         return Vec::new();
@@ -1268,7 +1331,16 @@ impl Reader {
         let all = |re: &Option<Regex>| Spans(spans(re, text, 0, text.len()));
         let mut prepared = Prepared {
             text,
-            negation_before: all(&self.negation_before),
+            negation_before: {
+                let mut cues = spans(&self.negation_before, text, 0, text.len());
+                let signs = minus_signs(text);
+                if !signs.is_empty() {
+                    cues.retain(|c| !overlaps(*c, &signs));
+                    cues.extend(signs);
+                    cues.sort_unstable();
+                }
+                Spans(cues)
+            },
             negation_after: all(&self.negation_after),
             negation_answer: Spans(answer_spans(&self.negation_answer, text)),
             negation_prefix: all(&self.negation_prefix),
@@ -1312,12 +1384,20 @@ impl Reader {
             family_after: all(&self.family_after),
             family_headings: all(&self.family_headings),
             examination: all(&self.examination),
-            clause_end: Spans(
-                self.clause_end
+            clause_end: {
+                let mut ends: Vec<(usize, usize)> = self
+                    .clause_end
                     .find_iter(text)
                     .map(|m| (m.start(), m.end()))
-                    .collect(),
-            ),
+                    .collect();
+                let slashes = parting_slashes(text);
+                if !slashes.is_empty() {
+                    ends.retain(|e| !overlaps(*e, &slashes));
+                    ends.extend(slashes);
+                    ends.sort_unstable();
+                }
+                Spans(ends)
+            },
         };
         // A clause-ending word inside a cue's own words is part of the cue, not a boundary:
         // "ringing gastro today re 2ww" (blind set 127) is one hypothetical cue, 'today' and all;
@@ -1354,6 +1434,16 @@ impl Spans {
     /// The matches that lie within `from..to`. The matches of one list never overlap (they are
     /// one regex's `find_iter`), so their ends are sorted too and the answer is one slice: no
     /// allocation for each of the many mentions a text is read for.
+    /// The spans that start in `from..end` and end past `end`.
+    fn reaching_past(&self, from: usize, end: usize) -> impl Iterator<Item = (usize, usize)> + '_ {
+        let lo = self.0.partition_point(|s| s.0 < from);
+        let hi = self.0.partition_point(|s| s.0 < end);
+        self.0[lo..hi.max(lo)]
+            .iter()
+            .copied()
+            .filter(move |s| s.1 > end)
+    }
+
     fn within(&self, from: usize, to: usize) -> &[(usize, usize)] {
         if from >= to {
             return &[];
@@ -1419,6 +1509,12 @@ impl Prepared<'_> {
             || (rest.starts_with(' ') && self.negation_prefix.0.binary_search(&cue).is_ok())
     }
 
+    /// Whether the negation cue at `cue` is a minus sign (see [`minus_signs`]): it negates the
+    /// words it marks, up to the next sign or mark.
+    fn is_sign(&self, cue: (usize, usize)) -> bool {
+        cue.1 == cue.0 + 1 && self.text.as_bytes()[cue.0] == b'-'
+    }
+
     /// The spans of every trigger (negation, question, history, ...): words that say how
     /// something is meant, not what the patient has. A pseudo-history cue is not one of them:
     /// it only stops a history cue it overlaps, and it may reach over a whole sentence ("2WW lung
@@ -1464,6 +1560,10 @@ impl Prepared<'_> {
                 continue;
             }
             let from = cue.1;
+            if self.is_sign(cue) {
+                out.push((from, sign_reach(text, from, after(text, from))));
+                continue;
+            }
             if self.is_prefix(cue) {
                 let word_end = text[from + 1..]
                     .find(|c: char| !c.is_alphanumeric())
@@ -1787,6 +1887,24 @@ impl Prepared<'_> {
                 found[i - 1].negated = true;
             }
         }
+        // A question the text answers no further on, in the same words: "?DVT vs cellulitis.
+        // F2F addendum: DVT not suspected" (blind set 290), a trainer's "Not growing" after a
+        // registrar's "growing?" (blind set 266). Only a plain present negation answers it ("no
+        // previous DVT" or "FH: no DVT" says nothing of the DVT asked about), and only in the
+        // words asked: a concept's other words are other things ("?prepatellar bursitis ...
+        // No calf swelling" are both swellings that are not lumps).
+        // (From the end, keeping the answers' words seen so far: a long text of questions was
+        // quadratic when each question looked through every later mention.)
+        let text = self.text;
+        let words = |x: &Mention| text[x.start..x.end].trim_matches(|c: char| !c.is_alphanumeric());
+        let mut answers: HashSet<&str> = HashSet::new();
+        for x in found.iter_mut().rev() {
+            if x.questioned && !x.negated && answers.contains(words(x)) {
+                x.negated = true;
+            } else if x.negated && !x.questioned && !x.historical && !x.family && !x.hypothetical {
+                answers.insert(words(x));
+            }
+        }
         found
     }
 
@@ -1824,7 +1942,30 @@ impl Prepared<'_> {
                 .negation_after
                 .within(end, to)
                 .iter()
-                .any(|&s| s.0 <= end + AFTER_REACH && s.0 <= heading_end && !overlaps(s, pseudo_neg))
+                .any(|&s| {
+                    s.0 <= end + AFTER_REACH
+                        && s.0 <= heading_end
+                        && !overlaps(s, pseudo_neg)
+                        // A cue inside a parenthesis after words of its own speaks of them:
+                        // "thyroid nodule on CT chest done in ED (PE excluded)" (blind set 142);
+                        // one that opens it speaks of what is before ("2WW to be decided on the
+                        // result (not sent yet)", "DVT (excluded)").
+                        && open_parenthesis(text, end, s.0).is_none_or(|open| {
+                            text[end..open].trim().is_empty()
+                                || text[open + 1..s.0].trim().is_empty()
+                        })
+                })
+            // A cue that starts in the mention's piece and reaches past the mention is said of it:
+            // cues that take the words before them ("GP, not sent yet", "offered - declined")
+            // are found from inside or before a mention of several words ("Two week wait not
+            // made": "wait not made"), and the later "not made" is then never looked for. A
+            // mention across commas is negated by its last piece only (below): in "22 weeks,
+            // booked late, anomaly scan not yet done" the scan is not done, the weeks stand.
+            || (!text[start..end].contains(',')
+                && self
+                    .negation_after
+                    .reaching_past(piece_start.max(sentence_start).saturating_sub(1), end)
+                    .any(|s| !overlaps(s, pseudo_neg)))
             || (self.answered_no(end) && !self.asked_of(sentence_start, start, end))
             || self.list_answered_no(sentence_start, end)
             || self.last_piece_negated(start, end, pseudo_neg);
@@ -2016,6 +2157,10 @@ impl Prepared<'_> {
         if after_cue.contains(HEADING_DASH) {
             return false;
         }
+        // A minus sign negates the words it marks: "-change bowel habit -anaemia".
+        if self.is_sign(cue) {
+            return sign_reach(text, cue.1, end) >= end;
+        }
         // A negating prefix ("non-tender") negates the word it is joined to, nothing further.
         if self.is_prefix(cue) {
             return cue.1 + 1 == start;
@@ -2169,14 +2314,137 @@ mod tests {
         }
     }
 
+    /// Each (text, pattern, negated) row: whether the first mention of `pattern` is negated.
+    fn assert_first_negated(table: &[(&str, &str, bool)]) {
+        for &(text, pattern, negated) in table {
+            let m = one(&[pattern], text);
+            assert_eq!(m[0].negated, negated, "{pattern} in {text}: {m:?}");
+        }
+    }
+
+    #[test]
+    fn negated_stretches_are_cut_at_character_boundaries() {
+        // A cue after a term reaches back a few bytes at most; with ticks before it, that many
+        // bytes back fell inside a tick (a ✗ is three bytes) and slicing there panicked.
+        let text = normalise(
+            "lump r shoulder. size ~3cm ✓<5cm soft ✓ mobile ✓ tender ✗ growing ✗ skin change ✗. ?lipoma. pt wants it checking.",
+        );
+        let spans = READER.prepare(&text, None).negated_spans();
+        assert!(!spans.is_empty(), "{text}");
+        for (a, b) in spans {
+            assert!(
+                text.is_char_boundary(a) && text.is_char_boundary(b),
+                "{a}..{b} of {text}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_spaced_slash_parts_what_a_negation_reaches() {
+        // (text, pattern, the first mention negated)
+        assert_first_negated(&[
+            ("haem+ on dip x3 / MSU neg / BP ok", "haem\\+ on dip", false),
+            (
+                "nose deviated / epistaxis settled / XR nasal bones?",
+                "nose deviated",
+                false,
+            ),
+            ("no swelling / pain on gripping / pls US", "pain", false),
+            ("epistaxis settled / nose deviated / XR?", "epistaxis", true),
+            // one slash alone is an "or", which the negation reaches over
+            ("No chest / breast changes", "breast changes", true),
+            // an unspaced slash joins a list, which the negation reaches
+            ("no swelling/clicking", "clicking", true),
+            // a cue inside a parenthesis speaks of what is in it (blind set 142)
+            (
+                "1.8cm thyroid nodule on CT chest done in ED (PE excluded)",
+                "thyroid nodule",
+                false,
+            ),
+            ("DVT (excluded)", "dvt", true),
+            (
+                "2WW to be decided on the result (not sent yet)",
+                "2ww",
+                true,
+            ),
+        ]);
+    }
+
+    #[test]
+    fn minus_signs_negate_the_words_they_mark() {
+        // (text, pattern, the first mention negated)
+        assert_first_negated(&[
+            (
+                "lump L scapula 2cm +soft +mobile -tender, there yrs",
+                "tender",
+                true,
+            ),
+            (
+                "lump L scapula 2cm +soft +mobile -tender, there yrs",
+                "mobile",
+                false,
+            ),
+            (
+                "lump L scapula 2cm +soft +mobile -tender, there yrs",
+                "lump",
+                false,
+            ),
+            (
+                "bloated ++ after meals. -wt loss -PR bleed -change bowel habit -anaemia",
+                "change bowel habit",
+                true,
+            ),
+            (
+                "bloated ++ after meals. -wt loss -PR bleed -change bowel habit -anaemia",
+                "bloated",
+                false,
+            ),
+            ("pain only, -swelling -lump", "lump", true),
+            // one minus alone may be a dash: "lump -growing" says it grows
+            ("neck lump -growing over 2 months", "growing", false),
+            // a sign reaches to the next sign only
+            ("-tender +growing", "growing", false),
+        ]);
+    }
+
+    #[test]
+    fn a_question_answered_further_on_in_its_own_words_asks_nothing() {
+        // (text, pattern, the first mention negated)
+        assert_first_negated(&[
+            (
+                "?DVT vs cellulitis. F2F addendum: DVT not suspected - calf soft",
+                "dvt",
+                true,
+            ),
+            (
+                "Registrar: lump L forearm, growing?\nTrainer: same size. Not growing.",
+                "growing",
+                true,
+            ),
+            // a past or someone else's negation answers nothing
+            ("?DVT L calf. No previous DVT.", "dvt", false),
+            ("?DVT L calf. FH: no DVT.", "dvt", false),
+            // another of the concept's words is another thing
+            (
+                "?prepatellar bursitis ?infected. No calf swelling.",
+                "prepatellar bursitis|calf swelling",
+                false,
+            ),
+            // a question asked again is still asked
+            ("?DVT. Calf swollen, ?DVT again", "dvt", false),
+        ]);
+    }
+
     #[test]
     fn a_question_answered_at_once_asks_nothing() {
         // (text, the question negated)
         for (text, negated) in [
             ("Dysphagia ?goitre - no goitre or nodes palpable", true),
             ("?goitre: no goitre felt", true),
-            ("?goitre, no goitre felt", false),
-            ("?goitre - examined, no goitre felt", false),
+            // further on, a plain negation in the question's own words answers it too
+            // (`a_question_answered_further_on_in_its_own_words_asks_nothing`)
+            ("?goitre, no goitre felt", true),
+            ("?goitre - examined, no goitre felt", true),
             ("?goitre", false),
         ] {
             let m = one(&["goitre"], text);
@@ -2639,8 +2907,15 @@ mod tests {
             // a cue written across a heading's dash, or starting at the comma
             "Offered 2WW - patient declined for now",
             "Discussed 2WW, does not meet criteria",
+            // a cue that starts inside the mention's words (blind set 287)
+            "Fast track not made yet - awaiting repeat bloods",
+            "Two week wait not made",
+            "Fast track offered - declined",
         ] {
-            let m = one(&["dvt", "neck lump", "2ww"], text);
+            let m = one(
+                &["dvt", "neck lump", "2ww", "fast track", "two week wait"],
+                text,
+            );
             assert!(m[0].negated && !m[0].is_current(), "{text}: {m:?}");
         }
         // Near misses: the post-trigger belongs to another piece, or is pseudo-negation.
@@ -2886,7 +3161,11 @@ mod tests {
             );
         }
         assert!(READER.has_question_cue("wrist pain ?ganglion"));
-        assert!(one(&["wrist pain"], "wrist pain ?")[0].questioned);
+        // A question mark on the pain itself asks nothing either (blind sets 287 and 300: "pelvic
+        // pain ?? / no other sx", "heel pain?? walking on tiptoe"); joined to the next word it
+        // asks (above).
+        assert!(!one(&["wrist pain"], "wrist pain ?")[0].questioned);
+        assert!(!READER.has_question_cue(&normalise("pelvic pain ?? / no other sx / exam NAD")));
     }
 
     #[test]
