@@ -1191,13 +1191,7 @@ fn answers(patterns: &[String]) -> Result<Option<Regex>, String> {
 /// signs at least are needed, plus or minus.
 fn minus_signs(text: &str) -> Vec<(usize, usize)> {
     let bytes = text.as_bytes();
-    let signs: Vec<usize> = (1..bytes.len().saturating_sub(1))
-        .filter(|&i| {
-            matches!(bytes[i], b'+' | b'-')
-                && bytes[i - 1] == b' '
-                && bytes[i + 1].is_ascii_alphabetic()
-        })
-        .collect();
+    let signs: Vec<usize> = (0..bytes.len()).filter(|&i| is_sign_at(bytes, i)).collect();
     if signs.len() < 2 {
         return Vec::new();
     }
@@ -1206,6 +1200,14 @@ fn minus_signs(text: &str) -> Vec<(usize, usize)> {
         .filter(|&i| bytes[i] == b'-')
         .map(|i| (i, i + 1))
         .collect()
+}
+
+/// Whether `bytes[i]` is a plus or minus sign: after a space, joined to the letter after it.
+fn is_sign_at(bytes: &[u8], i: usize) -> bool {
+    matches!(bytes[i], b'+' | b'-')
+        && i > 0
+        && bytes[i - 1] == b' '
+        && bytes.get(i + 1).is_some_and(u8::is_ascii_alphabetic)
 }
 
 /// Where the words a sign marks end: at the next sign, or at a mark that ends a piece; `to` at
@@ -1218,10 +1220,7 @@ fn sign_reach(text: &str, from: usize, to: usize) -> usize {
             matches!(
                 bytes[i],
                 b',' | b'.' | b';' | b':' | b'?' | b'!' | b'\n' | b'(' | b')'
-            ) || (matches!(bytes[i], b'+' | b'-')
-                && i > 0
-                && bytes[i - 1] == b' '
-                && bytes.get(i + 1).is_some_and(u8::is_ascii_alphabetic))
+            ) || is_sign_at(bytes, i)
         })
         .unwrap_or(to)
 }
@@ -1331,16 +1330,10 @@ impl Reader {
         let all = |re: &Option<Regex>| Spans(spans(re, text, 0, text.len()));
         let mut prepared = Prepared {
             text,
-            negation_before: {
-                let mut cues = spans(&self.negation_before, text, 0, text.len());
-                let signs = minus_signs(text);
-                if !signs.is_empty() {
-                    cues.retain(|c| !overlaps(*c, &signs));
-                    cues.extend(signs);
-                    cues.sort_unstable();
-                }
-                Spans(cues)
-            },
+            negation_before: Spans::with(
+                spans(&self.negation_before, text, 0, text.len()),
+                minus_signs(text),
+            ),
             negation_after: all(&self.negation_after),
             negation_answer: Spans(answer_spans(&self.negation_answer, text)),
             negation_prefix: all(&self.negation_prefix),
@@ -1384,20 +1377,13 @@ impl Reader {
             family_after: all(&self.family_after),
             family_headings: all(&self.family_headings),
             examination: all(&self.examination),
-            clause_end: {
-                let mut ends: Vec<(usize, usize)> = self
-                    .clause_end
+            clause_end: Spans::with(
+                self.clause_end
                     .find_iter(text)
                     .map(|m| (m.start(), m.end()))
-                    .collect();
-                let slashes = parting_slashes(text);
-                if !slashes.is_empty() {
-                    ends.retain(|e| !overlaps(*e, &slashes));
-                    ends.extend(slashes);
-                    ends.sort_unstable();
-                }
-                Spans(ends)
-            },
+                    .collect(),
+                parting_slashes(text),
+            ),
         };
         // A clause-ending word inside a cue's own words is part of the cue, not a boundary:
         // "ringing gastro today re 2ww" (blind set 127) is one hypothetical cue, 'today' and all;
@@ -1434,6 +1420,17 @@ impl Spans {
     /// The matches that lie within `from..to`. The matches of one list never overlap (they are
     /// one regex's `find_iter`), so their ends are sorted too and the answer is one slice: no
     /// allocation for each of the many mentions a text is read for.
+    /// `found`'s spans and the `extra` ones the engine finds itself (signs, slashes), which
+    /// take the place of any they overlap; in order.
+    fn with(mut found: Vec<(usize, usize)>, extra: Vec<(usize, usize)>) -> Self {
+        if !extra.is_empty() {
+            found.retain(|s| !overlaps(*s, &extra));
+            found.extend(extra);
+            found.sort_unstable();
+        }
+        Spans(found)
+    }
+
     /// The spans that start in `from..end` and end past `end`.
     fn reaching_past(&self, from: usize, end: usize) -> impl Iterator<Item = (usize, usize)> + '_ {
         let lo = self.0.partition_point(|s| s.0 < from);
