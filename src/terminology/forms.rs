@@ -156,11 +156,18 @@ impl Forms {
             (Cow::Borrowed(_), labelled) => (text, labelled),
         };
         let lines: Vec<&str> = text.split('\n').collect();
+        // A checklist's row, a box before each label, asks as many questions as it has boxes:
+        // "[x] Pain [ ] Swelling [ ] Lump" alone is a form, whose unticked labels say nothing
+        // (blind set 303). Boxes after labels may be blank fields ("Clinical details: [ ]
+        // Question: ?pneumonia", blind set 150) and count once.
         let questions = labelled
             + lines
                 .iter()
-                .filter(|l| self.is_question(l) || BOX.is_match(l))
-                .count()
+                .map(|l| match BOX.find(l.trim_start()) {
+                    Some(first) if first.start() == 0 => BOX.find_iter(l).count(),
+                    _ => usize::from(self.is_question(l) || BOX.is_match(l)),
+                })
+                .sum::<usize>()
             + lines
                 .iter()
                 .flat_map(|l| l.split('|'))
@@ -547,6 +554,11 @@ mod tests {
             (
                 "What is your main symptom?\n[ ] Pain [ ] Lump [ ] Other\nAnything else?\n(no answer)",
                 "",
+            ),
+            // one row of boxes is a form of its own (blind set 303)
+            (
+                "[x] Chest wall pain   [x] Trauma   [ ] SOB   [ ] Fever\nDetails: fell off a ladder",
+                "Chest wall pain Trauma.\nDetails: fell off a ladder.",
             ),
             // fields side by side, each answered (blind set 125)
             (

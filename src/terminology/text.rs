@@ -68,13 +68,17 @@ pub fn normalise(s: &str, forms: &super::forms::Forms) -> String {
     });
     let s = rewritten(s, &QUOTED_WORD, "${1}${2}${3}");
     // A blank left for an answer ("Pain? ____   Injury? ____") ends its field, as a line break
-    // would: the next field's words are not its answer (blind set 139).
+    // would: the next field's words are not its answer (blind set 139). A blank at a line's end
+    // keeps its line break, read below as a field's end ("Red flags? ____⏎Form from HR
+    // attached"): the next line is a form's next question, not a field of this one ("Pregnant?
+    // [ ] Yes [ ] No  LMP: ____" then "Interpreter needed? [x] Yes", blind set 303).
     static BLANK: LazyLock<Regex> =
-        LazyLock::new(|| Regex::new(r"_{2,}\s+").unwrap_or_else(|e| panic!("blank: {e}")));
+        LazyLock::new(|| Regex::new(r"_{2,}[ \t]+").unwrap_or_else(|e| panic!("blank: {e}")));
     let s = rewritten(s, &BLANK, "__|");
     let s = forms.answered(&s);
     let mut out = String::with_capacity(s.len());
     let mut after_quotation = false;
+    let mut after_blank = false;
     for (i, line) in s.split('\n').enumerate() {
         for (k, field) in line.split('|').enumerate() {
             let mut words = field.split_whitespace().peekable();
@@ -83,7 +87,7 @@ pub fn normalise(s: &str, forms: &super::forms::Forms) -> String {
             }
             if !out.is_empty() {
                 out.push(
-                    if k > 0 || (i > 0 && (after_quotation || starts_field(line))) {
+                    if k > 0 || (i > 0 && (after_quotation || after_blank || starts_field(line))) {
                         '\n'
                     } else {
                         ' '
@@ -94,6 +98,7 @@ pub fn normalise(s: &str, forms: &super::forms::Forms) -> String {
         }
         if !line.trim().is_empty() {
             after_quotation = ends_quotation(line);
+            after_blank = line.trim_end().ends_with("__");
         }
     }
     spoken_to_written(out)
@@ -299,45 +304,186 @@ pub(super) fn bounded(p: &str) -> String {
         .next()
         .is_some_and(|c| c.is_alphanumeric() || c == '(' || c == '[')
         && first_alternatives_start_words(p);
-    // A literal question mark or closing bracket ends no word: "gallstones?" at the end of a
-    // text, "Next of kin: son (Davy)" before a space (blind set 111).
-    let ends_word = !["\\?", "\\)", "\\]"].iter().any(|e| p.ends_with(e))
-        && p.chars().last().is_some_and(|c| {
-            c.is_alphanumeric()
-                || c == ')'
-                || c == ']'
-                || c == '?'
-                || c == '*'
-                || c == '+'
-                || c == '}'
-        });
+    let start = if starts_word {
+        word_boundary(p.chars().next())
+    } else {
+        ""
+    };
     // A pattern that ends in a space (so that no boundary is added after its punctuation) ends
     // at a form's line break as well ([`normalise`]): "Differential: ?" then the next field.
-    let p = match p.strip_suffix(' ') {
-        Some(rest) if !rest.ends_with('\\') => format!("{rest}[ \n]"),
-        _ => p.to_string(),
-    };
-    let boundary = |edge: Option<char>| {
-        if edge.is_some_and(|c| !c.is_ascii()) {
-            r"\b"
-        } else {
-            ASCII_BOUNDARY
+    match p.strip_suffix(' ') {
+        Some(rest) if !rest.ends_with('\\') => {
+            format!("{start}(?:{}[ \n])", ascii_boundaries(rest))
         }
+        _ => format!(
+            "{start}{}",
+            end_bounded(&format!("(?:{})", ascii_boundaries(p)))
+        ),
+    }
+}
+
+/// The word boundary to write beside `edge`, a pattern's first or last character.
+fn word_boundary(edge: Option<char>) -> &'static str {
+    if edge.is_some_and(|c| !c.is_ascii()) {
+        r"\b"
+    } else {
+        ASCII_BOUNDARY
+    }
+}
+
+/// Whether a pattern ends in a word, where a word boundary can follow it: a letter or a digit,
+/// a class that may hold one, a group, or a repetition of one of them. An escaped sign ends no
+/// word: `gallstones\?` at the end of a text, `son \([a-z]+\)` before a space ("Next of kin:
+/// son (Davy) consent obtained", blind set 111), `homans \+` before "calf warm".
+fn ends_word(p: &str) -> bool {
+    let Some(last) = p.chars().last() else {
+        return false;
     };
-    format!(
-        "{}(?:{}){}",
-        if starts_word {
-            boundary(p.chars().next())
+    let backslashes = p[..p.len() - last.len_utf8()]
+        .chars()
+        .rev()
+        .take_while(|&c| c == '\\')
+        .count();
+    if backslashes % 2 == 1 {
+        return last.is_alphanumeric();
+    }
+    match last {
+        ']' => !ends_with_class_of_signs(p),
+        ')' | '?' | '*' | '+' | '}' => true,
+        c => c.is_alphanumeric(),
+    }
+}
+
+/// Whether a pattern ends with a class of signs only ("[,;]", "[ .,;]"), after which no word
+/// boundary can follow a space or the end of the text. A class that may hold a letter or a
+/// digit (`[a-z]`, `[^.;]`, `[\w.]`) ends a word.
+fn ends_with_class_of_signs(p: &str) -> bool {
+    let Some(body) = p.strip_suffix(']') else {
+        return false;
+    };
+    let Some(open) = body.rfind('[') else {
+        return false;
+    };
+    let class = &body[open + 1..];
+    if class.starts_with('^') || body[..open].ends_with('\\') {
+        return false;
+    }
+    // An escaped letter names a sign (`\.`, `\s`), unless it names letters or digits (`\w`).
+    let mut chars = class.chars();
+    while let Some(c) = chars.next() {
+        let holds_word = if c == '\\' {
+            chars
+                .next()
+                .is_some_and(|e| matches!(e, 'w' | 'd' | 'W' | 'D' | 'p' | 'P'))
         } else {
-            ""
-        },
-        ascii_boundaries(&p),
-        if ends_word {
-            boundary(p.chars().last())
-        } else {
-            ""
+            c.is_alphanumeric()
+        };
+        if holds_word {
+            return false;
         }
-    )
+    }
+    true
+}
+
+/// `pattern` followed by a word boundary wherever it ends in a word. A pattern that ends with a
+/// group takes the boundary into each alternative of the group that ends in a word, and none
+/// after one that ends in a sign: "skull (?:fracture|#)" finds "skull # ?depressed", which a
+/// boundary after the group never did, there being no word after the "#" (twenty-five patterns
+/// of the terminology ended so, found by reading them all in session 51).
+fn end_bounded(pattern: &str) -> String {
+    // An optional group ending the pattern ("... breast unit(?: \([^()]{0,60}\))?") is read as
+    // its alternatives or nothing: each alternative takes its own boundary, and the nothing takes
+    // the one the words before the group would (blind set 305: the boundary after the group
+    // kept the parenthesis out of the match).
+    if let Some(optional) = pattern
+        .strip_suffix(")?")
+        // (not an escaped bracket made optional, `\)?`)
+        .filter(|p| !p.ends_with('\\'))
+        .map(|p| &pattern[..p.len() + 1])
+    {
+        if let Some((head, alternatives)) =
+            final_group(optional).filter(|(_, alternatives)| !alternatives.contains(&""))
+        {
+            let before = &head[..head.rfind('(').unwrap_or(0)];
+            let absent = if ends_word(before) {
+                word_boundary(before.chars().last())
+            } else {
+                ""
+            };
+            let alternatives: Vec<String> = alternatives.into_iter().map(end_bounded).collect();
+            return format!("{head}{}|{absent})", alternatives.join("|"));
+        }
+    }
+    // An empty alternative ("pains?(?:|,)") ends where the group's head does: the boundary
+    // stays after the group.
+    let Some((head, alternatives)) =
+        final_group(pattern).filter(|(_, alternatives)| !alternatives.contains(&""))
+    else {
+        return if ends_word(pattern) {
+            format!("{pattern}{}", word_boundary(pattern.chars().last()))
+        } else {
+            pattern.to_string()
+        };
+    };
+    let alternatives: Vec<String> = alternatives.into_iter().map(end_bounded).collect();
+    format!("{head}{})", alternatives.join("|"))
+}
+
+/// The pattern's text up to and including the opening of the group it ends with (with its
+/// `?:`), and that group's top-level alternatives; `None` when it does not end by closing a
+/// group.
+fn final_group(pattern: &str) -> Option<(&str, Vec<&str>)> {
+    let inner_end = pattern.strip_suffix(')')?.len();
+    let (mut opens, mut escaped, mut in_class, mut last_open) = (Vec::new(), false, false, None);
+    for (i, c) in pattern.char_indices() {
+        if escaped {
+            escaped = false;
+            continue;
+        }
+        match c {
+            '\\' => escaped = true,
+            '[' if !in_class => in_class = true,
+            ']' if in_class => in_class = false,
+            '(' if !in_class => opens.push(i),
+            ')' if !in_class => {
+                let open = opens.pop()?;
+                if i == inner_end {
+                    last_open = Some(open);
+                }
+            }
+            _ => {}
+        }
+    }
+    let open = last_open?;
+    let inner_start = match &pattern[open + 1..inner_end] {
+        inner if inner.starts_with("?:") => open + 3,
+        // A look-around or a named group is left whole.
+        inner if inner.starts_with('?') => return None,
+        _ => open + 1,
+    };
+    let inner = &pattern[inner_start..inner_end];
+    let (mut alternatives, mut start, mut depth) = (Vec::new(), 0, 0usize);
+    let (mut escaped, mut in_class) = (false, false);
+    for (i, c) in inner.char_indices() {
+        if escaped {
+            escaped = false;
+            continue;
+        }
+        match c {
+            '\\' => escaped = true,
+            '[' if !in_class => in_class = true,
+            ']' if in_class => in_class = false,
+            '(' if !in_class => depth += 1,
+            ')' if !in_class => depth -= 1,
+            '|' if !in_class && depth == 0 => {
+                alternatives.push(&inner[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    alternatives.push(&inner[start..]);
+    Some((&pattern[..inner_start], alternatives))
 }
 
 /// A word boundary of ASCII words. The lazy DFA cannot run a Unicode `\b` over a text that is
@@ -2583,6 +2729,13 @@ mod tests {
             normalise("Pain? ____   Injury? ____   Red flags? ____"),
             "pain? __\ninjury? __\nred flags? ____"
         );
+        // a blank at a line's end keeps the line's break: the boxes of "Pregnant?", none ticked,
+        // answer nothing, and the next line is no field of it (blind set 303)
+        let read = normalise(
+            "Red flags: [ ] weight loss [ ] PMB\nPregnant?  [ ] Yes  [ ] No   LMP: ____\nInterpreter needed?  [x] Yes - Slovak",
+        );
+        assert!(!read.contains("pregnant"), "{read}");
+        assert!(read.contains("slovak"), "{read}");
         // an elided word opens no quotation (blind set 115)
         assert_eq!(
             normalise("'Er's expectin' a babby, bleedin' since Sat'dy."),
@@ -3258,6 +3411,57 @@ mod tests {
     }
 
     #[test]
+    fn a_group_ending_a_pattern_takes_a_boundary_only_after_its_words() {
+        // (pattern, text, matches)
+        let table = [
+            ("skull (?:#|fracture)", "fell, ?skull # no LOC", true),
+            ("skull (?:#|fracture)", "skull fracture suspected", true),
+            ("skull (?:#|fracture)", "skull fractures", false),
+            (
+                "homans.? (?:sign )?(?:positive|\\+ve|\\+)",
+                "homans + calf warm",
+                true,
+            ),
+            (
+                "blood \\(?(?:[1-4] ?\\+|trace)",
+                "urine dip: blood 2+ protein neg",
+                true,
+            ),
+            ("blood \\(?(?:[1-4] ?\\+|trace)", "blood traces", false),
+            // Nested groups, and the group of one alternative with a sign in it.
+            ("(?:rib|ribs) (?:(?:#|fx)|crack(?:ed)?)", "ribs # x2", true),
+            (
+                "(?:rib|ribs) (?:(?:#|fx)|crack(?:ed)?)",
+                "rib cracker",
+                false,
+            ),
+            // An empty alternative leaves the boundary after the group.
+            ("pain(?:|s)", "painful knee", false),
+            ("pain(?:|s)", "pains in knee", true),
+            // An optional group: the words before it keep their boundary.
+            ("breast unit(?: \\([a-z]+\\))?", "breast units", false),
+            ("knee(?: pain)?", "kneeling", false),
+            // A class of signs ends no word; a class of letters does.
+            ("not yet[,;]", "not yet, awaiting bloods", true),
+            ("knee[a-z]", "kneels", false),
+            // A bracket in a class opens no group.
+            ("sign (?:\\+|[(]x)", "sign + here", true),
+            ("sign (?:\\+|[(]x)", "sign (xy", false),
+        ];
+        for (pattern, text, matches) in table {
+            let re = compile_patterns(&[pattern.to_string()]).expect("compiles");
+            assert_eq!(re.is_match(text), matches, "{pattern} in {text:?}");
+        }
+        // An optional group ending in a sign is taken when it is there.
+        let re = compile_patterns(&[r"breast unit(?: \([a-z]+\))?".to_string()]).expect("compiles");
+        assert_eq!(
+            re.find("seen at the breast unit (normal). next")
+                .map(|m| m.as_str()),
+            Some("breast unit (normal)")
+        );
+    }
+
+    #[test]
     fn a_pattern_opening_with_punctuation_in_a_group_takes_no_boundary_before() {
         assert!(bounded("(?:,| -) does not meet").starts_with("(?:"));
         assert!(bounded("(?:left|right) knee").starts_with(ASCII_BOUNDARY));
@@ -3289,9 +3493,9 @@ mod tests {
         for (pattern, written) in table {
             assert_eq!(ascii_boundaries(pattern), *written, "{pattern}");
         }
-        assert_eq!(bounded("knee pain"), r"(?-u:\b)(?:knee pain)(?-u:\b)");
-        assert_eq!(bounded("glùin"), r"(?-u:\b)(?:glùin)(?-u:\b)");
-        assert_eq!(bounded("bolą"), r"(?-u:\b)(?:bolą)\b");
+        assert_eq!(bounded("knee pain"), r"(?-u:\b)(?:knee pain(?-u:\b))");
+        assert_eq!(bounded("glùin"), r"(?-u:\b)(?:glùin(?-u:\b))");
+        assert_eq!(bounded("bolą"), r"(?-u:\b)(?:bolą\b)");
         // The same mentions in a text that is not ASCII: the boundary holds at a space, a curly
         // quote or a dash, and a word ending in such a letter still ends at a space.
         assert_eq!(one(&["knee pain"], "‘knee pain’ – café").len(), 1);
