@@ -410,11 +410,7 @@ fn end_bounded(pattern: &str, depth: usize) -> String {
             } else {
                 ""
             };
-            let alternatives: Vec<String> = alternatives
-                .into_iter()
-                .map(|a| end_bounded(a, depth + 1))
-                .collect();
-            return format!("{head}{}|{absent})", alternatives.join("|"));
+            return format!("{head}{}|{absent})", bounded_each(alternatives, depth));
         }
     }
     // An empty alternative ("pains?(?:|,)") ends where the group's head does: the boundary
@@ -436,11 +432,16 @@ fn end_bounded(pattern: &str, depth: usize) -> String {
             pattern.to_string()
         };
     };
-    let alternatives: Vec<String> = alternatives
+    format!("{head}{})", bounded_each(alternatives, depth))
+}
+
+/// A group's alternatives, each with its own end boundary, joined again.
+fn bounded_each(alternatives: Vec<&str>, depth: usize) -> String {
+    alternatives
         .into_iter()
         .map(|a| end_bounded(a, depth + 1))
-        .collect();
-    format!("{head}{})", alternatives.join("|"))
+        .collect::<Vec<_>>()
+        .join("|")
 }
 
 /// The pattern's text up to and including the opening of the group it ends with (with its
