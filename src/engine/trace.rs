@@ -69,6 +69,9 @@ pub struct MatchStep {
     pub questioned: bool,
     /// The negation or question cue that made it so, when the reader names it.
     pub trigger: Option<String>,
+    /// Why a mention that is `negated` does not count, when it is not plain negation: "past",
+    /// "hypothetical", "family history" (the reader's `Mention::context`).
+    pub context: Option<&'static str>,
 }
 
 /// One piece of context looked up.
@@ -185,6 +188,7 @@ impl Trace {
                 negated: false,
                 questioned: false,
                 trigger: None,
+                context: None,
             });
         }
     }
@@ -308,6 +312,7 @@ fn match_step(
         negated: m.negated,
         questioned: m.questioned,
         trigger: None,
+        context: m.context,
     };
     if let Some(c) = coding {
         let s = |k: &str| c.get(k).and_then(Value::as_str).map(str::to_string);

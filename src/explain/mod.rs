@@ -55,6 +55,9 @@ fn match_parameter(m: &MatchStep) -> Value {
         parts.push(part("end", "valueInteger", json!(end)));
     }
     parts.push(boolean("negated", m.negated));
+    if let Some(context) = m.context {
+        parts.push(string("context", context));
+    }
     parts.push(boolean("questioned", m.questioned));
     if let Some(trigger) = &m.trigger {
         parts.push(string("trigger", trigger));
@@ -164,7 +167,7 @@ pub fn text(r: &RequestResult) -> Vec<(usize, String)> {
         };
         let mut how = Vec::new();
         if m.negated {
-            how.push("negated".to_string());
+            how.push(m.context.unwrap_or("negated").to_string());
         }
         if m.questioned {
             how.push("a question".to_string());

@@ -308,7 +308,11 @@ impl Forms {
         let mark = line.find('?')?;
         let rest = line[mark + 1..].trim();
         let offered = OPTIONS.find(rest).is_some_and(|m| !m.as_str().is_empty());
-        let rest = unlabelled(OPTIONS.find(rest).map_or(rest, |m| &rest[m.end()..]));
+        // The options offered, then the one taken after a colon or a dash ("Could the patient
+        // be pregnant? Y / N : N", blind set 317).
+        let rest = unlabelled(OPTIONS.find(rest).map_or(rest, |m| {
+            rest[m.end()..].trim_start_matches([':', '-', '=', ' '])
+        }));
         if !rest.is_empty() && !boxed && !self.asks(line) && !self.is_short_answer(rest) {
             return None;
         }
@@ -584,6 +588,11 @@ mod tests {
             (
                 "Q: Weight loss? Yes / No  A: No\nQ: Do you have a cough? Yes / No\nA: No\nBreathless? (Y/N) A: Yes",
                 "Weight loss: No.\nDo you have a cough: No.\nBreathless: Yes.",
+            ),
+            // the option taken after a colon, beside the options offered (blind set 317)
+            (
+                "Could the patient be pregnant? Y / N : N\nPacemaker / implant? Y / N : N",
+                "Could the patient be pregnant: N.\nPacemaker / implant: N.",
             ),
             (
                 "Q: Reason for your request?\nA: my knee hurts\nPregnant? Y/N\nAllergies: none",

@@ -688,6 +688,9 @@ pub struct ContextDef {
     /// "non" in "non tender, 6 cm across". Each must also be a `negation_before` word. Any
     /// negation word joined by a hyphen ("non-tender") is a prefix without being listed.
     pub negation_prefixes: Vec<String>,
+    /// Headings that make the rest of their sentence absent: "Symptoms denied: blood in urine,
+    /// fever", a symptom checker's list of what the patient said no to.
+    pub negation_headings: Vec<String>,
     /// Phrases that hold a negation word but do not negate: "not only", "cannot exclude",
     /// "not ruled out", "no improvement".
     pub pseudo_negation: Vec<String>,
@@ -775,6 +778,7 @@ pub struct Reader {
     negation_answer: Option<Regex>,
     negation_prefix: Option<Regex>,
     pseudo_negation: Option<Regex>,
+    negation_headings: Option<Regex>,
     question: Option<Regex>,
     pseudo_question: Option<Regex>,
     historical_before: Option<Regex>,
@@ -934,6 +938,15 @@ fn parting_slashes(text: &str) -> Vec<(usize, usize)> {
 /// The spaced dashes that open another field or piece of a template after an answer or a
 /// mention ("Hard? No - soft", "calf swelling - DVT: no", "Steroid use: No -- Duration: 3 wks").
 const FIELD_DASHES: [&str; 3] = [" - ", " – ", " --"];
+
+/// Where the first spaced dash after `from` starts (the text's end if none).
+fn dash_after(text: &str, from: usize) -> usize {
+    FIELD_DASHES
+        .iter()
+        .filter_map(|d| text[from..].find(d))
+        .min()
+        .map_or(text.len(), |i| from + i)
+}
 
 /// The parenthesis still open at `at` that opened after `from`, if any. A cue inside one
 /// speaks of what the parenthesis is attached to, not of everything before it: in "new nodule
@@ -1431,6 +1444,7 @@ impl Reader {
             negation_after: optional("negation_after", &def.negation_after)?,
             negation_answer: answers(&def.negation_answers)?,
             negation_prefix: optional("negation_prefixes", &def.negation_prefixes)?,
+            negation_headings: optional("negation_headings", &def.negation_headings)?,
             pseudo_negation: optional("pseudo_negation", &def.pseudo_negation)?,
             question: optional("question_before", &def.question_before)?,
             pseudo_question: optional("pseudo_question", &def.pseudo_question)?,
@@ -1499,6 +1513,7 @@ impl Reader {
             negation_answer: Spans(answer_spans(&self.negation_answer, text)),
             negation_prefix: all(&self.negation_prefix),
             pseudo_negation: all(&self.pseudo_negation),
+            negation_headings: all(&self.negation_headings),
             question: Spans(self.question_spans(text)),
             pseudo_question: all(&self.pseudo_question),
             historical_before: all(&self.historical_before),
@@ -1621,6 +1636,7 @@ pub struct Prepared<'a> {
     negation_answer: Spans,
     negation_prefix: Spans,
     pseudo_negation: Spans,
+    negation_headings: Spans,
     question: Spans,
     pseudo_question: Spans,
     historical_before: Spans,
@@ -1683,6 +1699,7 @@ impl Prepared<'_> {
             &self.negation_after,
             &self.negation_answer,
             &self.pseudo_negation,
+            &self.negation_headings,
             &self.question,
             &self.pseudo_question,
             &self.historical_before,
@@ -1833,6 +1850,7 @@ impl Prepared<'_> {
             .iter()
             .chain(&self.family_headings.0)
             .chain(&self.hypothetical_headings.0)
+            .chain(&self.negation_headings.0)
             .map(|&h| (h, false))
             .chain(background)
         {
@@ -2126,7 +2144,8 @@ impl Prepared<'_> {
                     .any(|s| !overlaps(s, pseudo_neg)))
             || (self.answered_no(end) && !self.asked_of(sentence_start, start, end))
             || self.list_answered_no(sentence_start, end)
-            || self.last_piece_negated(start, end, pseudo_neg);
+            || self.last_piece_negated(start, end, pseudo_neg)
+            || self.under_heading(&self.negation_headings, sentence_start, start);
         let questioned = self.questioned(clause_start, start, end, to);
         let historical = self
             .historical_before
@@ -2157,12 +2176,15 @@ impl Prepared<'_> {
                 .iter()
                 .any(|p| p.condition.0 <= start && start < p.condition.1);
         // A hypothesis reaches over a list of short items: "return if breathless, fever or
-        // coughing up green phlegm" makes the fever hypothetical too.
+        // coughing up green phlegm" makes the fever hypothetical too. It stops at a spaced
+        // dash, where the writer goes on to say what is asked: in "she'd like to know if they've
+        // grown - would you rescan to monitor them?" the rescan is asked, not supposed (blind
+        // set 307).
         let hypothetical = self
             .hypothetical_before
             .within(clause_start, start)
             .iter()
-            .any(|cue| self.list_reach(cue.1) >= start)
+            .any(|cue| self.list_reach(cue.1).min(dash_after(text, cue.1)) >= start)
             || self
                 .hypothetical_after
                 .within(end, heading_end)
@@ -2194,14 +2216,21 @@ impl Prepared<'_> {
         }
     }
 
-    /// Whether a mention that spans a comma ends in a piece opened by a negation: a pattern
-    /// that joins a cause to its sign ("fall ... tender ribs") says nothing of "fall last month,
-    /// no rib tenderness", where the sign is absent.
+    /// Whether a mention that spans a comma or a spaced dash ends in a piece opened by a
+    /// negation: a pattern that joins a cause to its sign ("fall ... tender ribs") says nothing
+    /// of "fall last month, no rib tenderness", where the sign is absent.
     fn last_piece_negated(&self, start: usize, end: usize, pseudo: &[(usize, usize)]) -> bool {
-        let Some(comma) = self.text[start..end].rfind(',') else {
+        // The last piece starts after a comma or a spaced dash ("nose fine - no nasal
+        // tenderness or deformity", blind set 316).
+        let words = &self.text[start..end];
+        let comma = words.rfind(',').map(|i| start + i + 1);
+        let dash = FIELD_DASHES
+            .iter()
+            .filter_map(|d| words.rfind(d).map(|i| start + i + d.len()))
+            .max();
+        let Some(piece) = comma.max(dash) else {
             return false;
         };
-        let piece = start + comma + 1;
         let opens =
             piece + (self.text[piece..end].len() - self.text[piece..end].trim_start().len());
         // Only a short last piece that the negation reaches to the mention's end: "..., not
@@ -2282,6 +2311,7 @@ impl Prepared<'_> {
             &self.family_headings,
             &self.background_headings,
             &self.hypothetical_headings,
+            &self.negation_headings,
         ]
         .into_iter()
         .flat_map(|h| h.within(last.1, start))
@@ -2373,6 +2403,78 @@ mod tests {
     /// Normalises `s` with the repository's form words.
     fn normalise(s: &str) -> String {
         super::normalise(s, &super::super::forms::SHIPPED)
+    }
+
+    #[test]
+    fn a_hypothesis_stops_at_a_spaced_dash() {
+        // (text, pattern, hypothetical)
+        for (text, pattern, hypothetical) in [
+            (
+                "She'd like to know if they've grown - would you rescan to monitor them?",
+                "rescan",
+                false,
+            ),
+            ("She'd like to know if they've grown", "grown", true),
+            ("Return if breathless, fever or coughing", "fever", true),
+            ("Return if fever - advised paracetamol", "fever", true),
+        ] {
+            let m = one(&[pattern], text);
+            assert_eq!(
+                m.first().map(|m| m.hypothetical),
+                Some(hypothetical),
+                "{pattern} in {text}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_pattern_across_a_spaced_dash_is_negated_by_its_last_piece() {
+        let pattern = r"nose\b[^.;]{0,50}\bdeformity";
+        // (text, negated)
+        for (text, negated) in [
+            ("Nose fine - no nasal tenderness or deformity.", true),
+            ("Nose fine, no deformity.", true),
+            ("Nose swollen - obvious deformity.", false),
+            (
+                "Nose bleed stopped, not obviously deformed but deformity on the left.",
+                false,
+            ),
+        ] {
+            let m = one(&[pattern], text);
+            assert_eq!(m.first().map(|m| m.negated), Some(negated), "{text}");
+        }
+    }
+
+    #[test]
+    fn a_negation_heading_says_its_sentence_absent() {
+        // (text, negated): a symptom checker's lists (blind set 326)
+        for (text, negated) in [
+            ("Symptoms denied: blood in urine, fever", true),
+            ("Symptoms denied: weight loss, night sweats, fever.", true),
+            ("Symptoms reported: fever, cough", false),
+            ("Symptoms denied: pain.\nGP: fever 38.5 today", false),
+        ] {
+            let m = one(&["fever"], text);
+            assert_eq!(m.first().map(|m| m.negated), Some(negated), "{text}");
+        }
+    }
+
+    #[test]
+    fn a_timelines_dated_line_is_past_unless_recent() {
+        assert_past_on_june_15(&[
+            (
+                "2019: L ectopic, salpingectomy.\nToday: pelvic pain",
+                "ectopic",
+                true,
+            ),
+            (
+                "2019: L ectopic, salpingectomy.\nToday: pelvic pain",
+                "pelvic pain",
+                false,
+            ),
+            ("Jan 2024: knee ache.\nToday: knee swollen", "ache", true),
+            ("Jun 2026: knee ache, worse this week", "ache", false),
+        ]);
     }
 
     #[test]
