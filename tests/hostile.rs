@@ -392,6 +392,12 @@ fn string_of_10_mb_is_413_and_a_long_text_is_decided_in_bounded_time() {
     sr["note"] = json!([{ "text": format!("{}‘stiff’", "neck pain ".repeat(90_000)) }]);
     let a = post(&s, "/ServiceRequest", Some(FHIR_JSON), sr.to_string());
     assert_eq!(a.status, 422, "{}", a.body);
+    // A supposition in every clause and no dash: each cue once looked for the next spaced dash
+    // to the text's end (30 s in release for this note, quadratic).
+    let mut sr = example(REJECTED);
+    sr["note"] = json!([{ "text": "return if neck pain ".repeat(45_000) }]);
+    let a = post(&s, "/ServiceRequest", Some(FHIR_JSON), sr.to_string());
+    assert_eq!(a.status, 422, "{}", a.body);
     // A 900 kB id is not an id.
     let mut sr = example(ACCEPTED);
     sr["id"] = json!("a".repeat(900_000));

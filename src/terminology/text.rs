@@ -939,11 +939,13 @@ fn parting_slashes(text: &str) -> Vec<(usize, usize)> {
 /// mention ("Hard? No - soft", "calf swelling - DVT: no", "Steroid use: No -- Duration: 3 wks").
 const FIELD_DASHES: [&str; 3] = [" - ", " – ", " --"];
 
-/// Where the first spaced dash after `from` starts (the text's end if none).
+/// Where the first spaced dash after `from` starts, within a cue's reach (the text's end if
+/// none there: an unbounded search per cue was quadratic on a long text without dashes).
 fn dash_after(text: &str, from: usize) -> usize {
+    let to = after(text, from);
     FIELD_DASHES
         .iter()
-        .filter_map(|d| text[from..].find(d))
+        .filter_map(|d| text[from..to].find(d))
         .min()
         .map_or(text.len(), |i| from + i)
 }
