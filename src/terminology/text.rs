@@ -2433,32 +2433,32 @@ mod tests {
     fn a_pattern_across_a_spaced_dash_is_negated_by_its_last_piece() {
         let pattern = r"nose\b[^.;]{0,50}\bdeformity";
         // (text, negated)
-        for (text, negated) in [
-            ("Nose fine - no nasal tenderness or deformity.", true),
-            ("Nose fine, no deformity.", true),
-            ("Nose swollen - obvious deformity.", false),
-            (
-                "Nose bleed stopped, not obviously deformed but deformity on the left.",
-                false,
-            ),
-        ] {
-            let m = one(&[pattern], text);
-            assert_eq!(m.first().map(|m| m.negated), Some(negated), "{text}");
-        }
+        assert_negated(
+            pattern,
+            &[
+                ("Nose fine - no nasal tenderness or deformity.", true),
+                ("Nose fine, no deformity.", true),
+                ("Nose swollen - obvious deformity.", false),
+                (
+                    "Nose bleed stopped, not obviously deformed but deformity on the left.",
+                    false,
+                ),
+            ],
+        );
     }
 
     #[test]
     fn a_negation_heading_says_its_sentence_absent() {
         // (text, negated): a symptom checker's lists (blind set 326)
-        for (text, negated) in [
-            ("Symptoms denied: blood in urine, fever", true),
-            ("Symptoms denied: weight loss, night sweats, fever.", true),
-            ("Symptoms reported: fever, cough", false),
-            ("Symptoms denied: pain.\nGP: fever 38.5 today", false),
-        ] {
-            let m = one(&["fever"], text);
-            assert_eq!(m.first().map(|m| m.negated), Some(negated), "{text}");
-        }
+        assert_negated(
+            "fever",
+            &[
+                ("Symptoms denied: blood in urine, fever", true),
+                ("Symptoms denied: weight loss, night sweats, fever.", true),
+                ("Symptoms reported: fever, cough", false),
+                ("Symptoms denied: pain.\nGP: fever 38.5 today", false),
+            ],
+        );
     }
 
     #[test]
@@ -2482,49 +2482,49 @@ mod tests {
     #[test]
     fn a_yes_no_question_answered_no_negates_what_it_asks_not_what_it_asks_it_of() {
         // (text, negated)
-        for (text, negated) in [
-            ("Is the lump bigger than a golf ball? No.", false),
-            ("Is your lump painful? No. Is it hard? No.", false),
-            ("Lump bigger? No.", true),
-            ("Any lump? No.", true),
-            ("Is there a lump? No.", true),
-            ("Lump: no.", true),
-        ] {
-            let m = one(&["lump"], text);
-            assert_eq!(m.first().map(|m| m.negated), Some(negated), "{text}");
-        }
+        assert_negated(
+            "lump",
+            &[
+                ("Is the lump bigger than a golf ball? No.", false),
+                ("Is your lump painful? No. Is it hard? No.", false),
+                ("Lump bigger? No.", true),
+                ("Any lump? No.", true),
+                ("Is there a lump? No.", true),
+                ("Lump: no.", true),
+            ],
+        );
     }
 
     #[test]
     fn a_list_asked_together_and_answered_no_negates_each_item() {
         // (text, whether "weight loss" is negated)
-        for (text, negated) in [
-            (
-                "Weight loss, blood in poo, being sick, yellow skin? No",
-                true,
-            ),
-            (
-                "Tummy pain on and off. Weight loss, PR bleeding, vomiting: no",
-                true,
-            ),
-            ("Any weight loss, night sweats or fever? No.", true),
-            ("Weight loss, tired all the time. Fever: no", false),
-            ("Weight loss 3 months, sweats, fever: no", false),
-            ("Weight loss, no fever, sweats: no", false),
-        ] {
-            let m = one(&["weight loss"], text);
-            assert_eq!(m.first().map(|m| m.negated), Some(negated), "{text}");
-        }
+        assert_negated(
+            "weight loss",
+            &[
+                (
+                    "Weight loss, blood in poo, being sick, yellow skin? No",
+                    true,
+                ),
+                (
+                    "Tummy pain on and off. Weight loss, PR bleeding, vomiting: no",
+                    true,
+                ),
+                ("Any weight loss, night sweats or fever? No.", true),
+                ("Weight loss, tired all the time. Fever: no", false),
+                ("Weight loss 3 months, sweats, fever: no", false),
+                ("Weight loss, no fever, sweats: no", false),
+            ],
+        );
         // an item in the middle of the list too
-        for (text, negated) in [
-            ("Weight loss, PR bleeding, vomiting: no", true),
-            ("Any weight loss, PR bleeding or fever? No.", true),
-            ("Any breast lumps, PR bleeding or nipple problems? No", true),
-            ("Knee pain 3 months, PR bleeding, vomiting: no", false),
-        ] {
-            let m = one(&["pr bleeding"], text);
-            assert_eq!(m.first().map(|m| m.negated), Some(negated), "{text}");
-        }
+        assert_negated(
+            "pr bleeding",
+            &[
+                ("Weight loss, PR bleeding, vomiting: no", true),
+                ("Any weight loss, PR bleeding or fever? No.", true),
+                ("Any breast lumps, PR bleeding or nipple problems? No", true),
+                ("Knee pain 3 months, PR bleeding, vomiting: no", false),
+            ],
+        );
     }
 
     #[test]
@@ -2567,13 +2567,13 @@ mod tests {
             );
         }
         // (text, negated): a negation cue that ends with such a word
-        for (text, negated) in [
-            ("Not currently pregnant.", true),
-            ("Not sure of dates, currently pregnant.", false),
-        ] {
-            let m = one(&["pregnant"], text);
-            assert_eq!(m.first().map(|m| m.negated), Some(negated), "{text}");
-        }
+        assert_negated(
+            "pregnant",
+            &[
+                ("Not currently pregnant.", true),
+                ("Not sure of dates, currently pregnant.", false),
+            ],
+        );
     }
 
     /// Each (text, pattern, negated) row: whether the first mention of `pattern` is negated.
@@ -2700,26 +2700,26 @@ mod tests {
     #[test]
     fn a_question_answered_at_once_asks_nothing() {
         // (text, the question negated)
-        for (text, negated) in [
-            ("Dysphagia ?goitre - no goitre or nodes palpable", true),
-            ("?goitre: no goitre felt", true),
-            // further on, a plain negation in the question's own words answers it too
-            // (`a_question_answered_further_on_in_its_own_words_asks_nothing`)
-            ("?goitre, no goitre felt", true),
-            ("?goitre - examined, no goitre felt", true),
-            ("?goitre", false),
-        ] {
-            let m = one(&["goitre"], text);
-            assert_eq!(m.first().map(|m| m.negated), Some(negated), "{text}");
-        }
+        assert_negated(
+            "goitre",
+            &[
+                ("Dysphagia ?goitre - no goitre or nodes palpable", true),
+                ("?goitre: no goitre felt", true),
+                // further on, a plain negation in the question's own words answers it too
+                // (`a_question_answered_further_on_in_its_own_words_asks_nothing`)
+                ("?goitre, no goitre felt", true),
+                ("?goitre - examined, no goitre felt", true),
+                ("?goitre", false),
+            ],
+        );
         // A form's question mark, then its answer (blind set 224).
-        for (text, negated) in [
-            ("Neck pain. Lump? No lump felt by pt or on exam.", true),
-            ("Lump? Yes, lump felt above the clavicle.", false),
-        ] {
-            let m = one(&["lump"], text);
-            assert_eq!(m.first().map(|m| m.negated), Some(negated), "{text}");
-        }
+        assert_negated(
+            "lump",
+            &[
+                ("Neck pain. Lump? No lump felt by pt or on exam.", true),
+                ("Lump? Yes, lump felt above the clavicle.", false),
+            ],
+        );
     }
 
     #[test]
@@ -2756,6 +2756,14 @@ mod tests {
             .mentions(&re, &normalise(text), date)
             .first()
             .unwrap_or_else(|| panic!("'{pattern}' not found in '{text}'"))
+    }
+
+    /// Each (text, negated) row: whether the first mention of `pattern` in it is negated.
+    fn assert_negated(pattern: &str, table: &[(&str, bool)]) {
+        for (text, negated) in table {
+            let m = one(&[pattern], text);
+            assert_eq!(m.first().map(|m| m.negated), Some(*negated), "{text}");
+        }
     }
 
     /// Each (text, pattern, past) row: whether the mention is read as past on 2026-06-15.
