@@ -101,7 +101,35 @@ pub fn normalise(s: &str, forms: &super::forms::Forms) -> String {
             after_blank = line.trim_end().ends_with("__");
         }
     }
-    spoken_to_written(out)
+    spoken_to_written(latin_abbreviations(out))
+}
+
+/// Latin abbreviations of a formal letter, whose full stops would end a sentence in the middle
+/// ("a vague, grumbling ache, s. any other symptom", "a nodule c. 18 mm, s. any change in size",
+/// "viz. a computed tomogram", blind set 336): "s." (sine) is "without", so that it negates what
+/// follows as "without" does; "c." (circa) before a number, in digits or words, is "about";
+/// "viz." is "namely". Only a letter standing alone before its full stop is read so, never the
+/// end of a word.
+fn latin_abbreviations(text: String) -> String {
+    static LATIN: LazyLock<[(Regex, &str); 3]> = LazyLock::new(|| {
+        let re = |p: &str| Regex::new(p).unwrap_or_else(|e| panic!("latin abbreviations: {e}"));
+        [
+            (re(r"(^|[ (,])s\. ([a-z])"), "${1}without ${2}"),
+            (
+                re(
+                    r"(^|[ (,~])c\. ?(\d|(?:the|one|two|three|four|five|six|seven|eight|nine|ten|twelve|a few|several) )",
+                ),
+                "${1}about ${2}",
+            ),
+            (re(r"(^|[ (,])viz\.,? "), "${1}namely "),
+        ]
+    });
+    if !text.contains(". ") && !text.contains(".,") {
+        return text;
+    }
+    LATIN
+        .iter()
+        .fold(text, |t, (re, with)| re.replace_all(&t, *with).into_owned())
 }
 
 /// Whether a line ends by closing a quotation: a patient's message pasted above the GP's own
@@ -691,6 +719,12 @@ pub struct ContextDef {
     /// Headings that make the rest of their sentence absent: "Symptoms denied: blood in urine,
     /// fever", a symptom checker's list of what the patient said no to.
     pub negation_headings: Vec<String>,
+    /// Cues that what follows corrects what was said before: a supervisor's "Discussed -
+    /// amended:", a GP's "on direct questioning" after a symptom checker's answers. After one, a
+    /// plain present negation of a concept replaces what the text said of it before the cue
+    /// ("Red flags screened: saddle anaesthesia - YES ... on direct questioning no saddle
+    /// numbness"), as an answer closes a question.
+    pub corrections: Vec<String>,
     /// Phrases that hold a negation word but do not negate: "not only", "cannot exclude",
     /// "not ruled out", "no improvement".
     pub pseudo_negation: Vec<String>,
@@ -779,6 +813,7 @@ pub struct Reader {
     negation_prefix: Option<Regex>,
     pseudo_negation: Option<Regex>,
     negation_headings: Option<Regex>,
+    corrections: Option<Regex>,
     question: Option<Regex>,
     pseudo_question: Option<Regex>,
     historical_before: Option<Regex>,
@@ -1352,15 +1387,14 @@ fn answers(patterns: &[String]) -> Result<Option<Regex>, String> {
     }
     let alternatives: Vec<String> = patterns.iter().map(|p| format!("(?:{p})")).collect();
     Regex::new(&format!(
-        r"(?i) ?[:\-–?] ?(?:\(?(?:yes|y) ?/ ?(?:no|n)\)?:? ?)?(?:{})\b",
+        // (a question mark then a dash: "symptoms changed? - no", blind set 336)
+        r"(?i) ?[:\-–?] ?(?:[\-–] )?(?:\(?(?:yes|y) ?/ ?(?:no|n)\)?:? ?)?(?:{})\b",
         alternatives.join("|")
     ))
     .map(Some)
     .map_err(|e| format!("[context] negation_answers: {e}"))
 }
 
-/// The answers of `re` in `text` that end their piece: what follows is the end of the text, a
-/// punctuation mark or a new line ("Lump: no change in size" answers nothing).
 /// The minus signs of a text that marks findings with signs: "+soft +mobile -tender", "-wt loss
 /// -PR bleed -anaemia" (blind set 292). A sign is joined to the word after it and follows a
 /// space; a text with one such minus only may be using it as a dash ("lump -growing"), so two
@@ -1376,6 +1410,27 @@ fn minus_signs(text: &str) -> Vec<(usize, usize)> {
         .filter(|&i| bytes[i] == b'-')
         .map(|i| (i, i + 1))
         .collect()
+}
+
+/// The crosses of a checklist written with each cross before its item: "✗ wt loss ✗ fever ✗ ca
+/// hx" (blind set 331). A cross is read after its item ("wt loss ✗ fever ✗", a negation after,
+/// `context.toml`), which leaves the last item of such a list unread; a sentence that opens
+/// with a cross is written the other way, so each of its crosses also negates the item after
+/// it. The span takes the space before the cross, so that the cross no longer ends the clause
+/// it opens (a cue's own clause end is part of the cue, [`Reader::prepare`]).
+fn leading_crosses(text: &str) -> Vec<(usize, usize)> {
+    const CROSSES: [char; 3] = ['✗', '✘', '❌'];
+    let mut found = Vec::new();
+    let mut sentence_start = 0;
+    for (i, c) in text.char_indices() {
+        if matches!(c, '.' | ';' | ':' | '!' | '?' | '\n') {
+            sentence_start = i + 1;
+        } else if CROSSES.contains(&c) && text[sentence_start..].trim_start().starts_with(CROSSES) {
+            let start = if text[..i].ends_with(' ') { i - 1 } else { i };
+            found.push((start, i + c.len_utf8()));
+        }
+    }
+    found
 }
 
 /// Whether `bytes[i]` is a plus or minus sign: after a space, joined to the letter after it.
@@ -1401,6 +1456,9 @@ fn sign_reach(text: &str, from: usize, to: usize) -> usize {
         .unwrap_or(to)
 }
 
+/// The answers of `re` in `text` that end their piece: what follows is the end of the text, a
+/// punctuation mark, a new line or the next item of a numbered list ("Lump: no change in size"
+/// answers nothing).
 fn answer_spans(re: &Option<Regex>, text: &str) -> Vec<(usize, usize)> {
     let Some(re) = re else {
         return Vec::new();
@@ -1418,9 +1476,19 @@ fn answer_spans(re: &Option<Regex>, text: &str) -> Vec<(usize, usize)> {
                 // blind set 109)
                 // (or a template's double dash: "Steroid use: No -- Duration: 3 wks")
                 || FIELD_DASHES.iter().any(|d| text[m.end()..].starts_with(d))
+                // or the next item of a numbered checklist on the same line ("1) wt loss - no
+                // 2) vomiting - no", blind set 336)
+                || starts_numbered_item(text[m.end()..].trim_start_matches(' '))
         })
         .map(|m| (m.start(), m.end()))
         .collect()
+}
+
+/// Whether `rest` opens an item of a numbered list: "2) ...", "3. ...".
+fn starts_numbered_item(rest: &str) -> bool {
+    let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+    (1..=2).contains(&digits)
+        && (rest[digits..].starts_with(')') || rest[digits..].starts_with(". "))
 }
 
 impl Reader {
@@ -1447,6 +1515,7 @@ impl Reader {
             negation_answer: answers(&def.negation_answers)?,
             negation_prefix: optional("negation_prefixes", &def.negation_prefixes)?,
             negation_headings: optional("negation_headings", &def.negation_headings)?,
+            corrections: optional("corrections", &def.corrections)?,
             pseudo_negation: optional("pseudo_negation", &def.pseudo_negation)?,
             question: optional("question_before", &def.question_before)?,
             pseudo_question: optional("pseudo_question", &def.pseudo_question)?,
@@ -1509,13 +1578,14 @@ impl Reader {
             text,
             negation_before: Spans::with(
                 spans(&self.negation_before, text, 0, text.len()),
-                minus_signs(text),
+                [minus_signs(text), leading_crosses(text)].concat(),
             ),
             negation_after: all(&self.negation_after),
             negation_answer: Spans(answer_spans(&self.negation_answer, text)),
             negation_prefix: all(&self.negation_prefix),
             pseudo_negation: all(&self.pseudo_negation),
             negation_headings: all(&self.negation_headings),
+            corrections: all(&self.corrections),
             question: Spans(self.question_spans(text)),
             pseudo_question: all(&self.pseudo_question),
             historical_before: all(&self.historical_before),
@@ -1639,6 +1709,7 @@ pub struct Prepared<'a> {
     negation_prefix: Spans,
     pseudo_negation: Spans,
     negation_headings: Spans,
+    corrections: Spans,
     question: Spans,
     pseudo_question: Spans,
     historical_before: Spans,
@@ -1702,6 +1773,7 @@ impl Prepared<'_> {
             &self.negation_answer,
             &self.pseudo_negation,
             &self.negation_headings,
+            &self.corrections,
             &self.question,
             &self.pseudo_question,
             &self.historical_before,
@@ -2083,6 +2155,31 @@ impl Prepared<'_> {
                 answers.insert(words(x));
             }
         }
+        // A correction: after a cue that corrects what came before ("Discussed - amended:", "on
+        // direct questioning"), a plain present negation of the concept, in any of its words,
+        // replaces every mention of it before the cue: a symptom checker's "saddle anaesthesia -
+        // YES" under the GP's "on direct questioning no saddle numbness" (blind set 326), a
+        // registrar's "can't exclude a DVT" under the supervisor's "amended: DVT excluded"
+        // (blind set 329). Without a cue a later negation is not read so ("breathless on
+        // exertion ... not breathless at rest" states both).
+        let corrections = &self.corrections.0;
+        if !corrections.is_empty() {
+            // (a negation of a question counts: "ignore '?DVT'", blind set 332)
+            let plain = |x: &Mention| x.negated && !x.historical && !x.family && !x.hypothetical;
+            let mut latest_negation: Option<usize> = None;
+            for x in found.iter_mut().rev() {
+                if let Some(negation) = latest_negation {
+                    let next_cue = corrections.partition_point(|c| c.0 < x.end);
+                    if !x.negated && corrections.get(next_cue).is_some_and(|c| c.1 <= negation) {
+                        x.negated = true;
+                        continue;
+                    }
+                }
+                if latest_negation.is_none() && plain(x) {
+                    latest_negation = Some(x.start);
+                }
+            }
+        }
         found
     }
 
@@ -2457,6 +2554,86 @@ mod tests {
                 ("Symptoms denied: weight loss, night sweats, fever.", true),
                 ("Symptoms reported: fever, cough", false),
                 ("Symptoms denied: pain.\nGP: fever 38.5 today", false),
+            ],
+        );
+    }
+
+    #[test]
+    fn latin_abbreviations_are_read_as_words() {
+        // (blind set 336, a retired locum's letters)
+        assert_negated(
+            "other symptoms?|change in size",
+            &[
+                (
+                    "a vague, grumbling ache, s. any other symptom whatsoever",
+                    true,
+                ),
+                (
+                    "a nodule c. 18 mm, s. any change in size to palpation",
+                    true,
+                ),
+                ("pains, other symptoms as above", false),
+            ],
+        );
+        assert_eq!(
+            normalise("Nodule c. 18 mm; viz. a CT. Mrs. Jones"),
+            "nodule about 18 mm; namely a ct. mrs. jones"
+        );
+    }
+
+    #[test]
+    fn a_numbered_checklists_answers_end_at_the_next_item() {
+        // (blind set 336) each answer ends at the next item's number, and a question answered
+        // after its own mark
+        assert_negated(
+            "wt loss|tender|changed",
+            &[
+                ("Abdo pain: 1) wt loss - no 2) vomiting - no", true),
+                (
+                    "Lump: 3) mobile - yes 4) tender - no 5) change - stable",
+                    true,
+                ),
+                (
+                    "Fibroid f/u. 1) symptoms changed? - no 2) heavier? - no",
+                    true,
+                ),
+                ("Lump: 1) tender - yes 2) mobile - no", false),
+            ],
+        );
+    }
+
+    #[test]
+    fn a_correction_replaces_what_came_before() {
+        // (text, first mention negated): a correction cue, then a plain negation of the
+        // concept in any of its words (blind sets 326, 329)
+        assert_negated(
+            "saddle (?:anaesthesia|numbness)|dvt",
+            &[
+                (
+                    "Red flags screened: saddle anaesthesia - YES\nGP: on direct questioning no \
+                     saddle numbness - she misread the question.",
+                    true,
+                ),
+                (
+                    "I can't completely exclude a DVT.\nDiscussed - amended: DVT excluded - Wells \
+                     -1, D-dimer negative.",
+                    true,
+                ),
+                // no cue: both are said
+                (
+                    "Saddle anaesthesia yesterday. Today no saddle numbness.",
+                    false,
+                ),
+                // the cue corrects something else
+                (
+                    "?DVT. Discussed - amended: no calf tenderness, DVT likely.",
+                    false,
+                ),
+                // what the correction says is past is no answer
+                (
+                    "Saddle numbness today. Amended: no previous saddle numbness.",
+                    false,
+                ),
             ],
         );
     }
@@ -3496,6 +3673,14 @@ mod tests {
         assert!(m[1].negated && m[2].negated, "{m:?}");
         let m = one(&["bloated", "wt loss"], "Bloated ✓ pain ✓ wt loss ✗");
         assert!(!m[0].negated && m[1].negated, "{m:?}");
+        // (blind set 331) a sentence that opens with a cross puts each cross before its item:
+        // the last item is negated too, and a ticked item after the list is not
+        let m = one(
+            &["wt loss", "fever", "ca hx", "lbp"],
+            "✗ wt loss ✗ fever ✗ ca hx. LBP ✓",
+        );
+        assert!(m[..3].iter().all(|m| m.negated), "{m:?}");
+        assert!(!m[3].negated, "{m:?}");
     }
 
     /// Each mention reads a bounded window, which is what keeps a long text without
