@@ -2626,7 +2626,7 @@ mod tests {
                 ),
                 // the cue corrects something else
                 (
-                    "?DVT. Discussed - amended: no calf tenderness, DVT likely.",
+                    "?DVT. Discussed - amended: calf not swollen. Wells 2.",
                     false,
                 ),
                 // what the correction says is past is no answer
