@@ -398,6 +398,18 @@ fn string_of_10_mb_is_413_and_a_long_text_is_decided_in_bounded_time() {
     sr["note"] = json!([{ "text": "return if neck pain ".repeat(45_000) }]);
     let a = post(&s, "/ServiceRequest", Some(FHIR_JSON), sr.to_string());
     assert_eq!(a.status, 422, "{}", a.body);
+    // Numbered lists and no full stop: the last item of each list was read to the text's end
+    // (60 s in release for this note, quadratic).
+    let mut sr = example(REJECTED);
+    sr["note"] = json!([{ "text": "1) neck lump - no 2) neck pain - yes ".repeat(25_000) }]);
+    let a = post(&s, "/ServiceRequest", Some(FHIR_JSON), sr.to_string());
+    assert_eq!(a.status, 422, "{}", a.body);
+    // A cue of another request's problem in every clause and no full stop: each looked back for
+    // its sentence's start (about 70 s in release for this note).
+    let mut sr = example(REJECTED);
+    sr["note"] = json!([{ "text": "neck pain (not for scan) ".repeat(36_000) }]);
+    let a = post(&s, "/ServiceRequest", Some(FHIR_JSON), sr.to_string());
+    assert_eq!(a.status, 422, "{}", a.body);
     // A 900 kB id is not an id.
     let mut sr = example(ACCEPTED);
     sr["id"] = json!("a".repeat(900_000));

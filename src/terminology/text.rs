@@ -1171,6 +1171,9 @@ fn problem_items(conditions: &Option<Regex>, text: &str) -> Vec<ProblemItem> {
     };
     // Each marker: (number's start, marker's end, number).
     let mut lists: Vec<Vec<(usize, usize, u32)>> = Vec::new();
+    // Every marker's start, in or out of a list: the last item of a list ends at the next one
+    // (to the text's end, for every list of a long text with no full stop, was quadratic).
+    let mut starts: Vec<usize> = Vec::new();
     for c in MARKER.captures_iter(text) {
         let (Some(all), Some(number)) = (c.get(0), c.get(1)) else {
             continue;
@@ -1179,6 +1182,7 @@ fn problem_items(conditions: &Option<Regex>, text: &str) -> Vec<ProblemItem> {
             continue;
         };
         let marker = (number.start(), all.end(), n);
+        starts.push(number.start());
         match lists.last_mut() {
             _ if n == 1 => lists.push(vec![marker]),
             Some(list) if list.last().is_some_and(|m| m.2 + 1 == n) => list.push(marker),
@@ -1188,7 +1192,13 @@ fn problem_items(conditions: &Option<Regex>, text: &str) -> Vec<ProblemItem> {
     let mut out = Vec::new();
     for list in lists.iter().filter(|l| l.len() >= 2) {
         for (i, &(start, from, _)) in list.iter().enumerate() {
-            let next = list.get(i + 1).map_or(text.len(), |m| m.0);
+            let next = list.get(i + 1).map_or_else(
+                || {
+                    let k = starts.partition_point(|&s| s <= from);
+                    starts.get(k).copied().unwrap_or(text.len())
+                },
+                |m| m.0,
+            );
             let sentence = text[from..next]
                 .char_indices()
                 .find(|&(j, c)| {
@@ -1200,7 +1210,9 @@ fn problem_items(conditions: &Option<Regex>, text: &str) -> Vec<ProblemItem> {
                                 .is_none_or(|n| n == ' ' || n == '\n'))
                 })
                 .map_or(next, |(j, _)| from + j);
-            let Some(m) = conditions.find_at(text, from) else {
+            // (searched within the item only: from its start to the text's end for every item
+            // was quadratic, 60 s for 900 kB of "1) wt loss 2) pain")
+            let Some(m) = conditions.find_at(&text[..sentence], from) else {
                 continue;
             };
             if m.start() != from
@@ -1227,15 +1239,29 @@ fn elsewhere(re: &Option<Regex>, text: &str) -> Vec<(usize, usize)> {
     let Some(re) = re else {
         return Vec::new();
     };
+    let cues: Vec<regex::Match> = re.find_iter(text).collect();
+    if cues.is_empty() {
+        return Vec::new();
+    }
+    // Where sentences and list items open, found once: looking back from every cue was
+    // quadratic on a long text without full stops (70 s for 900 kB of "lump (not for scan)").
+    let sentence_starts: Vec<usize> = text
+        .char_indices()
+        .filter(|&(_, c)| is_sentence_end(c))
+        .map(|(i, _)| i + 1)
+        .collect();
+    let items: Vec<(usize, usize)> = ITEM.find_iter(text).map(|m| (m.start(), m.end())).collect();
     let opening = |at: usize| {
-        let sentence = text[..at].rfind(is_sentence_end).map_or(0, |i| i + 1);
-        let item = ITEM
-            .find_iter(&text[sentence..at])
-            .last()
-            .map_or(sentence, |m| sentence + m.end());
+        let k = sentence_starts.partition_point(|&s| s <= at);
+        let sentence = if k == 0 { 0 } else { sentence_starts[k - 1] };
+        let k = items.partition_point(|&(_, end)| end <= at);
+        let item = match k.checked_sub(1).map(|k| items[k]) {
+            Some((start, end)) if start >= sentence => end,
+            _ => sentence,
+        };
         sentence.max(item)
     };
-    re.find_iter(text)
+    cues.into_iter()
         .map(|cue| {
             let mut from = opening(cue.start());
             if text[from..cue.start()].trim().is_empty() && from > 0 {
@@ -1741,10 +1767,13 @@ impl Prepared<'_> {
     /// such a cue negates back only. A cue that opens a longer answer ("Examination: no lump
     /// felt") still negates what follows it.
     fn is_answer(&self, cue: (usize, usize)) -> bool {
-        self.negation_answer
-            .0
-            .iter()
-            .any(|a| a.0 <= cue.0 && a.1 == cue.1)
+        // The answers of one regex do not overlap, so their ends are sorted too: one binary
+        // search (a scan of every answer for every cue was quadratic on a long numbered
+        // checklist, 60 s for 900 kB of "1) wt loss - no 2) pain - yes", once an answer could
+        // end at the next item).
+        let answers = &self.negation_answer.0;
+        let i = answers.partition_point(|a| a.1 < cue.1);
+        answers.get(i).is_some_and(|a| a.0 <= cue.0 && a.1 == cue.1)
     }
 
     /// Whether the negation cue at `cue` is a prefix of the next word: joined to it
