@@ -1449,7 +1449,8 @@ fn leading_crosses(text: &str) -> Vec<(usize, usize)> {
     let mut found = Vec::new();
     let mut sentence_start = 0;
     for (i, c) in text.char_indices() {
-        if matches!(c, '.' | ';' | ':' | '!' | '?' | '\n') {
+        // (a heading's colon and a question mark open the next item's sentence too)
+        if is_sentence_end(c) || matches!(c, ':' | '?') {
             sentence_start = i + 1;
         } else if CROSSES.contains(&c) && text[sentence_start..].trim_start().starts_with(CROSSES) {
             let start = if text[..i].ends_with(' ') { i - 1 } else { i };
