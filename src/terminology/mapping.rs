@@ -563,7 +563,10 @@ impl Terminology {
         // discussed, not for 2WW" (blind set 264), "?2WW". Only a question mark on the pathway's
         // own words asks about it: "Referred 2WW ?pancreatic ca" and "epigastric mass? 2WW upper
         // GI referral done today" made it.
-        let made = |t: &str, x: &Mention| x.is_current() && !pathway_asked(t, x);
+        // Nor is one a patient asks for in their own message ("Please can you fast track me",
+        // blind set 344): the clinician makes the referral.
+        let made =
+            |t: &str, x: &Mention| x.is_current() && !pathway_asked(t, x) && !x.patients_message;
         for key in ["category", "orderDetail", "reasonCode"] {
             for (i, cc) in array(sr, key) {
                 let path = at.field(key).index(i);

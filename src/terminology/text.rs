@@ -775,6 +775,18 @@ pub struct ContextDef {
     /// before. What it reaches is not the request's: its mentions do not count and its words
     /// add no finding.
     pub not_this_request: Vec<String>,
+    /// Headings that open the patient's own message pasted into the request (an e-consultation
+    /// or an online form: "Patient message:", "Online form:", "Pt's words:"), at the start of a
+    /// line. The message reaches to the next `clinician_headings` heading that opens a line, or
+    /// to the text's end. It is the patient's: a "fast track" asked for there is no 2WW
+    /// referral made, what the patient read or was told "could be" is an idea to the end of
+    /// its clause, and its words add no finding of their own (the clinician's note says what
+    /// was found). Its symptoms and findings the reader knows are read as they are written.
+    /// See [`patient_messages`].
+    pub patient_messages: Vec<String>,
+    /// Headings that hand a request back to the clinician after a patient's message: "GP
+    /// note:", "GP:", "ANP:", "E-consult triage template".
+    pub clinician_headings: Vec<String>,
     /// Before the term, in its comma-bounded piece: "if", "should she develop".
     pub hypothetical_before: Vec<String>,
     /// After the term, in its comma-bounded piece: a condition on a result that has not come
@@ -827,6 +839,8 @@ pub struct Reader {
     background_end: Option<Regex>,
     long_term_conditions: Option<Regex>,
     not_this_request: Option<Regex>,
+    patient_messages: Option<Regex>,
+    clinician_headings: Option<Regex>,
     hypothetical_before: Option<Regex>,
     hypothetical_after: Option<Regex>,
     pseudo_hypothetical: Option<Regex>,
@@ -885,6 +899,9 @@ pub struct Mention {
     /// Said of a problem this request does not ask about: "2) Low back pain (not for scan)",
     /// "breast lump: referred to the breast unit".
     pub elsewhere: bool,
+    /// Written in the patient's own message pasted into the request ("Patient message: ... please
+    /// fast track me"): what it asks for is the patient's wish, not the clinician's act.
+    pub patients_message: bool,
 }
 
 impl Mention {
@@ -1109,26 +1126,7 @@ fn documents(re: &Option<Regex>, text: &str, as_of: Option<Date>) -> Vec<Documen
         }
         // The pattern holds the heading's colon or dash; past it, and the space or line break after it.
         let from = m.end() + (text[m.end()..].len() - text[m.end()..].trim_start().len());
-        let said = text[from..].chars().next().and_then(|q| {
-            let close = match q {
-                '\'' => '\'',
-                '"' => '"',
-                '‘' => '’',
-                '“' => '”',
-                _ => return None,
-            };
-            let inner = from + q.len_utf8();
-            let mut chars = text[inner..].char_indices().peekable();
-            let mut prev_letter = false;
-            while let Some((i, c)) = chars.next() {
-                let next_letter = chars.peek().is_some_and(|(_, n)| n.is_alphabetic());
-                if c == close && !(prev_letter && next_letter) {
-                    return Some((from, inner + i + c.len_utf8()));
-                }
-                prev_letter = c.is_alphabetic();
-            }
-            None
-        });
+        let said = quotation_at(text, from).map(|end| (from, end));
         let said = said.unwrap_or_else(|| {
             let end = text[from..]
                 .find(is_sentence_end)
@@ -1141,6 +1139,31 @@ fn documents(re: &Option<Regex>, text: &str, as_of: Option<Date>) -> Vec<Documen
         });
     }
     out
+}
+
+/// The end of the quotation that opens at `from` (after its closing mark), if a quotation mark
+/// is there and closes. A mark between two letters is an apostrophe ("Baker's cyst"), not the
+/// close.
+fn quotation_at(text: &str, from: usize) -> Option<usize> {
+    let q = text[from..].chars().next()?;
+    let close = match q {
+        '\'' => '\'',
+        '"' => '"',
+        '‘' => '’',
+        '“' => '”',
+        _ => return None,
+    };
+    let inner = from + q.len_utf8();
+    let mut chars = text[inner..].char_indices().peekable();
+    let mut prev_letter = false;
+    while let Some((i, c)) = chars.next() {
+        let next_letter = chars.peek().is_some_and(|(_, n)| n.is_alphabetic());
+        if c == close && !(prev_letter && next_letter) {
+            return Some(inner + i + c.len_utf8());
+        }
+        prev_letter = c.is_alphabetic();
+    }
+    None
 }
 
 /// An item of a numbered problem list that opens with a long-term condition: the condition's
@@ -1272,6 +1295,71 @@ fn elsewhere(re: &Option<Regex>, text: &str) -> Vec<(usize, usize)> {
         .collect()
 }
 
+/// A patient's own message pasted into a request (see [`patient_messages`]).
+#[derive(Debug, Clone, Copy)]
+struct PatientMessage {
+    /// The message, heading and all.
+    span: (usize, usize),
+    /// Whether a clinician's note follows it. Only then do its words add no finding of their
+    /// own: a message that is all the request says ("e-consult: twisted my ankle, cant walk on
+    /// it", blind set 144) is its clinical content.
+    answered: bool,
+}
+
+/// The patient's own messages in `text`: each `open` heading that opens a line reaches to the
+/// next `close` heading that opens a line or a sentence, or to the text's end; a message quoted
+/// after its heading ("Pt message: '...'. Triage: ...") reaches to its closing mark. One pass
+/// over the headings of each list.
+fn patient_messages(
+    open: &Option<Regex>,
+    close: &Option<Regex>,
+    text: &str,
+) -> Vec<PatientMessage> {
+    let Some(open) = open else {
+        return Vec::new();
+    };
+    let opens_line = |at: usize| {
+        text[..at]
+            .trim_end_matches(' ')
+            .chars()
+            .next_back()
+            .is_none_or(|c| c == '\n')
+    };
+    let closes: Vec<usize> = close.as_ref().map_or_else(Vec::new, |re| {
+        re.find_iter(text)
+            .map(|m| m.start())
+            .filter(|&at| opens_sentence(text, at))
+            .collect()
+    });
+    let mut out: Vec<PatientMessage> = Vec::new();
+    for m in open.find_iter(text) {
+        if out.last().is_some_and(|last| m.start() < last.span.1) {
+            continue;
+        }
+        // (a heading's pattern may end with the quotation's opening mark: "Pt: '...'")
+        let heading = m.as_str();
+        let from = match heading.chars().next_back() {
+            Some(q @ ('\'' | '"' | '‘' | '“')) => m.end() - q.len_utf8(),
+            _ => m.end() + (text[m.end()..].len() - text[m.end()..].trim_start().len()),
+        };
+        let end = match quotation_at(text, from) {
+            // a quoted message may open any sentence
+            Some(end) if opens_sentence(text, m.start()) => end,
+            _ if !opens_line(m.start()) => continue,
+            _ => {
+                let k = closes.partition_point(|&c| c < m.end());
+                closes.get(k).copied().unwrap_or(text.len())
+            }
+        };
+        let answered = closes.last().is_some_and(|&c| c >= end);
+        out.push(PatientMessage {
+            span: (m.start(), end),
+            answered,
+        });
+    }
+    out
+}
+
 /// Whether a cue ending at `end` is a form's label left blank: a colon, then nothing on its
 /// line ("Q: ⏎", "DDX:" at the end), or a template's placeholder ("[free text]"). A blank
 /// "Differential:" asks nothing.
@@ -1341,6 +1429,16 @@ fn entries(re: &Option<Regex>, text: &str, as_of: Option<Date>) -> Vec<Document>
 /// three weeks" leaves the second piece, a sentence of its own, alone. The forward reach of a
 /// negation, a list answered "no" and a negated list's pieces all share this bound.
 const LIST_ITEM_WORDS: usize = 4;
+
+/// Whether a comma-bounded piece after a negation is an item of its list: a few words, or two
+/// such joined by "or" ("no weight loss, fever or history of cancer"). "And" is left out, as it
+/// also opens a new thought ("and he has pain").
+fn is_list_item(piece: &str) -> bool {
+    piece
+        .split(" or ")
+        .flat_map(|item| item.split(" nor "))
+        .all(|item| item.split_whitespace().count() <= LIST_ITEM_WORDS)
+}
 
 /// How long a quoted document stays the present episode: a letter of last month is what the
 /// request acts on ("A&E discharge 13/06: GP to arrange Doppler"); one of last year is history.
@@ -1557,6 +1655,8 @@ impl Reader {
             background_end: optional("background_ends", &def.background_ends)?,
             long_term_conditions: optional("long_term_conditions", &def.long_term_conditions)?,
             not_this_request: optional("not_this_request", &def.not_this_request)?,
+            patient_messages: optional("patient_messages", &def.patient_messages)?,
+            clinician_headings: optional("clinician_headings", &def.clinician_headings)?,
             hypothetical_before: optional("hypothetical_before", &def.hypothetical_before)?,
             hypothetical_after: optional("hypothetical_after", &def.hypothetical_after)?,
             pseudo_hypothetical: optional("pseudo_hypothetical", &def.pseudo_hypothetical)?,
@@ -1629,6 +1729,11 @@ impl Reader {
             background_end: all(&self.background_end),
             problem_items: problem_items(&self.long_term_conditions, text),
             elsewhere: elsewhere(&self.not_this_request, text),
+            patient_messages: patient_messages(
+                &self.patient_messages,
+                &self.clinician_headings,
+                text,
+            ),
             hypothetical_before: {
                 let pseudo = spans(&self.pseudo_hypothetical, text, 0, text.len());
                 Spans(
@@ -1753,6 +1858,8 @@ pub struct Prepared<'a> {
     problem_items: Vec<ProblemItem>,
     /// What the `not_this_request` cues reach, cue and all.
     elsewhere: Vec<(usize, usize)>,
+    /// The patient's own messages, in order (see [`patient_messages`]).
+    patient_messages: Vec<PatientMessage>,
     hypothetical_before: Spans,
     hypothetical_after: Spans,
     hypothetical_headings: Spans,
@@ -1855,10 +1962,11 @@ impl Prepared<'_> {
             let clause_end = self.clause_end.within(from, to).first().map_or(to, |c| c.0);
             let question = self.question.within(from, to).first().map_or(to, |q| q.0);
             let stop = clause_end.min(question);
-            // The first piece, then list items of a few words each.
+            // The first piece, then list items of a few words each (as a mention in them is
+            // read: "no vomiting, rectal bleeding or urinary symptoms", blind set 351).
             let mut end = from;
             for (i, piece) in text[from..stop].split(',').enumerate() {
-                if i > 0 && piece.split_whitespace().count() > LIST_ITEM_WORDS {
+                if i > 0 && !is_list_item(piece) {
                     break;
                 }
                 end += piece.len() + usize::from(i > 0);
@@ -1975,6 +2083,12 @@ impl Prepared<'_> {
         out.extend(self.documents.iter().filter_map(|d| d.past));
         out.extend(self.problem_items.iter().map(|p| p.item));
         out.extend(self.elsewhere.iter().copied());
+        out.extend(
+            self.patient_messages
+                .iter()
+                .filter(|m| m.answered)
+                .map(|m| m.span),
+        );
         out
     }
 
@@ -1984,7 +2098,8 @@ impl Prepared<'_> {
         self.question
             .0
             .iter()
-            .any(|&(_, end)| !self.in_document(end))
+            // (a patient's own "do I need a scan?" is not the clinician's question)
+            .any(|&(start, end)| !self.in_document(end) && !self.in_patients_message(start))
     }
 
     /// Whether the mention ending at `end` is in a quoted document or record entry of the past.
@@ -2192,7 +2307,12 @@ impl Prepared<'_> {
         // registrar's "can't exclude a DVT" under the supervisor's "amended: DVT excluded"
         // (blind set 329). Without a cue a later negation is not read so ("breathless on
         // exertion ... not breathless at rest" states both).
-        let corrections = &self.corrections.0;
+        // The clinician's note after a patient's message corrects it too: "Pt: 'I'm scared it's a
+        // DVT'. Clinician: ... DVT excluded" (blind set 347).
+        let mut corrections = self.corrections.0.clone();
+        let answered = self.patient_messages.iter().filter(|m| m.answered);
+        corrections.extend(answered.map(|m| (m.span.1, m.span.1)));
+        corrections.sort_unstable();
         if !corrections.is_empty() {
             // (a negation of a question counts: "ignore '?DVT'", blind set 332)
             let plain = |x: &Mention| x.negated && !x.historical && !x.family && !x.hypothetical;
@@ -2309,11 +2429,22 @@ impl Prepared<'_> {
         // dash, where the writer goes on to say what is asked: in "she'd like to know if they've
         // grown - would you rescan to monitor them?" the rescan is asked, not supposed (blind
         // set 307).
+        let patients_message = self.in_patients_message(start);
+        // In the patient's own message, what they read or were told reaches over a list of any
+        // length to the end of its clause: "I read it could be a rotator cuff tear, frozen
+        // shoulder, bursitis or arthritis" (blind set 344).
         let hypothetical = self
             .hypothetical_before
             .within(clause_start, start)
             .iter()
-            .any(|cue| self.list_reach(cue.1).min(dash_after(text, cue.1)) >= start)
+            .any(|cue| {
+                let reach = if patients_message {
+                    self.clause_reach(cue.1)
+                } else {
+                    self.list_reach(cue.1).min(dash_after(text, cue.1))
+                };
+                reach >= start
+            })
             || self
                 .hypothetical_after
                 .within(end, heading_end)
@@ -2342,7 +2473,32 @@ impl Prepared<'_> {
             hypothetical,
             family,
             elsewhere: self.elsewhere.iter().any(|&(a, b)| a <= start && end <= b),
+            patients_message,
         }
+    }
+
+    /// Whether `at` is inside a patient's own message.
+    fn in_patients_message(&self, at: usize) -> bool {
+        let k = self.patient_messages.partition_point(|m| m.span.0 <= at);
+        k > 0 && at < self.patient_messages[k - 1].span.1
+    }
+
+    /// The end of the clause that goes on at `from`: a sentence mark, a question mark, a
+    /// clause-ending word, or a comma before the writer's own "I" ("I've read it can show as
+    /// tiredness, I'm always tired": what follows is what the patient has), within reach.
+    fn clause_reach(&self, from: usize) -> usize {
+        let to = after(self.text, from);
+        let piece = &self.text[from..to];
+        let mark = piece
+            .find(|c: char| is_sentence_end(c) || c == '?')
+            .map_or(to, |i| from + i);
+        let word = self.clause_end.within(from, to).first().map_or(to, |c| c.0);
+        let speaker = [", i ", ", i'", ", i’", ", and i "]
+            .iter()
+            .filter_map(|p| piece.find(p))
+            .min()
+            .map_or(to, |i| from + i);
+        mark.min(word).min(speaker)
     }
 
     /// Whether a mention that spans a comma or a spaced dash ends in a piece opened by a
@@ -2502,14 +2658,7 @@ impl Prepared<'_> {
         let span = format!("{after_cue}{}", &rest[..tail_end]);
         let mut pieces = span.split(',');
         pieces.next();
-        // A piece may join two short items with "or" ("no weight loss, fever or history of
-        // cancer"); "and" is left out, as it also opens a new thought ("and he has pain").
-        pieces.all(|piece| {
-            piece
-                .split(" or ")
-                .flat_map(|item| item.split(" nor "))
-                .all(|item| item.split_whitespace().count() <= LIST_ITEM_WORDS)
-        })
+        pieces.all(is_list_item)
     }
 }
 
@@ -2649,6 +2798,12 @@ mod tests {
                      -1, D-dimer negative.",
                     true,
                 ),
+                // the clinician's note after a patient's message corrects it (blind set 347)
+                (
+                    "Pt: 'I'm scared it's a DVT, my calf went'. Clinician: bruised calf, DVT \
+                     excluded.",
+                    true,
+                ),
                 // no cue: both are said
                 (
                     "Saddle anaesthesia yesterday. Today no saddle numbness.",
@@ -2666,6 +2821,83 @@ mod tests {
                 ),
             ],
         );
+    }
+
+    #[test]
+    fn a_patients_own_message_is_the_patients() {
+        // (text, pattern, in the patient's message, hypothetical) (blind set 344)
+        let table = [
+            // a wish for a pathway, in the message: the patient's
+            (
+                "PATIENT MESSAGE:\nPlease can you fast track me.\n\nGP NOTE: epigastric pain.",
+                "fast track",
+                true,
+                false,
+            ),
+            // the clinician's note after it is the clinician's
+            (
+                "Patient message: worried.\nGP note: fast track referral sent today.",
+                "fast track",
+                false,
+                false,
+            ),
+            // a heading inside a line opens nothing
+            (
+                "Pt reports patient message: fast track me",
+                "fast track",
+                false,
+                false,
+            ),
+            // what the patient read reaches over a list of any length to its clause's end
+            (
+                "Online form: shoulder pain 2 months. I read it could be a rotator cuff tear, \
+                 frozen shoulder, bursitis or arthritis.\nGP: full ROM.",
+                "arthritis",
+                true,
+                true,
+            ),
+            // and no further than its clause
+            (
+                "Online form: I read it could be a cyst but my lump is hard.\nGP: 3cm lump.",
+                "lump",
+                true,
+                false,
+            ),
+            // the patient's own "I" after a comma opens a clause of what they have
+            (
+                "eConsult: 'I've read bowel cancer can show as tiredness, I'm always tired'. \
+                 Triage: FIT 8.",
+                "always tired",
+                true,
+                false,
+            ),
+            // outside a message the list reach is as before: short items only
+            (
+                "I read it could be a cuff tear, frozen shoulder, bursitis or arthritis, or \
+                 something more serious such as a bone tumour.",
+                "bone tumour",
+                false,
+                false,
+            ),
+            (
+                "Patient's words: I read it could be a cuff tear, frozen shoulder, bursitis or \
+                 arthritis, or something more serious such as a bone tumour.",
+                "bone tumour",
+                true,
+                true,
+            ),
+        ];
+        for (text, pattern, patients, hypothetical) in table {
+            let m = one(&[pattern], text);
+            let m = m
+                .first()
+                .unwrap_or_else(|| panic!("'{pattern}' not in '{text}'"));
+            assert_eq!(
+                (m.patients_message, m.hypothetical),
+                (patients, hypothetical),
+                "{pattern} in {text}"
+            );
+        }
     }
 
     #[test]
@@ -3554,6 +3786,11 @@ mod tests {
         assert_eq!(
             negated_words("no locking, giving way or swelling. Knee pain"),
             ["locking", "giving", "way", "or", "swelling"]
+        );
+        // an item may join two short ones with "or", as for a mention (blind set 351)
+        assert_eq!(
+            negated_words("no vomiting, rectal bleeding or urinary symptoms"),
+            ["vomiting", "rectal", "bleeding", "or", "urinary", "symptoms"]
         );
         assert_eq!(negated_words("no swelling ?tendinopathy"), ["swelling"]);
         assert_eq!(
