@@ -398,6 +398,10 @@ fn string_of_10_mb_is_413_and_a_long_text_is_decided_in_bounded_time() {
         // a cue of another request's problem in every clause and no full stop: each looked back
         // for its sentence's start (about 70 s in release)
         "neck pain (not for scan) ".repeat(36_000),
+        // a patient's quoted message opened in every sentence but the first and never closed:
+        // each opening looked for its close to the text's end (3.2 s for 90 kB in release,
+        // quadratic; found by review of this session's reader)
+        format!("Seen. {}", "Pt: ‘neck pain. ".repeat(56_000)),
     ];
     for note in long_notes {
         let mut sr = example(REJECTED);

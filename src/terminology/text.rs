@@ -1112,6 +1112,7 @@ fn documents(re: &Option<Regex>, text: &str, as_of: Option<Date>) -> Vec<Documen
         return Vec::new();
     };
     let mut out = Vec::new();
+    let mut quotations = Quotations::new(text);
     for m in re.find_iter(text) {
         if !opens_sentence(text, m.start()) {
             continue;
@@ -1126,7 +1127,7 @@ fn documents(re: &Option<Regex>, text: &str, as_of: Option<Date>) -> Vec<Documen
         }
         // The pattern holds the heading's colon or dash; past it, and the space or line break after it.
         let from = m.end() + (text[m.end()..].len() - text[m.end()..].trim_start().len());
-        let said = quotation_at(text, from).map(|end| (from, end));
+        let said = quotations.closing(from).map(|end| (from, end));
         let said = said.unwrap_or_else(|| {
             let end = text[from..]
                 .find(is_sentence_end)
@@ -1141,29 +1142,54 @@ fn documents(re: &Option<Regex>, text: &str, as_of: Option<Date>) -> Vec<Documen
     out
 }
 
-/// The end of the quotation that opens at `from` (after its closing mark), if a quotation mark
-/// is there and closes. A mark between two letters is an apostrophe ("Baker's cyst"), not the
-/// close.
-fn quotation_at(text: &str, from: usize) -> Option<usize> {
-    let q = text[from..].chars().next()?;
-    let close = match q {
-        '\'' => '\'',
-        '"' => '"',
-        '‘' => '’',
-        '“' => '”',
-        _ => return None,
-    };
-    let inner = from + q.len_utf8();
-    let mut chars = text[inner..].char_indices().peekable();
-    let mut prev_letter = false;
-    while let Some((i, c)) = chars.next() {
-        let next_letter = chars.peek().is_some_and(|(_, n)| n.is_alphabetic());
-        if c == close && !(prev_letter && next_letter) {
-            return Some(inner + i + c.len_utf8());
+/// Finds where quotations close in one text. A quotation that does not close is remembered:
+/// no later one of its kind closes either, so a text of many unclosed openings ("Pt: ‘...",
+/// each curly opening never closed) is read once, not once for each opening.
+struct Quotations<'t> {
+    text: &'t str,
+    /// For each closing mark (' " ’ ”), the earliest opening known to have no close after it.
+    unclosed_from: [usize; 4],
+}
+
+impl<'t> Quotations<'t> {
+    fn new(text: &'t str) -> Self {
+        Quotations {
+            text,
+            unclosed_from: [usize::MAX; 4],
         }
-        prev_letter = c.is_alphabetic();
     }
-    None
+
+    /// The end of the quotation that opens at `from` (after its closing mark), if a quotation
+    /// mark is there and closes. A mark between two letters is an apostrophe ("Baker's cyst"),
+    /// not the close.
+    fn closing(&mut self, from: usize) -> Option<usize> {
+        let text = self.text;
+        let q = text[from..].chars().next()?;
+        let (close, kind) = match q {
+            '\'' => ('\'', 0),
+            '"' => ('"', 1),
+            '‘' => ('’', 2),
+            '“' => ('”', 3),
+            _ => return None,
+        };
+        // (an opening after one that found no close finds none: the scan from it would see the
+        // same marks, the opening mark before them being no letter either way)
+        if from >= self.unclosed_from[kind] {
+            return None;
+        }
+        let inner = from + q.len_utf8();
+        let mut chars = text[inner..].char_indices().peekable();
+        let mut prev_letter = false;
+        while let Some((i, c)) = chars.next() {
+            let next_letter = chars.peek().is_some_and(|(_, n)| n.is_alphabetic());
+            if c == close && !(prev_letter && next_letter) {
+                return Some(inner + i + c.len_utf8());
+            }
+            prev_letter = c.is_alphabetic();
+        }
+        self.unclosed_from[kind] = from;
+        None
+    }
 }
 
 /// An item of a numbered problem list that opens with a long-term condition: the condition's
@@ -1332,6 +1358,7 @@ fn patient_messages(
             .collect()
     });
     let mut out: Vec<PatientMessage> = Vec::new();
+    let mut quotations = Quotations::new(text);
     for m in open.find_iter(text) {
         if out.last().is_some_and(|last| m.start() < last.span.1) {
             continue;
@@ -1342,7 +1369,7 @@ fn patient_messages(
             Some(q @ ('\'' | '"' | '‘' | '“')) => m.end() - q.len_utf8(),
             _ => m.end() + (text[m.end()..].len() - text[m.end()..].trim_start().len()),
         };
-        let end = match quotation_at(text, from) {
+        let end = match quotations.closing(from) {
             // a quoted message may open any sentence
             Some(end) if opens_sentence(text, m.start()) => end,
             _ if !opens_line(m.start()) => continue,
@@ -2837,6 +2864,13 @@ mod tests {
             // the clinician's note after it is the clinician's
             (
                 "Patient message: worried.\nGP note: fast track referral sent today.",
+                "fast track",
+                false,
+                false,
+            ),
+            // a quotation opened inside a line and never closed opens nothing
+            (
+                "Seen today. Pt: ‘neck pain. GP: fast track referral sent.",
                 "fast track",
                 false,
                 false,
