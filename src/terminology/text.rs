@@ -777,12 +777,14 @@ pub struct ContextDef {
     pub not_this_request: Vec<String>,
     /// Headings that open the patient's own message pasted into the request (an e-consultation
     /// or an online form: "Patient message:", "Online form:", "Pt's words:"), at the start of a
-    /// line. The message reaches to the next `clinician_headings` heading that opens a line, or
-    /// to the text's end. It is the patient's: a "fast track" asked for there is no 2WW
-    /// referral made, what the patient read or was told "could be" is an idea to the end of
-    /// its clause, and its words add no finding of their own (the clinician's note says what
-    /// was found). Its symptoms and findings the reader knows are read as they are written.
-    /// See [`patient_messages`].
+    /// line (a quoted one may open any sentence). The message reaches to the next
+    /// `clinician_headings` heading that opens a line or a sentence, or to the text's end. It is
+    /// the patient's: a "fast track" asked for there is no 2WW referral made, a question asked
+    /// there is not the clinical question, and what the patient read or was told "could be" is
+    /// an idea to the end of its clause. When a clinician's note follows, the message's words
+    /// add no finding of their own (the clinician's note says what was found) and the note
+    /// corrects it, as a `corrections` cue does. Its symptoms and findings the reader knows are
+    /// read as they are written. See [`patient_messages`].
     pub patient_messages: Vec<String>,
     /// Headings that hand a request back to the clinician after a patient's message: "GP
     /// note:", "GP:", "ANP:", "E-consult triage template".
