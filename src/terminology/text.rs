@@ -1730,6 +1730,17 @@ impl Reader {
     /// document is past).
     pub fn prepare<'a>(&'a self, text: &'a str, as_of: Option<Date>) -> Prepared<'a> {
         let all = |re: &Option<Regex>| Spans(spans(re, text, 0, text.len()));
+        let patient_messages =
+            patient_messages(&self.patient_messages, &self.clinician_headings, text);
+        // The clinician's note after a patient's message corrects it as a correction cue does:
+        // "Pt: 'I'm scared it's a DVT'. Clinician: ... DVT excluded" (blind set 347).
+        let corrections = {
+            let mut cues = spans(&self.corrections, text, 0, text.len());
+            let answered = patient_messages.iter().filter(|m| m.answered);
+            cues.extend(answered.map(|m| (m.span.1, m.span.1)));
+            cues.sort_unstable();
+            Spans(cues)
+        };
         let mut prepared = Prepared {
             text,
             negation_before: Spans::with(
@@ -1741,7 +1752,7 @@ impl Reader {
             negation_prefix: all(&self.negation_prefix),
             pseudo_negation: all(&self.pseudo_negation),
             negation_headings: all(&self.negation_headings),
-            corrections: all(&self.corrections),
+            corrections,
             question: Spans(self.question_spans(text)),
             pseudo_question: all(&self.pseudo_question),
             historical_before: all(&self.historical_before),
@@ -1758,11 +1769,7 @@ impl Reader {
             background_end: all(&self.background_end),
             problem_items: problem_items(&self.long_term_conditions, text),
             elsewhere: elsewhere(&self.not_this_request, text),
-            patient_messages: patient_messages(
-                &self.patient_messages,
-                &self.clinician_headings,
-                text,
-            ),
+            patient_messages,
             hypothetical_before: {
                 let pseudo = spans(&self.pseudo_hypothetical, text, 0, text.len());
                 Spans(
@@ -2336,12 +2343,8 @@ impl Prepared<'_> {
         // registrar's "can't exclude a DVT" under the supervisor's "amended: DVT excluded"
         // (blind set 329). Without a cue a later negation is not read so ("breathless on
         // exertion ... not breathless at rest" states both).
-        // The clinician's note after a patient's message corrects it too: "Pt: 'I'm scared it's a
-        // DVT'. Clinician: ... DVT excluded" (blind set 347).
-        let mut corrections = self.corrections.0.clone();
-        let answered = self.patient_messages.iter().filter(|m| m.answered);
-        corrections.extend(answered.map(|m| (m.span.1, m.span.1)));
-        corrections.sort_unstable();
+        // (with the ends of the patient's messages a clinician's note answers: see `prepare`)
+        let corrections = &self.corrections.0;
         if !corrections.is_empty() {
             // (a negation of a question counts: "ignore '?DVT'", blind set 332)
             let plain = |x: &Mention| x.negated && !x.historical && !x.family && !x.hypothetical;
