@@ -11,6 +11,10 @@ use serde_json::Value;
 /// The longest reason text searched for examination names (bytes).
 const PROCEDURES_IN_REASON_MAX: usize = 4096;
 
+/// The group of reasons.toml whose concepts state something normal or absent ("weight stable",
+/// "abdo soft"): in a clinician's note they dispute a patient's message as a negation does.
+const STATED_NORMAL: &str = "stated-normal";
+
 /// A concept found in the request, and where.
 #[derive(Debug, Clone)]
 pub struct ConceptMatch {
@@ -324,6 +328,48 @@ impl Terminology {
             .copied()
             .collect();
         let hidden = |i: usize, x: &Mention| hidden_by(&hiders, i, x.start, x.end);
+        // The clinician's note that answers a patient's (or a care navigator's) message is the
+        // deciding voice when it disputes the message and finds something of its own: what only
+        // the message tells, and the note does not take up, is then the patient's report ("Nav:
+        // blood in her wee ... Dr: not urinary - PV bleeding, urine dip clear", blind sets 353
+        // and 356). A note that disputes nothing has taken the history as told ("Pt: I think
+        // I've cracked a rib. GP: single tender point R 6th rib"), and a note that finds
+        // nothing ("Agree, US KUB please") leaves the message as the clinical content. Features
+        // that only qualify a finding ("tender", "3cm") and context are no finding of the note's.
+        // (a mention that reaches out of the message into the note is the note's too)
+        let in_message = |x: &Mention| {
+            prepared.in_answered_message(x.start) && prepared.in_answered_message(x.end - 1)
+        };
+        let own_finding = |i: usize| {
+            !matches!(
+                self.reasons[i].kind,
+                ReasonKind::Qualifier | ReasonKind::Context
+            )
+        };
+        let note_finds = found_here
+            .iter()
+            .any(|(i, x)| own_finding(*i) && x.is_current() && !in_message(x) && !hidden(*i, x));
+        // (a finding stated normal disputes as a negation does: "Weight stable on our scales")
+        let note_disputes = || {
+            prepared.negation_outside_answered_messages()
+                || found_here.iter().any(|(i, x)| {
+                    !in_message(x)
+                        && x.is_current()
+                        && self.reasons[*i].groups.iter().any(|g| g == STATED_NORMAL)
+                })
+        };
+        if note_finds && note_disputes() {
+            let confirmed: Vec<usize> = found_here
+                .iter()
+                .filter(|(_, x)| !in_message(x) && (x.is_current() || x.questioned))
+                .map(|(i, _)| *i)
+                .collect();
+            for (i, x) in found_here.iter_mut() {
+                if in_message(x) && !confirmed.contains(i) {
+                    x.unconfirmed = true;
+                }
+            }
+        }
         for (i, concept) in self.reasons.iter().enumerate() {
             // found_here is in concept order: this concept's mentions are one run of it.
             let from = found_here.partition_point(|(j, _)| *j < i);
@@ -340,7 +386,8 @@ impl Terminology {
                         && !x.negated
                         && !x.hypothetical
                         && !x.family
-                        && !x.elsewhere)
+                        && !x.elsewhere
+                        && !x.unconfirmed)
             };
             // A question the examination answers no is closed: "?effusion ... O/E no
             // effusion", "no palpable neck mass ... ?goitre". Only an examination answers it

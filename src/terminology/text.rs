@@ -309,6 +309,18 @@ fn spoken_to_written(text: String) -> String {
 /// spaced dash ("Wt loss - N").
 fn starts_field(line: &str) -> bool {
     let line = line.trim_start();
+    // A rule drawn before the label ("--- Duty GP:", "=== GP note:", blind set 365); a single
+    // dash is a list's bullet, which a field does not start with (a long dash, three bytes,
+    // is a rule on its own).
+    let rule = line.len()
+        - line
+            .trim_start_matches(['-', '=', '*', '#', '_', '~', '—'])
+            .len();
+    let line = if rule >= 2 {
+        line[rule..].trim_start()
+    } else {
+        line
+    };
     // A label ends at a colon, a question mark or a spaced dash ("Wt loss - N", blind set 237).
     let Some(end) = [line.find([':', '?']), line.find(" - "), line.find(" – ")]
         .into_iter()
@@ -786,6 +798,11 @@ pub struct ContextDef {
     /// corrects it, as a `corrections` cue does. Its symptoms and findings the reader knows are
     /// read as they are written. See [`patient_messages`].
     pub patient_messages: Vec<String>,
+    /// A bare label that may open the patient's message ("Patient:", "Pt:"), at the start of a
+    /// line: it does so only when a `clinician_headings` heading opens a later line ("Patient:
+    /// pain in my tummy ... ⏎ --- GP: weight stable", blind set 365). Without that note it is the
+    /// clinician's own label ("Pt: 62F, 2WW referral made").
+    pub patient_labels: Vec<String>,
     /// Headings that hand a request back to the clinician after a patient's message: "GP
     /// note:", "GP:", "ANP:", "E-consult triage template".
     pub clinician_headings: Vec<String>,
@@ -842,6 +859,7 @@ pub struct Reader {
     long_term_conditions: Option<Regex>,
     not_this_request: Option<Regex>,
     patient_messages: Option<Regex>,
+    patient_labels: Option<Regex>,
     clinician_headings: Option<Regex>,
     hypothetical_before: Option<Regex>,
     hypothetical_after: Option<Regex>,
@@ -904,12 +922,22 @@ pub struct Mention {
     /// Written in the patient's own message pasted into the request ("Patient message: ... please
     /// fast track me"): what it asks for is the patient's wish, not the clinician's act.
     pub patients_message: bool,
+    /// Told only in a patient's (or a care navigator's) message that a clinician's note answers,
+    /// when that note finds something of its own and not this: the patient's report, which the
+    /// clinician did not take up ("Nav: blood in her wee. Dr: not urinary - PV bleeding"). Set
+    /// by the mapping, which sees every concept of the text.
+    pub unconfirmed: bool,
 }
 
 impl Mention {
     /// Whether the mention says the patient has this now.
     pub fn is_current(&self) -> bool {
-        !self.negated && !self.historical && !self.hypothetical && !self.family && !self.elsewhere
+        !self.negated
+            && !self.historical
+            && !self.hypothetical
+            && !self.family
+            && !self.elsewhere
+            && !self.unconfirmed
     }
 
     /// The context that keeps the mention from counting, for diagnostics.
@@ -924,6 +952,8 @@ impl Mention {
             Some("past")
         } else if self.elsewhere {
             Some("not for this request")
+        } else if self.unconfirmed {
+            Some("the patient's report, not taken up by the clinician's note")
         } else {
             None
         }
@@ -1340,53 +1370,80 @@ struct PatientMessage {
 /// over the headings of each list.
 fn patient_messages(
     open: &Option<Regex>,
+    labels: &Option<Regex>,
     close: &Option<Regex>,
     text: &str,
 ) -> Vec<PatientMessage> {
-    let Some(open) = open else {
+    if open.is_none() && labels.is_none() {
         return Vec::new();
-    };
-    let opens_line = |at: usize| {
-        text[..at]
-            .trim_end_matches(' ')
-            .chars()
-            .next_back()
-            .is_none_or(|c| c == '\n')
-    };
+    }
+    let opens_line = |at: usize| before_rule(text, at).is_none_or(|c| c == '\n');
     let closes: Vec<usize> = close.as_ref().map_or_else(Vec::new, |re| {
         re.find_iter(text)
             .map(|m| m.start())
-            .filter(|&at| opens_sentence(text, at))
+            .filter(|&at| before_rule(text, at).is_none_or(|c| is_sentence_end(c) || c == '('))
             .collect()
     });
+    // Headings and bare labels, in order; a label is known by its flag.
+    let mut heads: Vec<(usize, usize, bool)> = Vec::new();
+    for (re, label) in [(open, false), (labels, true)] {
+        if let Some(re) = re {
+            heads.extend(re.find_iter(text).map(|m| (m.start(), m.end(), label)));
+        }
+    }
+    heads.sort_unstable();
     let mut out: Vec<PatientMessage> = Vec::new();
     let mut quotations = Quotations::new(text);
-    for m in open.find_iter(text) {
-        if out.last().is_some_and(|last| m.start() < last.span.1) {
+    for (start, heading_end, label) in heads {
+        if out.last().is_some_and(|last| start < last.span.1) {
+            continue;
+        }
+        if label {
+            // a label opens a message only when a clinician's heading opens a later line
+            if !opens_line(start) {
+                continue;
+            }
+            let k = closes.partition_point(|&c| c < heading_end);
+            let Some(&end) = closes[k..].iter().find(|&&c| opens_line(c)) else {
+                continue;
+            };
+            out.push(PatientMessage {
+                span: (start, end),
+                answered: true,
+            });
             continue;
         }
         // (a heading's pattern may end with the quotation's opening mark: "Pt: '...'")
-        let heading = m.as_str();
+        let heading = &text[start..heading_end];
         let from = match heading.chars().next_back() {
-            Some(q @ ('\'' | '"' | '‘' | '“')) => m.end() - q.len_utf8(),
-            _ => m.end() + (text[m.end()..].len() - text[m.end()..].trim_start().len()),
+            Some(q @ ('\'' | '"' | '‘' | '“')) => heading_end - q.len_utf8(),
+            _ => heading_end + (text[heading_end..].len() - text[heading_end..].trim_start().len()),
         };
         let end = match quotations.closing(from) {
             // a quoted message may open any sentence
-            Some(end) if opens_sentence(text, m.start()) => end,
-            _ if !opens_line(m.start()) => continue,
+            Some(end) if opens_sentence(text, start) => end,
+            _ if !opens_line(start) => continue,
             _ => {
-                let k = closes.partition_point(|&c| c < m.end());
+                let k = closes.partition_point(|&c| c < heading_end);
                 closes.get(k).copied().unwrap_or(text.len())
             }
         };
         let answered = closes.last().is_some_and(|&c| c >= end);
         out.push(PatientMessage {
-            span: (m.start(), end),
+            span: (start, end),
             answered,
         });
     }
     out
+}
+
+/// The character before `at` once spaces and a rule drawn before a heading are passed over:
+/// "--- Duty GP:", "=== GP note:", "** Patient message:" open their line (blind set 365).
+fn before_rule(text: &str, at: usize) -> Option<char> {
+    text[..at]
+        .trim_end_matches([' ', '-', '=', '*', '#', '_', '~', '>', '—', '–'])
+        .chars()
+        .next_back()
 }
 
 /// Whether a cue ending at `end` is a form's label left blank: a colon, then nothing on its
@@ -1685,6 +1742,7 @@ impl Reader {
             long_term_conditions: optional("long_term_conditions", &def.long_term_conditions)?,
             not_this_request: optional("not_this_request", &def.not_this_request)?,
             patient_messages: optional("patient_messages", &def.patient_messages)?,
+            patient_labels: optional("patient_labels", &def.patient_labels)?,
             clinician_headings: optional("clinician_headings", &def.clinician_headings)?,
             hypothetical_before: optional("hypothetical_before", &def.hypothetical_before)?,
             hypothetical_after: optional("hypothetical_after", &def.hypothetical_after)?,
@@ -1730,8 +1788,12 @@ impl Reader {
     /// document is past).
     pub fn prepare<'a>(&'a self, text: &'a str, as_of: Option<Date>) -> Prepared<'a> {
         let all = |re: &Option<Regex>| Spans(spans(re, text, 0, text.len()));
-        let patient_messages =
-            patient_messages(&self.patient_messages, &self.clinician_headings, text);
+        let patient_messages = patient_messages(
+            &self.patient_messages,
+            &self.patient_labels,
+            &self.clinician_headings,
+            text,
+        );
         // The clinician's note after a patient's message corrects it as a correction cue does:
         // "Pt: 'I'm scared it's a DVT'. Clinician: ... DVT excluded" (blind set 347).
         let corrections = {
@@ -2368,6 +2430,12 @@ impl Prepared<'_> {
     /// Reads the context of the mention `text[start..end]`.
     pub fn read(&self, start: usize, end: usize) -> Mention {
         let text = self.text;
+        // A pattern may take in the mark before its words ("(?:^|[.;:] )pain"): the mention is
+        // read from its first word, in its own sentence ("No swelling. Pain only.": the pain is
+        // not negated, blind set 365).
+        let start = text[start..end]
+            .find(|c: char| c.is_alphanumeric())
+            .map_or(start, |i| start + i);
         let from = before(text, start);
         let to = after(text, end);
         let sentence_start = sentence_start(text, start);
@@ -2506,6 +2574,28 @@ impl Prepared<'_> {
             family,
             elsewhere: self.elsewhere.iter().any(|&(a, b)| a <= start && end <= b),
             patients_message,
+            unconfirmed: false,
+        }
+    }
+
+    /// Whether the text outside the patient's messages that a clinician's note answers holds a
+    /// negation ("not urinary", "it is not breast", "DVT excluded"): the note disputes something.
+    pub fn negation_outside_answered_messages(&self) -> bool {
+        [
+            &self.negation_before,
+            &self.negation_after,
+            &self.negation_prefix,
+        ]
+        .iter()
+        .any(|cues| cues.0.iter().any(|c| !self.in_answered_message(c.0)))
+    }
+
+    /// Whether `at` is inside a patient's own message that a clinician's note answers.
+    pub fn in_answered_message(&self, at: usize) -> bool {
+        let k = self.patient_messages.partition_point(|m| m.span.0 <= at);
+        k > 0 && {
+            let m = &self.patient_messages[k - 1];
+            m.answered && at < m.span.1
         }
     }
 
@@ -2870,6 +2960,13 @@ mod tests {
             (
                 "Patient message: worried.\nGP note: fast track referral sent today.",
                 "fast track",
+                false,
+                false,
+            ),
+            // a rule drawn before the clinician's heading still opens its line (blind set 365)
+            (
+                "Patient form: lump in my thigh.\n--- Duty GP (Dr L):\nFast-tracked to sarcoma.",
+                "fast-tracked",
                 false,
                 false,
             ),
@@ -3373,6 +3470,11 @@ mod tests {
         assert_eq!(
             normalise("Red flags:\n Wt loss - N\n Fever - N"),
             "red flags:\nwt loss - n\nfever - n"
+        );
+        // a field after a rule keeps its line (blind set 365); a bulleted line does not
+        assert_eq!(
+            normalise("Patient: sore wrist\n--- Duty GP: no swelling\n- full ROM: yes"),
+            "patient: sore wrist\n--- duty gp: no swelling - full rom: yes"
         );
     }
 
