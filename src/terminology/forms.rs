@@ -412,7 +412,19 @@ fn ticked(line: &str) -> Cow<'_, str> {
     }
     let line = UNTICKED.replace_all(line, "");
     let line = TICKED.replace_all(&line, "").into_owned();
-    Cow::Owned(line.split_whitespace().collect::<Vec<_>>().join(" "))
+    let line = line.split_whitespace().collect::<Vec<_>>().join(" ");
+    Cow::Owned(labelled_answer(&line).unwrap_or(line))
+}
+
+/// A label with no mark of its own before the yes or no chosen in its boxes ("Weight loss
+/// [ ] Yes [x] No", blind set 369), written as the field it is ("Weight loss: No").
+fn labelled_answer(line: &str) -> Option<String> {
+    let (label, answer) = line.rsplit_once(' ')?;
+    let yes_no = ["y", "n", "yes", "no"]
+        .iter()
+        .any(|w| answer.eq_ignore_ascii_case(w));
+    (yes_no && !label.ends_with(['?', ':', '-']) && !label.is_empty())
+        .then(|| format!("{label}: {answer}"))
 }
 
 /// A row of labels each followed by its box ("bloating [x]   pain [ ]   weight loss [ ]"): the
@@ -427,8 +439,17 @@ fn ticked_after_labels(line: &str) -> Option<String> {
     }
     let mut kept = Vec::new();
     let mut from = 0;
+    // A question before the first option's label is kept before the option chosen
+    // ("Growing?    Y [ ] N [x]" is "Growing? N", blind set 369).
+    let mut question = "";
     for b in &boxes {
-        let label = line[from..b.start()].trim();
+        let mut label = line[from..b.start()].trim();
+        if from == 0 {
+            if let Some((asked, option)) = label.rsplit_once(['?', ':']) {
+                question = &label[..=asked.len()];
+                label = option.trim();
+            }
+        }
         if label.is_empty() {
             return None;
         }
@@ -437,7 +458,13 @@ fn ticked_after_labels(line: &str) -> Option<String> {
         }
         from = b.end();
     }
-    Some(kept.join(", "))
+    let chosen = kept.join(", ");
+    // (nothing ticked says nothing: the question is not asked of the reader)
+    Some(if question.is_empty() || chosen.is_empty() {
+        chosen
+    } else {
+        format!("{question} {chosen}")
+    })
 }
 
 /// A template's table: a label and its yes or no in a column after two spaces or more
@@ -545,6 +572,16 @@ mod tests {
             (
                 "1. What happened?\nFell off a ladder\n2. Any trouble breathing?\nNo",
                 "What happened: Fell off a ladder.\nAny trouble breathing: No.",
+            ),
+            // a label with no mark before its boxes; the options' labels before their boxes
+            // (blind set 369)
+            (
+                "Weight loss   [ ] Yes  [x] No\nFever [ ] Yes [x] No",
+                "Weight loss: No.\nFever: No.",
+            ),
+            (
+                "Growing?    Y [ ] N [x]\nHard?       Y [ ] N [x]",
+                "Growing: N.\nHard: N.",
             ),
             // not answered: the question says nothing
             (

@@ -359,13 +359,15 @@ impl Terminology {
                 })
         };
         if note_finds && note_disputes() {
-            let confirmed: Vec<usize> = found_here
-                .iter()
-                .filter(|(_, x)| !in_message(x) && (x.is_current() || x.questioned))
-                .map(|(i, _)| *i)
-                .collect();
+            // (one flag per concept: a long text holds many mentions)
+            let mut confirmed = vec![false; self.reasons.len()];
+            for (i, x) in &found_here {
+                if !in_message(x) && (x.is_current() || x.questioned) {
+                    confirmed[*i] = true;
+                }
+            }
             for (i, x) in found_here.iter_mut() {
-                if in_message(x) && !confirmed.contains(i) {
+                if in_message(x) && !confirmed[*i] {
                     x.unconfirmed = true;
                 }
             }

@@ -316,11 +316,11 @@ fn starts_field(line: &str) -> bool {
         - line
             .trim_start_matches(['-', '=', '*', '#', '_', '~', '—'])
             .len();
-    let line = if rule >= 2 {
-        line[rule..].trim_start()
-    } else {
-        line
-    };
+    if rule >= 2 && line[rule..].starts_with(' ') && !line[rule..].trim().is_empty() {
+        // a heading after a rule opens its own line, with or without a colon ("=== Dr
+        // Fairclough", blind set 368)
+        return true;
+    }
     // A label ends at a colon, a question mark or a spaced dash ("Wt loss - N", blind set 237).
     let Some(end) = [line.find([':', '?']), line.find(" - "), line.find(" – ")]
         .into_iter()
@@ -2963,6 +2963,20 @@ mod tests {
                 false,
                 false,
             ),
+            // a bare "Patient:" label opens the message when a clinician's heading opens a
+            // later line, and is the clinician's own label without one (blind set 365)
+            (
+                "Patient: please fast track me.\nGP: epigastric pain.",
+                "fast track",
+                true,
+                false,
+            ),
+            (
+                "Patient: 62F, fast track referral sent today.",
+                "fast track",
+                false,
+                false,
+            ),
             // a rule drawn before the clinician's heading still opens its line (blind set 365)
             (
                 "Patient form: lump in my thigh.\n--- Duty GP (Dr L):\nFast-tracked to sarcoma.",
@@ -3475,6 +3489,10 @@ mod tests {
         assert_eq!(
             normalise("Patient: sore wrist\n--- Duty GP: no swelling\n- full ROM: yes"),
             "patient: sore wrist\n--- duty gp: no swelling - full rom: yes"
+        );
+        assert_eq!(
+            normalise("Nav: pt called back\n=== Dr Fairclough\nFIT 186"),
+            "nav: pt called back\n=== dr fairclough fit 186"
         );
     }
 
