@@ -346,9 +346,10 @@ impl Terminology {
                 ReasonKind::Qualifier | ReasonKind::Context
             )
         };
-        let note_finds = found_here
-            .iter()
-            .any(|(i, x)| own_finding(*i) && x.is_current() && !in_message(x) && !hidden(*i, x));
+        let note_finds = prepared.has_answered_message()
+            && found_here.iter().any(|(i, x)| {
+                own_finding(*i) && x.is_current() && !in_message(x) && !hidden(*i, x)
+            });
         // (a finding stated normal disputes as a negation does: "Weight stable on our scales")
         let note_disputes = || {
             prepared.negation_outside_answered_messages()

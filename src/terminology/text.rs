@@ -2590,19 +2590,28 @@ impl Prepared<'_> {
         .any(|cues| cues.0.iter().any(|c| !self.in_answered_message(c.0)))
     }
 
+    /// Whether the text holds a patient's message that a clinician's note answers (most texts
+    /// hold none, and the mapping then skips the note's reading).
+    pub fn has_answered_message(&self) -> bool {
+        self.patient_messages.iter().any(|m| m.answered)
+    }
+
     /// Whether `at` is inside a patient's own message that a clinician's note answers.
     pub fn in_answered_message(&self, at: usize) -> bool {
-        let k = self.patient_messages.partition_point(|m| m.span.0 <= at);
-        k > 0 && {
-            let m = &self.patient_messages[k - 1];
-            m.answered && at < m.span.1
-        }
+        self.message_at(at).is_some_and(|m| m.answered)
     }
 
     /// Whether `at` is inside a patient's own message.
     fn in_patients_message(&self, at: usize) -> bool {
+        self.message_at(at).is_some()
+    }
+
+    /// The patient's message `at` is in, if any (messages are in order and do not overlap).
+    fn message_at(&self, at: usize) -> Option<&PatientMessage> {
         let k = self.patient_messages.partition_point(|m| m.span.0 <= at);
-        k > 0 && at < self.patient_messages[k - 1].span.1
+        k.checked_sub(1)
+            .map(|k| &self.patient_messages[k])
+            .filter(|m| at < m.span.1)
     }
 
     /// The end of the clause that goes on at `from`: a sentence mark, a question mark, a
