@@ -490,15 +490,31 @@ fn columns_answered(text: &str) -> Cow<'_, str> {
 
 /// A template's yes/no items in a list set apart by slashes, two or more ("Red flags: weight
 /// loss N / fever N / night pain N", blind set 178), each written as the field it is ("weight
-/// loss: N"), so that each answer reaches its own label.
+/// loss: N"), so that each answer reaches its own label. An item with no yes or no among them
+/// is left as written ("Back pain Y / Duration 2 wks / Trauma N", blind set 378): it neither
+/// breaks the list nor takes an answer.
 fn slashed_answered(text: &str) -> Cow<'_, str> {
-    static RUN: LazyLock<Regex> = LazyLock::new(|| {
-        re(r"(?i)(?:[^/:\n.;?]{1,40}? (?:y|n|yes|no) / )+[^/:\n.;?]{1,40}? (?:y|n|yes|no)\b")
-    });
+    static RUN: LazyLock<Regex> =
+        LazyLock::new(|| re(r"(?i)(?:[^/:\n.;?]{1,40}? / )+[^/:\n.;?]{1,40}"));
     static ITEM: LazyLock<Regex> =
-        LazyLock::new(|| re(r"(?i)([^/:\n.;?]*?[^\s/:]) (y|n|yes|no)\b"));
+        LazyLock::new(|| re(r"(?i)^([^/:\n.;?]*?[^\s/:]) (y|n|yes|no)( *)$"));
+    // The last item runs on to the list's end: its answer is its first yes or no.
+    static LAST: LazyLock<Regex> =
+        LazyLock::new(|| re(r"(?i)^([^/:\n.;?]*?[^\s/:]) (y|n|yes|no)\b"));
     RUN.replace_all(text, |run: &regex::Captures| {
-        ITEM.replace_all(&run[0], "$1: $2").into_owned()
+        let items: Vec<&str> = run[0].split(" / ").collect();
+        let last = items.len() - 1;
+        let pattern = |i: usize| if i == last { &*LAST } else { &*ITEM };
+        let answered = (0..items.len())
+            .filter(|&i| pattern(i).is_match(items[i]))
+            .count();
+        if answered < 2 {
+            return run[0].to_string();
+        }
+        (0..items.len())
+            .map(|i| pattern(i).replace(items[i], "$1: $2$3"))
+            .collect::<Vec<_>>()
+            .join(" / ")
     })
 }
 
@@ -548,6 +564,12 @@ mod tests {
                 "Red flags: weight loss: N / fever: N / cancer hx: N.",
             ),
             ("trauma yes / night pain no", "trauma: yes / night pain: no"),
+            // an item that is no yes or no keeps its place
+            (
+                "Nurse triage: Back pain Y / Duration 2 wks / Trauma N / Wt loss N",
+                "Nurse triage: Back pain: Y / Duration 2 wks / Trauma: N / Wt loss: N",
+            ),
+            ("Duration 2 wks / Trauma N", "Duration 2 wks / Trauma N"),
             // one item, or slashes in a word's shorthand, are no list of answers
             ("weight loss N", "weight loss N"),
             ("N/V and pain 3/7, no fever", "N/V and pain 3/7, no fever"),

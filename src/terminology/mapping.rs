@@ -383,6 +383,15 @@ impl Terminology {
                 .map(|(_, x)| x)
                 .collect();
             let counts = |x: &Mention| {
+                if concept.counts_negated {
+                    // The sign's absence is the finding: "Hard? N" is a lump that is not hard.
+                    return x.negated
+                        && !x.historical
+                        && !x.hypothetical
+                        && !x.family
+                        && !x.elsewhere
+                        && !x.unconfirmed;
+                }
                 x.is_current()
                     || (concept.past_counts
                         && x.historical

@@ -66,6 +66,10 @@ struct ConceptDef {
     /// Reasons: a past mention still counts ("history of cancer", "known lipoma").
     #[serde(default)]
     past_counts: bool,
+    /// Reasons: only a negated mention counts: the concept is a sign's absence, read from a
+    /// form's question answered no ("Hard? N" is a lump that is not hard).
+    #[serde(default)]
+    counts_negated: bool,
     /// Procedures: `false` when the guidance has no tip for this examination (the catch-alls
     /// of a modality whose tips all name their examination).
     #[serde(default)]
@@ -143,6 +147,8 @@ pub struct Concept {
     pub codes: Vec<CodeDef>,
     pub pattern: Option<Regex>,
     pub past_counts: bool,
+    /// Whether only a negated mention counts (a sign's absence answered on a form).
+    pub counts_negated: bool,
     /// Whether the guidance has a tip for this examination (procedures).
     pub has_tips: bool,
     /// Reason concepts whose mentions inside this one's are hidden (indexes into `reasons`).
@@ -445,6 +451,7 @@ impl Terminology {
             codes: def.codes,
             pattern,
             past_counts: def.past_counts,
+            counts_negated: def.counts_negated,
             has_tips: def.tips.unwrap_or(true),
             hides: Vec::new(),
             hides_ids: def.hides,

@@ -1459,8 +1459,25 @@ fn is_empty_label(text: &str, end: usize) -> bool {
     };
     // A template's placeholder left in is blank too ("Question to be answered: [free text]").
     const PLACEHOLDERS: [&str; 5] = ["[free text]", "[text]", "[ ]", "[]", "__"];
+    // So is a field answered that it does not apply, the answer ending its line or sentence
+    // ("Ddx: N/A" in a practitioner's template, blind set 374).
+    const NOT_APPLICABLE: [&str; 4] = ["n/a", "na", "not applicable", "nil"];
+    let not_applicable = |r: &str| {
+        NOT_APPLICABLE.iter().any(|a| {
+            r.strip_prefix(a).is_some_and(|after| {
+                after
+                    .trim_start_matches(' ')
+                    .chars()
+                    .next()
+                    .is_none_or(|c| matches!(c, '\n' | '.' | ';'))
+            })
+        })
+    };
     rest.is_some_and(|r| {
-        r.is_empty() || r.starts_with('\n') || PLACEHOLDERS.iter().any(|p| r.starts_with(p))
+        r.is_empty()
+            || r.starts_with('\n')
+            || PLACEHOLDERS.iter().any(|p| r.starts_with(p))
+            || not_applicable(r)
     })
 }
 
@@ -2216,7 +2233,21 @@ impl Prepared<'_> {
         // Only a mention that closes inside it: "(L leg), now new swelling ..." runs out of it.
         !self.text[start..end].contains(')')
             && open_parenthesis(self.text, from, start)
-                .is_some_and(|open| self.dated_before(from, open))
+                .is_some_and(|open| self.dated_before(from, open) || self.opens_dated(open, start))
+    }
+
+    /// Whether the parenthesis opening at `open` starts with a cue of the past, before the
+    /// mention at `start`: "serial growth scans with last baby (2022, SGA)" (blind set 378).
+    fn opens_dated(&self, open: usize, start: usize) -> bool {
+        self.historical_after
+            .within(open, start)
+            .first()
+            // (a cue may take in the parenthesis itself: it then opens nothing inside it)
+            .is_some_and(|c| {
+                self.text
+                    .get(open + 1..c.0)
+                    .is_some_and(|s| s.trim().is_empty())
+            })
     }
 
     /// Whether the mention is inside a parenthesis written about a relative's condition: "Brother
@@ -3376,6 +3407,34 @@ mod tests {
     }
 
     #[test]
+    fn a_parenthesis_dated_before_or_at_its_opening_is_past() {
+        assert_past_on_june_15(&[
+            (
+                "Had serial growth scans with last baby (2022, SGA). Not pregnant.",
+                "sga",
+                true,
+            ),
+            (
+                "Fibroadenoma 2019 (L breast, discharged). New lump R breast.",
+                "l breast",
+                true,
+            ),
+            // a parenthesis with no date is the present
+            (
+                "Breast lump (now 3cm, ?fibroadenoma)",
+                "fibroadenoma",
+                false,
+            ),
+            // a cue that takes in the opening mark itself (it once sliced the text backwards)
+            (
+                "R hip pain ?OA. (old coccyx injury 2012, no current coccyx pain.)",
+                "coccyx pain",
+                false,
+            ),
+        ]);
+    }
+
+    #[test]
     fn a_long_term_condition_opening_a_numbered_problem_list_item_is_background() {
         // (text, pattern, past): the condition of such an item is known, not the question
         let table: &[(&str, &str, bool)] = &[
@@ -3533,6 +3592,11 @@ mod tests {
                 false,
             ),
             ("lower abdo pain ?ovarian cyst", true),
+            // a field answered that it does not apply, to its line's or sentence's end
+            ("H: lower pelvic ache\nddx: n/a\np: tvus", false),
+            ("lower abdo pain. ddx: nil.", false),
+            ("lower abdo pain. ddx: na", false),
+            ("lower abdo pain. ddx: nil specific ?ovarian cyst", true),
         ] {
             assert_eq!(READER.has_question_cue(text), asks, "{text}");
         }
@@ -4055,6 +4119,9 @@ mod tests {
         // asks (above).
         assert!(!one(&["wrist pain"], "wrist pain ?")[0].questioned);
         assert!(!READER.has_question_cue(&normalise("pelvic pain ?? / no other sx / exam NAD")));
+        // nor does one left alone at its line's end (blind set 376)
+        assert!(!READER.has_question_cue(&normalise("sore tummy on and off 3 wks ?\nMum worried")));
+        assert!(READER.has_question_cue(&normalise("sore tummy on and off 3 wks ?appendix")));
     }
 
     #[test]
