@@ -365,6 +365,9 @@ impl Terminology {
             for (i, x) in &found_here {
                 if !in_message(x) && (x.is_current() || x.questioned) {
                     confirmed[*i] = true;
+                    for &k in &self.reasons[*i].takes_up {
+                        confirmed[k] = true;
+                    }
                 }
             }
             for (i, x) in found_here.iter_mut() {

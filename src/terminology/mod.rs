@@ -78,6 +78,11 @@ struct ConceptDef {
     /// own ("loin to groin pain" is renal colic, not groin pain).
     #[serde(default)]
     hides: Vec<String>,
+    /// Reasons: concepts a clinician's note takes up from the patient's message it answers
+    /// when it names this one: a note that measures and examines a lump ("2cm, soft, mobile")
+    /// speaks of the lump the message names (see `mapping.rs`, the clinician's note).
+    #[serde(default)]
+    takes_up: Vec<String>,
     /// Procedures: the generic examination this one makes specific, and the reasons that make
     /// it so (see `Refinement`).
     #[serde(default)]
@@ -154,6 +159,10 @@ pub struct Concept {
     /// Reason concepts whose mentions inside this one's are hidden (indexes into `reasons`).
     pub hides: Vec<usize>,
     hides_ids: Vec<String>,
+    /// Reason concepts a note's mention of this one takes up from a message (indexes into
+    /// `reasons`).
+    pub takes_up: Vec<usize>,
+    takes_up_ids: Vec<String>,
     /// Procedures: the generic examination this one makes specific.
     pub refines: Option<Refinement>,
     refines_def: Option<RefinesDef>,
@@ -334,20 +343,26 @@ impl Terminology {
             ));
         }
         for i in 0..t.reasons.len() {
-            let mut hides = Vec::new();
-            for id in t.reasons[i].hides_ids.clone() {
-                match t.find(Table::Reason, &id) {
-                    Some(j) => hides.push(j),
-                    None => errors.push(LoadError::new(
-                        "terminology/reasons.toml",
-                        format!(
-                            "reason '{}' hides '{id}', which is not a reason",
-                            t.reasons[i].id
-                        ),
-                    )),
+            let mut resolve = |field: &str, ids: Vec<String>| {
+                let mut found = Vec::new();
+                for id in ids {
+                    match t.find(Table::Reason, &id) {
+                        Some(j) => found.push(j),
+                        None => errors.push(LoadError::new(
+                            "terminology/reasons.toml",
+                            format!(
+                                "reason '{}' {field} '{id}', which is not a reason",
+                                t.reasons[i].id
+                            ),
+                        )),
+                    }
                 }
-            }
+                found
+            };
+            let hides = resolve("hides", t.reasons[i].hides_ids.clone());
+            let takes_up = resolve("takes up", t.reasons[i].takes_up_ids.clone());
             t.reasons[i].hides = hides;
+            t.reasons[i].takes_up = takes_up;
         }
         for i in 0..t.reasons.len() {
             let mut pairs = Vec::new();
@@ -455,6 +470,8 @@ impl Terminology {
             has_tips: def.tips.unwrap_or(true),
             hides: Vec::new(),
             hides_ids: def.hides,
+            takes_up: Vec::new(),
+            takes_up_ids: def.takes_up,
             refines: None,
             refines_def: def.refines,
             on_examination: Vec::new(),
