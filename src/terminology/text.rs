@@ -2792,6 +2792,11 @@ impl Prepared<'_> {
         if after_cue.contains(HEADING_DASH) {
             return false;
         }
+        // A negation inside a parenthesis ends with it: "(not at umbilicus, no cough impulse),
+        // 2cm, soft and squashy" leaves the lump soft (blind set 386).
+        if after_cue.contains(')') && open_parenthesis(text, clause_start, cue.0).is_some() {
+            return false;
+        }
         // A minus sign negates the words it marks: "-change bowel habit -anaemia".
         if self.is_sign(cue) {
             return sign_reach(text, cue.1, end) >= end;
@@ -3366,6 +3371,27 @@ mod tests {
         ] {
             let m = one(&["kidney stones"], text);
             assert_eq!(m.first().map(|m| m.family), Some(family), "{text}");
+        }
+    }
+
+    #[test]
+    fn a_negation_inside_a_parenthesis_ends_with_it() {
+        // (text, pattern, negated)
+        for (text, pattern, negated) in [
+            (
+                "Small lump R flank (not at umbilicus, no cough impulse), 2cm, soft, mobile",
+                "soft",
+                false,
+            ),
+            (
+                "Small lump R flank (no cough impulse, not soft)",
+                "soft",
+                true,
+            ),
+            ("no cough impulse, soft", "soft", true),
+        ] {
+            let m = one(&[pattern], text);
+            assert_eq!(m.first().map(|m| m.negated), Some(negated), "{text}");
         }
     }
 
