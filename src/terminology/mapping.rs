@@ -388,12 +388,7 @@ impl Terminology {
             let counts = |x: &Mention| {
                 if concept.counts_negated {
                     // The sign's absence is the finding: "Hard? N" is a lump that is not hard.
-                    return x.negated
-                        && !x.historical
-                        && !x.hypothetical
-                        && !x.family
-                        && !x.elsewhere
-                        && !x.unconfirmed;
+                    return x.negated && x.is_of_the_present();
                 }
                 x.is_current()
                     || (concept.past_counts

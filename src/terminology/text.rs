@@ -932,8 +932,13 @@ pub struct Mention {
 impl Mention {
     /// Whether the mention says the patient has this now.
     pub fn is_current(&self) -> bool {
-        !self.negated
-            && !self.historical
+        !self.negated && self.is_of_the_present()
+    }
+
+    /// Whether the mention speaks of the patient now, whether it affirms or denies it: not
+    /// past, supposed, a relative's, elsewhere or only the patient's report.
+    pub fn is_of_the_present(&self) -> bool {
+        !self.historical
             && !self.hypothetical
             && !self.family
             && !self.elsewhere
