@@ -23,9 +23,10 @@ fn re(pattern: &str) -> Regex {
 }
 
 /// A box left unticked and its label, up to the next box, field or line's end: the patient did
-/// not choose it. A box with no label ("Differential: [ ]") is a blank field, and stays.
+/// not choose it, however many spaces follow the box ("[ ]  weight loss", blind set 409). A box
+/// with no label ("Differential: [ ]") is a blank field, and stays.
 static UNTICKED: LazyLock<Regex> =
-    LazyLock::new(|| re(r"(?:\[ ?\]|☐) ?[^\[\]☐☑☒|\n\s][^\[\]☐☑☒|\n]*"));
+    LazyLock::new(|| re(r"(?:\[ ?\]|☐) *[^\[\]☐☑☒|\n\s][^\[\]☐☑☒|\n]*"));
 
 /// A box, ticked or not ("[ ]", "[x]"); a bracketed placeholder ("[free text]") is none.
 static BOX: LazyLock<Regex> = LazyLock::new(|| re(r"(?i)\[ ?[x✓✔v*]? ?\]|[☐☑☒]"));
@@ -38,6 +39,9 @@ static TICKED: LazyLock<Regex> = LazyLock::new(|| re(r"(?i)(?:\[ ?[x✓✔v*] ?\
 static OPTIONS: LazyLock<Regex> = LazyLock::new(|| {
     re(r"(?i)^[(\[]?(?:yes|y) ?/ ?(?:no|n)(?: ?/ ?(?:not sure|don'?t know|unsure|n/?a))?[)\]]?\s*")
 });
+
+/// A mark that sets an answer off from its question ("? - no", "?: yes"), with the space after it.
+static ANSWER_MARK: LazyLock<Regex> = LazyLock::new(|| re(r"^[-–—:=]\s+"));
 
 /// An answer's own label ("A:", "Answer 2:").
 static ANSWER_LABEL: LazyLock<Regex> = LazyLock::new(|| re(r"(?i)^(?:a|answer) ?\d{0,2}: ?"));
@@ -306,7 +310,10 @@ impl Forms {
             return None;
         }
         let mark = line.find('?')?;
+        // An answer set off by a dash or a colon ("Weight loss? - no", blind set 396) is the
+        // answer itself; "-ve" is a word and keeps its sign.
         let rest = line[mark + 1..].trim();
+        let rest = ANSWER_MARK.find(rest).map_or(rest, |m| &rest[m.end()..]);
         let offered = OPTIONS.find(rest).is_some_and(|m| !m.as_str().is_empty());
         // The options offered, then the one taken after a colon or a dash ("Could the patient
         // be pregnant? Y / N : N", blind set 317).
@@ -605,6 +612,11 @@ mod tests {
                 "Growing?    Y [ ] N [x]\nHard?       Y [ ] N [x]",
                 "Growing: N.\nHard: N.",
             ),
+            // an answer set off by a dash (blind set 396)
+            (
+                "Where is the pain? - lower back\nWeight loss? - no\nProblems with bladder or bowels? - no",
+                "Where is the pain: lower back.\nWeight loss: no.\nProblems with bladder or bowels: no.",
+            ),
             // not answered: the question says nothing
             (
                 "Weakness? [ ] No [ ] Yes (not answered)\nInjury? [x] No [ ] Yes",
@@ -622,6 +634,11 @@ mod tests {
             (
                 "[x] Chest wall pain   [x] Trauma   [ ] SOB   [ ] Fever\nDetails: fell off a ladder",
                 "Chest wall pain Trauma.\nDetails: fell off a ladder.",
+            ),
+            // a box left unticked with more than one space after it (blind set 409)
+            (
+                "[x] Abdominal pain  [ ]  Weight loss  [ ]  Vomiting\nDetails: 3 months",
+                "Abdominal pain.\nDetails: 3 months.",
             ),
             // fields side by side, each answered (blind set 125)
             (

@@ -121,7 +121,9 @@ impl Terminology {
 
     /// Adds what a reason means on the examination asked for (`Concept::on_examination`): a
     /// fracture asked with no bone named ("?# fell against table") is a rib fracture asked when
-    /// rib films are requested. The mention keeps its context (asked, negated, past).
+    /// rib films are requested. The mention keeps its context (asked, negated, past). A finding
+    /// so read is clinical information, as it would be written out ("at 21 weeks" on an anatomy
+    /// scan is a later pregnancy's, not an administrative remark: blind set 398).
     fn site_by_examination(&self, m: &mut Mapped) {
         let mut added = Vec::new();
         for r in &m.reasons {
@@ -138,6 +140,14 @@ impl Terminology {
                 }
             }
         }
+        m.has_clinical_information |= added.iter().any(|r| {
+            !r.negated
+                && !r.examination_words
+                && !matches!(
+                    self.reasons[r.concept].kind,
+                    ReasonKind::Context | ReasonKind::Qualifier
+                )
+        });
         m.reasons.extend(added);
     }
 
@@ -437,6 +447,13 @@ impl Terminology {
         // its words are no present finding, read or not. (A past finding the reader knows, such
         // as obstetric history, is a concept and counts on its own terms.)
         covered.extend(prepared.context_spans());
+        // A message the note answers is the patient's report only when the note finds something
+        // of its own; a note that finds nothing ("Duty GP: CT colonography") leaves the message's
+        // words as the clinical content, read or not (blind set 401: "Pt: 'a bit of blood on the
+        // paper and looser stools for 2 months' --- Duty GP: CT colonography").
+        if note_finds {
+            covered.extend(prepared.answered_message_spans());
+        }
         let mut unexplained = self.not_findings.unexplained(&t, covered);
         // Names are looked for only when a word is left to explain (most texts have none).
         if !unexplained.is_empty() {

@@ -2203,13 +2203,16 @@ impl Prepared<'_> {
         out.extend(self.documents.iter().filter_map(|d| d.past));
         out.extend(self.problem_items.iter().map(|p| p.item));
         out.extend(self.elsewhere.iter().copied());
-        out.extend(
-            self.patient_messages
-                .iter()
-                .filter(|m| m.answered)
-                .map(|m| m.span),
-        );
         out
+    }
+
+    /// The patient's messages a clinician's note answers: their words are the patient's report
+    /// when the note finds something of its own (see the reader's `text_reasons`).
+    pub fn answered_message_spans(&self) -> impl Iterator<Item = (usize, usize)> + '_ {
+        self.patient_messages
+            .iter()
+            .filter(|m| m.answered)
+            .map(|m| m.span)
     }
 
     /// Whether the text asks a clinical question on its own terms ("?gallstones", "rule out"),
