@@ -140,14 +140,7 @@ impl Terminology {
                 }
             }
         }
-        m.has_clinical_information |= added.iter().any(|r| {
-            !r.negated
-                && !r.examination_words
-                && !matches!(
-                    self.reasons[r.concept].kind,
-                    ReasonKind::Context | ReasonKind::Qualifier
-                )
-        });
+        m.has_clinical_information |= added.iter().any(|r| !r.negated && self.informs(r));
         m.reasons.extend(added);
     }
 
@@ -611,14 +604,19 @@ impl Terminology {
         // and an examination's own name ("US soft tissue") is what is asked for, not a finding.
         m.has_clinical_information = coded_condition
             || m.question.is_some()
-            || m.present_reasons().any(|r| {
-                !r.examination_words
-                    && !matches!(
-                        self.reasons[r.concept].kind,
-                        ReasonKind::Context | ReasonKind::Qualifier
-                    )
-            })
+            || m.present_reasons().any(|r| self.informs(r))
             || m.reason_items.iter().any(|i| !i.unexplained.is_empty());
+    }
+
+    /// Whether a reason found is clinical information of its own: context and qualifiers
+    /// ("follow-up", "painful") say nothing alone, and an examination's own name ("US soft
+    /// tissue") is what is asked for, not a finding.
+    fn informs(&self, r: &ConceptMatch) -> bool {
+        !r.examination_words
+            && !matches!(
+                self.reasons[r.concept].kind,
+                ReasonKind::Context | ReasonKind::Qualifier
+            )
     }
 
     fn find_two_week_wait(&self, sr: &Value, at: &FhirPath, m: &mut Mapped) {
